@@ -1,0 +1,38 @@
+# vitbn_sweep: set-up, run, test. `make run` and `make test` install on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-slow test-all lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project (editable) with its dev extra
+
+run: $(STAMP)  ## the main job: one training run of the default config
+	$(PY) -m vitbn_sweep
+
+test: $(STAMP)  ## the fast test suite (no tests marked slow)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)  ## only the slow tests
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP)  ## every test
+	$(PY) -m pytest -q -m "slow or not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

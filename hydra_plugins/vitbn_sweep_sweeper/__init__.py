@@ -1,0 +1,1 @@
+"""Hydra plugin package of vitbn_sweep (Hydra only loads plugins from ``hydra_plugins``)."""

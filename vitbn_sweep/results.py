@@ -1,0 +1,119 @@
+"""The results contract: what every job leaves in its directory.
+
+``metrics.csv``  one row per finished epoch (rewritten atomically each epoch)
+                 columns: METRIC_COLUMNS
+``result.json``  written atomically and last: its presence means the job ended.
+                 keys: schema_version, status (completed | diverged | failed),
+                 config (resolved, nested), final, best, epochs_run, total_seconds,
+                 diverged_at, error, versions, host, where, started_at, ended_at
+
+The analysis package reads only these two files. Bump SCHEMA_VERSION on any
+change that an older reader would misread.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+METRICS_FILE, RESULT_FILE = "metrics.csv", "result.json"
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "test_acc_clean",
+    "epoch_seconds",
+    "samples_per_s",
+)
+STATUSES = ("completed", "diverged", "failed")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_metrics(job_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(job_dir / METRICS_FILE, buf.getvalue())
+
+
+def write_result(job_dir: Path, result: Mapping[str, Any]) -> None:
+    atomic_write_text(job_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, Any]:
+    import torch
+    import torchvision
+
+    from vitbn_sweep import __version__
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "vitbn_sweep": __version__,
+        "git_commit": _git_commit(),
+    }
+
+
+def where() -> dict[str, Any]:
+    """Where this job runs: Slurm ids when under Slurm, else local."""
+    env = os.environ
+    if "SLURM_JOB_ID" in env:
+        return {
+            "scheduler": "slurm",
+            "slurm_job_id": env.get("SLURM_ARRAY_JOB_ID", env["SLURM_JOB_ID"]),
+            "slurm_array_task_id": env.get("SLURM_ARRAY_TASK_ID"),
+            "slurm_raw_job_id": env["SLURM_JOB_ID"],
+            "node": env.get("SLURMD_NODENAME", socket.gethostname()),
+        }
+    return {"scheduler": "local", "node": socket.gethostname(), "pid": os.getpid()}
+
+
+def host() -> dict[str, Any]:
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "argv": sys.argv}

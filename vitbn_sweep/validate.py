@@ -1,0 +1,137 @@
+"""Checks a composed config before anything runs or is written.
+
+Imports nothing heavy (no torch): the sweeper calls it on every job of a sweep
+before the first one is launched, also on a Slurm login node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+NORM_CHOICES = {"vit": ("layer", "batch", "none"), "dnn": ("batch", "none")}
+VIT_NORM_SLOTS = ("embed", "attn", "ffn_pre", "ffn_hidden", "final")
+PIPELINES = ("torchvision", "fast")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the key and what would be valid."""
+
+
+def _int_at_least(errors: list[str], cfg: Mapping[str, Any], key: str, low: int) -> None:
+    value = _get(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        errors.append(f"{key} must be an integer >= {low}, got {value!r}")
+
+
+def _positive_number(errors: list[str], cfg: Mapping[str, Any], key: str) -> None:
+    value = _get(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        errors.append(f"{key} must be a number > 0, got {value!r}")
+
+
+def _one_of(errors: list[str], cfg: Mapping[str, Any], key: str, choices: tuple) -> None:
+    value = _get(cfg, key)
+    if value not in choices:
+        errors.append(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _get(cfg: Mapping[str, Any], key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def config_errors(cfg: Mapping[str, Any]) -> list[str]:
+    """Every problem with ``cfg`` (a resolved, plain mapping), one line each."""
+    errors: list[str] = []
+    for key, low in [
+        ("trainer.epochs", 1),
+        ("trainer.seed", 0),
+        ("trainer.test_batch_size", 1),
+        ("model.depth", 1),
+        ("data.image_size", 1),
+        ("data.channels", 1),
+        ("data.num_classes", 2),
+        ("data.num_workers", 0),
+    ]:
+        _int_at_least(errors, cfg, key, low)
+    _positive_number(errors, cfg, "optim.lr")
+
+    arch = _get(cfg, "model.arch")
+    batchnorm = False
+    if arch not in NORM_CHOICES:
+        errors.append(f"model.arch must be one of {', '.join(NORM_CHOICES)}, got {arch!r}")
+    elif arch == "vit":
+        for key in (
+            "model.dim",
+            "model.mlp_dim",
+            "model.heads",
+            "model.dim_head",
+            "model.patch_size",
+        ):
+            _int_at_least(errors, cfg, key, 1)
+        for slot in VIT_NORM_SLOTS:
+            _one_of(errors, cfg, f"model.norms.{slot}", NORM_CHOICES["vit"])
+            batchnorm |= _get(cfg, f"model.norms.{slot}") == "batch"
+        patch, size = _get(cfg, "model.patch_size"), _get(cfg, "data.image_size")
+        if isinstance(patch, int) and isinstance(size, int) and patch >= 1 and size % patch:
+            divisors = [d for d in range(1, size + 1) if size % d == 0]
+            errors.append(
+                f"model.patch_size must divide data.image_size={size} "
+                f"(one of {', '.join(map(str, divisors))}), got {patch}"
+            )
+    else:
+        _int_at_least(errors, cfg, "model.hidden", 1)
+        _one_of(errors, cfg, "model.norms.hidden", NORM_CHOICES["dnn"])
+        batchnorm = _get(cfg, "model.norms.hidden") == "batch"
+
+    # A BatchNorm model cannot train on a batch of one sample (its variance is 0).
+    _int_at_least(errors, cfg, "trainer.batch_size", 2 if batchnorm else 1)
+
+    device = _get(cfg, "trainer.device")
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        errors.append(f"trainer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    threads = _get(cfg, "trainer.threads")
+    if threads is not None:
+        _int_at_least(errors, cfg, "trainer.threads", 1)
+    _one_of(errors, cfg, "trainer.progress", ("auto", "bar", "log"))
+
+    _one_of(errors, cfg, "data.pipeline", PIPELINES)
+    _one_of(errors, cfg, "data.subset", ("first", "random"))
+    for key in ("data.train_size", "data.test_size"):
+        if _get(cfg, key) is not None:
+            _int_at_least(errors, cfg, key, 1)
+    for key in ("data.augment.rotation_degrees",):
+        value = _get(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            errors.append(f"{key} must be a number >= 0, got {value!r}")
+    translate = _get(cfg, "data.augment.translate")
+    if (
+        isinstance(translate, bool)
+        or not isinstance(translate, (int, float))
+        or not 0 <= translate <= 1
+    ):
+        errors.append(f"data.augment.translate must be a number in [0, 1], got {translate!r}")
+    p = _get(cfg, "data.augment.zoom_out_p")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        errors.append(f"data.augment.zoom_out_p must be a probability in [0, 1], got {p!r}")
+    side = _get(cfg, "data.augment.zoom_out_side_range")
+    if not (isinstance(side, (list, tuple)) and len(side) == 2 and 1 <= side[0] <= side[1]):
+        errors.append(
+            "data.augment.zoom_out_side_range must be [low, high] with 1 <= low <= high, "
+            f"got {side!r}"
+        )
+    return errors
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise ``ConfigError`` listing every invalid value in ``cfg``."""
+    errors = config_errors(cfg)
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
