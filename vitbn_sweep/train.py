@@ -1,7 +1,11 @@
 """One training job: ``run(cfg)`` trains the configured model and writes the results contract.
 
 Importable and picklable (a plain module-level function), so Hydra's launchers,
-joblib and submitit can all ship it to wherever the job runs.
+joblib and submitit can all ship it to wherever the job runs. Randomness: the
+model's initial weights come from ``trainer.seed``; the data pipeline draws each
+epoch's shuffle and augmentation from (seed, epoch). A checkpoint after every
+epoch (model, optimizer, metrics) therefore lets a cut job continue to exactly
+the metrics of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from vitbn_sweep import results
+from vitbn_sweep import results, resume
 from vitbn_sweep.data import Batch, build_pipeline
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
@@ -40,6 +44,7 @@ class Diverged(Exception):
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when present, else CPU; an unavailable device is a ConfigError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -59,34 +64,31 @@ def train_epoch(
     check_divergence: bool,
     progress: Progress,
 ) -> dict[str, float]:
-    """One pass over ``batches``; returns mean loss, accuracy, samples and seconds."""
+    """One pass over ``batches``; returns mean loss, accuracy and throughput."""
     model.train()
     start = time.perf_counter()
-    loss_sum = correct = None
-    seen = 0
+    loss_sum = correct = torch.zeros(())
+    seen = step = 0
     for step, (images, labels) in enumerate(batches, start=1):
         logits = model(images)
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        batch_loss = loss.detach() * len(labels)
-        batch_correct = (logits.argmax(1) == labels).sum()
-        loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-        correct = batch_correct if correct is None else correct + batch_correct
+        loss_sum = loss_sum + loss.detach() * len(labels)  # running sums stay on the device
+        correct = correct + (logits.argmax(1) == labels).sum()
         seen += len(labels)
-        if check_divergence and step % DIVERGENCE_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+        if check_divergence and step % DIVERGENCE_CHECK_EVERY == 0 and not loss_sum.isfinite():
             raise Diverged(epoch, step)
         progress.step(step, loss_sum, correct, seen, start)
     if seen == 0:
         raise RuntimeError("the training set yielded no batch")
-    if check_divergence and not torch.isfinite(loss_sum):
+    if check_divergence and not loss_sum.isfinite():
         raise Diverged(epoch, step)
     seconds = time.perf_counter() - start
     return {
         "train_loss": loss_sum.item() / seen,
         "train_acc": correct.item() / seen,
-        "train_seconds": seconds,
         "samples_per_s": seen / seconds,
     }
 
@@ -102,7 +104,8 @@ def evaluate(model: nn.Module, batches: Iterable[Batch]) -> float:
     return correct / total
 
 
-def _summary(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(final, best) of the metrics rows: the last epoch, and the epoch of best test_acc."""
     if not rows:
         return None, None
     best = max(rows, key=lambda r: (r["test_acc"], -r["epoch"]))
@@ -117,21 +120,30 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     """Train one configured model; write ``metrics.csv`` and ``result.json`` to ``job_dir``.
 
     ``job_dir`` defaults to Hydra's output directory of the current job. Invalid
-    config values raise ``ConfigError`` before anything is written. Returns the
-    result record (also written as ``result.json``).
+    config values raise ``ConfigError`` before anything is written. A job found
+    completed in ``job_dir`` is skipped, one found cut short continues from its
+    checkpoint (see ``vitbn_sweep.resume``). Returns the result record.
     """
-    config = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    config = {k: v for k, v in config.items() if k != "hydra"}
+    config = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    config.pop("hydra", None)
     validate(config)
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
+    name = (
+        f"{config['model']['name']} depth={config['model']['depth']} "
+        f"lr={config['optim']['lr']} seed={trainer['seed']}"
+    )
+    todo = resume.plan(job_dir, config)
+    if todo.action == "skip":
+        log.info("%s: already %s in %s; skipped", name, todo.previous["status"], job_dir)
+        return todo.previous
+
     if trainer["threads"] is not None:
         torch.set_num_threads(trainer["threads"])
-
-    tracker = build_tracker(config["logger"], job_dir=job_dir)
-    started, t0 = results.now(), time.perf_counter()
-    rows: list[dict[str, Any]] = []
+    ckpt = todo.checkpoint or {}
+    rows: list[dict[str, Any]] = ckpt.get("rows", [])
+    t0 = time.perf_counter() - ckpt.get("seconds", 0.0)
     record: dict[str, Any] = {
         "schema_version": results.SCHEMA_VERSION,
         "status": None,
@@ -142,17 +154,19 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         "total_seconds": None,
         "diverged_at": None,
         "error": None,
+        "resumed_from_epoch": ckpt.get("epoch"),
         "versions": results.versions(),
         "host": results.host(),
         "where": results.where(),
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "started_at": started,
+        "started_at": ckpt.get("started_at", results.now()),
         "ended_at": None,
     }
+    tracker = build_tracker(config["logger"], job_dir=job_dir)
 
     def finish(status: str) -> dict[str, Any]:
-        record["final"], record["best"] = _summary(rows)
+        record["final"], record["best"] = summarize(rows)
         record.update(
             status=status,
             epochs_run=len(rows),
@@ -160,98 +174,44 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
             total_seconds=time.perf_counter() - t0,
         )
         results.write_result(job_dir, record)
+        if status == "completed" and not config["resume"]["keep_checkpoint"]:
+            (job_dir / resume.CHECKPOINT_FILE).unlink(missing_ok=True)
         tracker.finish(record)
         return record
 
-    model_cfg = config["model"]
-    name = (
-        f"{model_cfg['name']} depth={model_cfg['depth']} "
-        f"lr={config['optim']['lr']} seed={trainer['seed']}"
-    )
     log.info(
-        "job %s on %s (%s), %d threads -> %s",
+        "%s on %s (%s), %d threads -> %s%s",
         name,
         device,
         socket.gethostname(),
         torch.get_num_threads(),
         job_dir,
+        f" (resuming after epoch {ckpt['epoch']})" if ckpt else "",
     )
     try:
         job_dir.mkdir(parents=True, exist_ok=True)
         tracker.start(config)
-        torch.manual_seed(trainer["seed"])
-        data = config["data"]
-        pipeline = build_pipeline(
-            data,
-            batch_size=trainer["batch_size"],
-            test_batch_size=trainer["test_batch_size"],
-            seed=trainer["seed"],
-            device=device,
+        _train(
+            config,
+            device,
+            job_dir,
+            rows,
+            ckpt,
+            tracker=tracker,
+            name=name,
+            t0=t0,
+            started_at=record["started_at"],
         )
-        model = build_model(
-            config["model"],
-            image_size=data["image_size"],
-            channels=data["channels"],
-            num_classes=data["num_classes"],
-        ).to(device)
-        optim = config["optim"]
-        optimizer = torch.optim.Adam(
-            model.parameters(),
-            lr=optim["lr"],
-            betas=tuple(optim["betas"]),
-            eps=optim["eps"],
-            weight_decay=optim["weight_decay"],
-        )
-        steps = math.ceil(pipeline.num_train / trainer["batch_size"])
-        for epoch in range(1, trainer["epochs"] + 1):
-            progress = Progress.create(
-                trainer["progress"], epoch=epoch, epochs=trainer["epochs"], steps=steps
-            )
-            epoch_start = time.perf_counter()
-            try:
-                stats = train_epoch(
-                    model,
-                    optimizer,
-                    pipeline.train_batches(epoch),
-                    epoch=epoch,
-                    check_divergence=trainer["diverge_check"],
-                    progress=progress,
-                )
-            finally:
-                progress.close()
-            test_acc = evaluate(model, pipeline.test_batches(epoch, augmented=True))
-            test_acc_clean = evaluate(model, pipeline.test_batches(epoch, augmented=False))
-            rows.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": stats["train_loss"],
-                    "train_acc": stats["train_acc"],
-                    "test_acc": test_acc,
-                    "test_acc_clean": test_acc_clean,
-                    "epoch_seconds": time.perf_counter() - epoch_start,
-                    "samples_per_s": stats["samples_per_s"],
-                }
-            )
-            results.write_metrics(job_dir, rows)
-            tracker.log_epoch(rows[-1])
-            log.info(
-                "%s | epoch %d/%d train_loss %.4f train_acc %.4f test_acc %.4f clean %.4f "
-                "| %.1fs %.0f samples/s",
-                name,
-                epoch,
-                trainer["epochs"],
-                stats["train_loss"],
-                stats["train_acc"],
-                test_acc,
-                test_acc_clean,
-                rows[-1]["epoch_seconds"],
-                stats["samples_per_s"],
-            )
     except Diverged as exc:
         log.warning("%s: %s; recorded as diverged", name, exc)
         record["diverged_at"] = {"epoch": exc.epoch, "step": exc.step}
         return finish("diverged")
-    except BaseException as exc:
+    except (KeyboardInterrupt, SystemExit):
+        # Cut short from outside (Ctrl-C, a scheduler's signal): no result.json, so
+        # the same command continues from the last checkpoint.
+        log.warning("%s: interrupted; run the same command again to continue", name)
+        raise
+    except Exception as exc:
         record["error"] = {
             "type": type(exc).__name__,
             "message": str(exc),
@@ -260,6 +220,101 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         finish("failed")
         raise
     return finish("completed")
+
+
+def _train(
+    config: dict[str, Any],
+    device: torch.device,
+    job_dir: Path,
+    rows: list[dict[str, Any]],
+    ckpt: Mapping[str, Any],
+    *,
+    tracker: Any,
+    name: str,
+    t0: float,
+    started_at: str,
+) -> None:
+    """The epoch loop, from the epoch after ``ckpt`` (or the first) to the last."""
+    trainer, data, optim = config["trainer"], config["data"], config["optim"]
+    torch.manual_seed(trainer["seed"])
+    model = build_model(
+        config["model"],
+        image_size=data["image_size"],
+        channels=data["channels"],
+        num_classes=data["num_classes"],
+    ).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=optim["lr"],
+        betas=tuple(optim["betas"]),
+        eps=optim["eps"],
+        weight_decay=optim["weight_decay"],
+    )
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    pipeline = build_pipeline(
+        data,
+        batch_size=trainer["batch_size"],
+        test_batch_size=trainer["test_batch_size"],
+        seed=trainer["seed"],
+        device=device,
+    )
+    steps = math.ceil(pipeline.num_train / trainer["batch_size"])
+    ident = resume.identity(config, config["resume"]["ignore_keys"])
+    epochs = trainer["epochs"]
+    for epoch in range(len(rows) + 1, epochs + 1):
+        progress = Progress.create(trainer["progress"], epoch=epoch, epochs=epochs, steps=steps)
+        epoch_start = time.perf_counter()
+        try:
+            stats = train_epoch(
+                model,
+                optimizer,
+                pipeline.train_batches(epoch),
+                epoch=epoch,
+                check_divergence=trainer["diverge_check"],
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        row = {
+            "epoch": epoch,
+            "train_loss": stats["train_loss"],
+            "train_acc": stats["train_acc"],
+            "test_acc": evaluate(model, pipeline.test_batches(epoch, augmented=True)),
+            "test_acc_clean": evaluate(model, pipeline.test_batches(epoch, augmented=False)),
+            "epoch_seconds": time.perf_counter() - epoch_start,
+            "samples_per_s": stats["samples_per_s"],
+        }
+        rows.append(row)
+        results.write_metrics(job_dir, rows)
+        if config["resume"]["checkpoint"]:
+            resume.save_checkpoint(
+                job_dir,
+                {
+                    "identity": ident,
+                    "epoch": epoch,
+                    "rows": rows,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "seconds": time.perf_counter() - t0,
+                    "started_at": started_at,
+                },
+            )
+        tracker.log_epoch(row)
+        log.info(
+            "%s | epoch %d/%d train_loss %.4f train_acc %.4f test_acc %.4f clean %.4f "
+            "| %.1fs %.0f samples/s",
+            name,
+            epoch,
+            epochs,
+            row["train_loss"],
+            row["train_acc"],
+            row["test_acc"],
+            row["test_acc_clean"],
+            row["epoch_seconds"],
+            row["samples_per_s"],
+        )
 
 
 def _hydra_output_dir() -> Path:

@@ -127,6 +127,22 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
             "data.augment.zoom_out_side_range must be [low, high] with 1 <= low <= high, "
             f"got {side!r}"
         )
+    for key in (
+        "trainer.diverge_check",
+        "data.download",
+        "data.augment.train",
+        "data.augment.test",
+        "resume.enabled",
+        "resume.checkpoint",
+        "resume.keep_checkpoint",
+        "resume.rerun_failed",
+        "resume.rerun_diverged",
+    ):
+        if not isinstance(_get(cfg, key), bool):
+            errors.append(f"{key} must be true or false, got {_get(cfg, key)!r}")
+    ignore = _get(cfg, "resume.ignore_keys")
+    if not (isinstance(ignore, list) and all(isinstance(k, str) for k in ignore)):
+        errors.append(f"resume.ignore_keys must be a list of dotted keys, got {ignore!r}")
     return errors
 
 
