@@ -1,0 +1,182 @@
+"""The entrypoint as users run it: ``python -m vitbn_sweep [-m] ...`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TINY, run_cli
+
+
+def job_dirs(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_multirun_writes_one_job_dir_per_grid_point(data_dir: Path, tmp_path: Path) -> None:
+    args = ["-m", "model=vit,vitbnffn", "model.depth=1,2", *TINY]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "outputs" / "default"
+    jobs = job_dirs(sweep)
+    common = "trainer.batch_size=50,trainer.epochs=1,trainer.test_batch_size=100"
+    assert [j.name for j in jobs] == [
+        f"data.test_size=100,data.train_size=200,logger=none,model.depth={d},model={m},{common}"
+        for d in (1, 2)
+        for m in ("vit", "vitbnffn")
+    ]
+    assert len(jobs) == 4 and (sweep / "multirun.yaml").is_file()
+    seen = set()
+    for job in jobs:
+        record = json.loads((job / "result.json").read_text())
+        assert record["status"] == "completed" and (job / "metrics.csv").is_file()
+        seen.add((record["config"]["model"]["name"], record["config"]["model"]["depth"]))
+        assert f"model={record['config']['model']['name']}," in job.name + ","
+    assert seen == {("vit", 1), ("vit", 2), ("vitbnffn", 1), ("vitbnffn", 2)}
+
+    # the same command again: every job found ended, nothing launched or trained
+    start = time.perf_counter()
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "4 jobs, 4 already ended (skipped), 0 to launch" in again.stdout + again.stderr
+    assert time.perf_counter() - start < 30
+    assert [json.loads((j / "result.json").read_text())["ended_at"] for j in jobs] == [
+        json.loads((j / "result.json").read_text())["ended_at"] for j in job_dirs(sweep)
+    ]
+
+
+def test_diverging_job_does_not_stop_the_sweep(data_dir: Path, tmp_path: Path) -> None:
+    proc = run_cli(["-m", "optim.lr=1e30,0.003", *TINY], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    statuses = {
+        json.loads((j / "result.json").read_text())["config"]["optim"]["lr"]: json.loads(
+            (j / "result.json").read_text()
+        )["status"]
+        for j in job_dirs(tmp_path / "outputs" / "default")
+    }
+    assert statuses == {1e30: "diverged", 0.003: "completed"}
+
+
+def test_bad_sweep_value_fails_before_anything_runs(tmp_path: Path) -> None:
+    proc = run_cli(["-m", "model.depth=2,0", "optim.lr=0.003", *TINY], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "model.depth must be an integer >= 1, got 0" in proc.stderr
+    assert "nothing was launched" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_bad_single_run_value_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    proc = run_cli(["trainer.device=tpu", *TINY], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "trainer.device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'" in proc.stderr
+    runs = tmp_path / "outputs" / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_missing_data_says_where_it_looked(tmp_path: Path) -> None:
+    proc = run_cli(
+        ["data.download=false", *TINY],
+        cwd=tmp_path,
+        env={"VITBN_DATA_DIR": str(tmp_path / "nowhere")},
+    )
+    assert proc.returncode != 0
+    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in proc.stderr
+
+
+def test_killed_local_job_resumes_from_its_checkpoint(data_dir: Path, tmp_path: Path) -> None:
+    args = [
+        "model.depth=1",
+        "trainer.epochs=3",
+        "data.train_size=1500",
+        "data.test_size=100",
+        "trainer.batch_size=50",
+        "trainer.test_batch_size=100",
+        "logger=none",
+        "trainer.threads=1",
+        "hydra.run.dir=" + str(tmp_path / "job"),
+    ]
+    env = {**os.environ, "VITBN_OUTPUT_DIR": str(tmp_path / "outputs")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vitbn_sweep", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt = tmp_path / "job" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (tmp_path / "job" / "result.json").exists()
+    cut_rows = (tmp_path / "job" / "metrics.csv").read_text().count("\n") - 1
+    assert 1 <= cut_rows < 3
+
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    record = json.loads((tmp_path / "job" / "result.json").read_text())
+    assert record["status"] == "completed" and record["resumed_from_epoch"] == cut_rows
+    straight = run_cli(
+        [
+            a
+            if not a.startswith("hydra.run.dir")
+            else "hydra.run.dir=" + str(tmp_path / "straight")
+            for a in args
+        ],
+        cwd=tmp_path,
+    )
+    assert straight.returncode == 0, straight.stderr
+
+    def strip(path: Path) -> list[list[str]]:
+        rows = [line.split(",") for line in path.read_text().splitlines()]
+        return [r[:5] for r in rows]  # drop epoch_seconds, samples_per_s
+
+    assert strip(tmp_path / "job" / "metrics.csv") == strip(tmp_path / "straight" / "metrics.csv")
+
+
+@pytest.mark.slow
+def test_configs_work_after_a_plain_install_from_any_directory(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO),
+        ],
+        check=True,
+        timeout=300,
+    )
+    assert (target / "vitbn_sweep" / "conf" / "model" / "vitbnffn.yaml").is_file()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "vitbn_sweep", "--cfg", "job", "model=vitbnffn"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "name: vitbnffn" in proc.stdout and "ffn_hidden: batch" in proc.stdout
+    imported = subprocess.run(
+        [sys.executable, "-c", "import vitbn_sweep; print(vitbn_sweep.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.stdout.startswith(str(target))

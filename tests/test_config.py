@@ -1,0 +1,154 @@
+"""Config composition of every group option and experiment; every validation error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from tests.conftest import REPO, compose_config
+from vitbn_sweep.validate import ConfigError, config_errors, validate
+
+CONF = REPO / "conf"
+GROUPS = sorted(
+    p.name for p in CONF.iterdir() if p.is_dir() and p.name not in {"hydra", "__pycache__"}
+)
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+def test_groups_the_user_asked_for_exist() -> None:
+    assert {"model", "data", "optim", "experiment"} <= set(GROUPS)
+    assert {o for g, o in OPTIONS if g == "model"} >= {"vit", "vitbnffn", "vitbn", "dnn", "dnnbn"}
+    assert {o for g, o in OPTIONS if g == "experiment"} >= {
+        "warmup",
+        "grid_a",
+        "grid_b",
+        "grid_c",
+        "article_full",
+        "smoke",
+    }
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS)
+def test_every_option_composes_and_validates(group: str, option: str) -> None:
+    cfg = compose_config([f"{group}={option}"])
+    assert config_errors(cfg) == []
+
+
+def test_defaults_are_the_spec() -> None:
+    cfg = compose_config([])
+    assert cfg["model"]["name"] == "vit" and cfg["data"]["name"] == "mnist"
+    assert cfg["optim"]["name"] == "adam" and cfg["optim"]["lr"] == 0.003
+    assert cfg["optim"]["weight_decay"] == 0
+    expected = {
+        "epochs": 10,
+        "batch_size": 100,
+        "test_batch_size": 5000,
+        "seed": 0,
+        "device": "auto",
+        "threads": None,
+    }
+    assert {k: cfg["trainer"][k] for k in expected} == expected
+    m = cfg["model"]
+    assert (m["dim"], m["mlp_dim"], m["heads"], m["dim_head"], m["patch_size"]) == (
+        64,
+        128,
+        8,
+        64,
+        7,
+    )
+    dnn = compose_config(["model=dnn"])["model"]
+    assert (dnn["hidden"], dnn["depth"]) == (100, 3)
+    aug = cfg["data"]["augment"]
+    assert aug["train"] and aug["test"] and aug["rotation_degrees"] == 20
+    assert aug["translate"] == 0.2 and aug["zoom_out_p"] == 0.2
+    assert aug["zoom_out_side_range"] == [2.0, 3.0]
+
+
+def test_data_root_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VITBN_DATA_DIR", "/somewhere/mnist")
+    assert compose_config([])["data"]["root"] == "/somewhere/mnist"
+    monkeypatch.delenv("VITBN_DATA_DIR")
+    assert compose_config([])["data"]["root"] == "./data"
+
+
+GRIDS = {
+    "warmup": ("dnn,dnnbn", "3", "0.01,0.1", 15),
+    "grid_a": ("vit,vitbnffn", "4,5,6,7", "0.003", 10),
+    "grid_b": ("vit,vitbnffn", "1,2,3,4", "0.005", 10),
+    "grid_c": ("vit,vitbnffn", "2,3,4", "0.003,0.005", 10),
+    "article_full": ("vit,vitbnffn", "1,2,3,4,5,6,7", "0.003,0.005", 10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRIDS))
+def test_experiments_carry_the_spec_grids(name: str) -> None:
+    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config", overrides=[f"experiment={name}"], return_hydra_config=True
+        )
+    params = cfg.hydra.sweeper.params
+    models, depths, lrs, epochs = GRIDS[name]
+    assert (params["model"], str(params["model.depth"]), str(params["optim.lr"])) == (
+        models,
+        depths,
+        lrs,
+    )
+    assert str(params["trainer.seed"]) == "0,1,2" and cfg.trainer.epochs == epochs
+    assert cfg.sweep_name == name
+
+
+def test_job_dir_is_a_readable_function_of_the_overrides() -> None:
+    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=["model=vitbnffn", "model.depth=3", "trainer.threads=1"],
+            return_hydra_config=True,
+        )
+    assert cfg.hydra.job.override_dirname == "model.depth=3,model=vitbnffn"
+    assert cfg.hydra.job.config.override_dirname.kv_sep == "="
+    assert "trainer.threads" in cfg.hydra.job.config.override_dirname.exclude_keys
+
+
+BAD = [
+    ("model.depth=0", "model.depth must be an integer >= 1, got 0"),
+    ("model.depth=2.5", "model.depth must be an integer >= 1, got 2.5"),
+    ("optim.lr=0", "optim.lr must be a number > 0, got 0"),
+    ("optim.lr=-0.1", "optim.lr must be a number > 0, got -0.1"),
+    (
+        "model.patch_size=5",
+        "model.patch_size must divide data.image_size=28 (one of 1, 2, 4, 7, 14, 28), got 5",
+    ),
+    ("model.heads=0", "model.heads must be an integer >= 1, got 0"),
+    ("trainer.batch_size=0", "trainer.batch_size must be an integer >= 1, got 0"),
+    ("trainer.test_batch_size=0", "trainer.test_batch_size must be an integer >= 1, got 0"),
+    ("trainer.epochs=0", "trainer.epochs must be an integer >= 1, got 0"),
+    ("trainer.device=gpu", "trainer.device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
+    ("data.pipeline=pil", "data.pipeline must be one of"),
+    ("data.train_size=0", "data.train_size must be an integer >= 1, got 0"),
+    ("data.augment.zoom_out_p=1.5", "data.augment.zoom_out_p must be a probability in [0, 1]"),
+    ("model.norms.ffn_hidden=group", "model.norms.ffn_hidden must be one of layer, batch, none"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD)
+def test_bad_values_name_the_key_and_the_valid_range(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate(compose_config([override]))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("model", ["vitbnffn", "vitbn", "dnnbn"])
+def test_batchnorm_models_need_batches_of_two(model: str) -> None:
+    errors = config_errors(compose_config([f"model={model}", "trainer.batch_size=1"]))
+    assert errors == ["trainer.batch_size must be an integer >= 2, got 1"]
+    assert config_errors(compose_config(["model=vit", "trainer.batch_size=1"])) == []
+
+
+def test_conf_ships_inside_the_package() -> None:
+    import importlib.resources
+
+    files = importlib.resources.files("vitbn_sweep.conf")
+    assert (files / "config.yaml").is_file() and (files / "model" / "vitbnffn.yaml").is_file()
+    assert Path(str(files / "config.yaml")).resolve() == (CONF / "config.yaml").resolve()
