@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow test-all lint format clean
+.PHONY: install run test test-slow test-all test-slurm lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test-slow: $(STAMP)  ## only the slow tests
 
 test-all: $(STAMP)  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
+
+SLURM_SH ?= ../shared/slurm/local-slurm.sh
+test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (root; started and stopped here)
+	bash $(SLURM_SH) start
+	$(PY) -m pytest -q -m slurm; rc=$$?; bash $(SLURM_SH) stop; exit $$rc
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

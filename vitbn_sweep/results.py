@@ -39,6 +39,8 @@ METRIC_COLUMNS = (
     "samples_per_s",
 )
 STATUSES = ("completed", "diverged", "failed")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -46,6 +48,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file open()'s usual mode
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

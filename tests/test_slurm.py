@@ -1,0 +1,224 @@
+"""Sweeps on a real Slurm cluster through submitit (``hydra/launcher=slurm_cpu``).
+
+These run when a cluster answers (``.ci/run`` and ``make test-slurm`` start the
+single-node one of ``../shared/slurm/local-slurm.sh``) and skip, saying why,
+when none does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY, run_cli
+
+pytestmark = pytest.mark.slurm
+SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=10"]
+
+
+def _cluster_problem() -> str | None:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return "no Slurm client (sbatch, sinfo) on PATH"
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%a %t"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"sinfo failed: {exc}"
+    if out.returncode != 0 or "up" not in out.stdout:
+        return f"no Slurm partition is up (sinfo: {(out.stdout + out.stderr).strip()!r})"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_cluster() -> None:
+    problem = _cluster_problem()
+    if problem:
+        pytest.skip(
+            f"Slurm tests need a running cluster: {problem}. "
+            "Start one with ../shared/slurm/local-slurm.sh start (make test-slurm does)."
+        )
+
+
+def records(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/result.json")}
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "the sweep ended before the job wrote a checkpoint"
+        assert time.time() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.1)
+
+
+def first_job_id() -> str:
+    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
+    assert out.split(), "no job in squeue"
+    return out.split()[0]
+
+
+def kill_worker(sweep: Path, *, array_task: int) -> None:
+    """SIGKILL the Python process of one array task of this sweep's Slurm job."""
+    for proc_dir in Path("/proc").iterdir():
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().split(b"\0")
+            environ = (proc_dir / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if (
+            b"submitit.core._submit" in cmdline
+            and str(sweep).encode() in b" ".join(cmdline)
+            and b"python" in cmdline[0]
+            and f"SLURM_ARRAY_TASK_ID={array_task}".encode() in environ
+        ):
+            os.kill(int(proc_dir.name), signal.SIGKILL)
+            return
+    raise AssertionError(f"no worker process of array task {array_task} found")
+
+
+def squeue_reasons() -> str:
+    return subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True).stdout
+
+
+def wait_queue_empty(timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
+        assert time.time() < deadline, "Slurm queue did not drain"
+        time.sleep(0.5)
+
+
+def popen_cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "VITBN_OUTPUT_DIR": str(cwd / "outputs")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vitbn_sweep", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def metric_columns(job_dir: Path) -> list[list[str]]:
+    return [r.split(",")[:5] for r in (job_dir / "metrics.csv").read_text().splitlines()]
+
+
+def test_sweep_runs_under_slurm_and_a_finished_sweep_submits_nothing(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    args = ["-m", *SLURM, "model=vit,vitbnffn", "model.depth=1,2", *TINY]
+    start = time.perf_counter()
+    proc = run_cli(args, cwd=tmp_path)
+    first = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = records(tmp_path / "outputs" / "default")
+    assert len(found) == 4
+    for record in found.values():
+        assert record["status"] == "completed"
+        assert record["where"]["scheduler"] == "slurm" and record["where"]["slurm_job_id"]
+        assert record["threads"] == 1  # cpus_per_task of slurm_cpu
+
+    start = time.perf_counter()
+    again = run_cli(args, cwd=tmp_path)
+    resubmit = time.perf_counter() - start
+    assert again.returncode == 0, again.stderr
+    assert "4 jobs, 4 already ended (skipped), 0 to launch" in again.stdout + again.stderr
+    assert records(tmp_path / "outputs" / "default") == found
+    assert resubmit < 20
+    print(
+        f"\nslurm sweep of 4 jobs: {first:.1f} s; resubmit of the finished sweep: {resubmit:.1f} s"
+    )
+
+
+LONG = [
+    "model.depth=1",
+    "trainer.epochs=3",
+    "data.train_size=3000",
+    "data.test_size=100",
+    "trainer.batch_size=50",
+    "trainer.test_batch_size=100",
+    "logger=none",
+]
+
+
+def reference(tmp_path: Path, overrides: list[str]) -> Path:
+    """The same job run locally without interruption (same threads: 1)."""
+    proc = run_cli(["-m", "sweep_name=reference", "trainer.threads=1", *overrides], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (job,) = (tmp_path / "outputs" / "reference").glob("*/result.json")
+    return job.parent
+
+
+def test_preempted_job_is_requeued_and_continues_from_its_checkpoint(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    proc = popen_cli(["-m", *SLURM, *LONG], cwd=tmp_path)
+    sweep = tmp_path / "outputs" / "default"
+    wait_for_glob = time.time() + 180
+    while not list(sweep.glob("*/checkpoint.pt")):
+        assert proc.poll() is None and time.time() < wait_for_glob, proc.stdout.read()
+        time.sleep(0.1)
+    job_id = first_job_id()
+    # What Slurm does before a preemption or the time limit: the signal submitit asked
+    # for (#SBATCH --signal=USR2@signal_delay_s) to the job's processes.
+    from submitit.slurm.slurm import SlurmJobEnvironment
+
+    subprocess.run(["scancel", f"--signal={SlurmJobEnvironment.USR_SIG}", job_id], check=True)
+    # Slurm holds a requeued job back (BeginTime a couple of minutes ahead); release it now.
+    deadline = time.time() + 60
+    while "BeginTime" not in squeue_reasons():
+        assert time.time() < deadline and proc.poll() is None, "the job was not requeued"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    ((name, record),) = records(sweep).items()
+    assert record["status"] == "completed"
+    assert record["resumed_from_epoch"] is not None and record["resumed_from_epoch"] >= 1
+    log = (sweep / name / "vitbn_sweep.log").read_text()
+    assert "resuming after epoch" in log
+    assert metric_columns(sweep / name) == metric_columns(reference(tmp_path, LONG))
+
+
+def test_cancelled_job_alone_trains_again_from_its_checkpoint(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    args = ["-m", *SLURM, "data.train_size=200,3000", *[a for a in LONG if "train_size" not in a]]
+    proc = popen_cli(args, cwd=tmp_path)
+    sweep = tmp_path / "outputs" / "default"
+    long_job = sweep / (
+        "data.test_size=100,data.train_size=3000,logger=none,model.depth=1,"
+        "trainer.batch_size=50,trainer.epochs=3,trainer.test_batch_size=100"
+    )
+    wait_for(long_job / "checkpoint.pt", proc)
+    kill_worker(sweep, array_task=1)  # kill -9 of the worker, as a node failure would
+    proc.communicate(timeout=120)
+    wait_queue_empty()
+    assert not (long_job / "result.json").exists()
+
+    again = run_cli(args[:1] + args[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    text = again.stdout + again.stderr
+    ended = len(records(sweep)) - 1  # the long job is not among the ended ones
+    assert f"2 jobs, {ended} already ended (skipped), {2 - ended} to launch" in text
+    record = json.loads((long_job / "result.json").read_text())
+    assert record["status"] == "completed" and record["resumed_from_epoch"] >= 1
+    assert metric_columns(long_job) == metric_columns(reference(tmp_path, LONG))
+
+
+def test_impossible_request_fails_at_once_with_slurms_message(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    proc = run_cli(["-m", *SLURM, "hydra.launcher.mem_gb=100000", *TINY], cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert time.perf_counter() - start < 60
+    text = proc.stdout + proc.stderr
+    assert "Requested node configuration is not available" in text or "Memory specification" in text
