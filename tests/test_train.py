@@ -185,3 +185,28 @@ def test_job_dir_of_another_config_is_refused(tiny_config: Config, tmp_path: Pat
     run(tiny_config(), tmp_path)
     with pytest.raises(resume.JobDirConflict, match=r"optim.lr: 0.003 there, 0.001 now"):
         run(tiny_config("optim.lr=0.001"), tmp_path)
+
+
+def test_progress_bar_shows_epoch_step_loss_accuracy_and_rate(
+    tiny_config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(
+        tiny_config("trainer.progress=bar", "data.train_size=1000", "trainer.batch_size=50"),
+        tmp_path,
+    )
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "step" in err
+    assert "loss=" in err and "acc=" in err and "samples_s=" in err
+
+
+def test_log_mode_writes_one_line_per_epoch(
+    tiny_config: Config,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with caplog.at_level(logging.INFO, logger="vitbn_sweep.train"):
+        run(tiny_config("trainer.progress=log", "trainer.epochs=2"), tmp_path)
+    lines = [r.getMessage() for r in caplog.records if "| epoch" in r.getMessage()]
+    assert len(lines) == 2 and "epoch 2/2" in lines[1] and "samples/s" in lines[1]
+    assert "step" not in capsys.readouterr().err
