@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("VITBN_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
 os.environ["VITBN_DATA_DIR"] = str(DATA_DIR)
-os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_MODE", "disabled")  # tests that track set "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
 
 # Small enough for seconds per job on 2 cores, large enough to exercise every code path.

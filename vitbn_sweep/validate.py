@@ -10,9 +10,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vitbn_sweep.tracking.settings import logger_errors
+
 NORM_CHOICES = {"vit": ("layer", "batch", "none"), "dnn": ("batch", "none")}
 VIT_NORM_SLOTS = ("embed", "attn", "ffn_pre", "ffn_hidden", "final")
 PIPELINES = ("torchvision", "fast")
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast, CUDA only (checked where the device is known)
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -36,6 +39,12 @@ def _one_of(errors: list[str], cfg: Mapping[str, Any], key: str, choices: tuple)
     value = _get(cfg, key)
     if value not in choices:
         errors.append(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _boolean(errors: list[str], cfg: Mapping[str, Any], key: str) -> None:
+    value = _get(cfg, key)
+    if not isinstance(value, bool):
+        errors.append(f"{key} must be true or false, got {value!r}")
 
 
 def _get(cfg: Mapping[str, Any], key: str) -> Any:
@@ -101,8 +110,12 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     if threads is not None:
         _int_at_least(errors, cfg, "trainer.threads", 1)
     _one_of(errors, cfg, "trainer.progress", ("auto", "bar", "log"))
+    _boolean(errors, cfg, "trainer.compile")
+    _one_of(errors, cfg, "trainer.precision", PRECISIONS)
 
     _one_of(errors, cfg, "data.pipeline", PIPELINES)
+    _int_at_least(errors, cfg, "data.test_seed", 0)
+    _boolean(errors, cfg, "data.test_redraw")
     _one_of(errors, cfg, "data.subset", ("first", "random"))
     for key in ("data.train_size", "data.test_size"):
         if _get(cfg, key) is not None:
@@ -138,11 +151,11 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
         "resume.rerun_failed",
         "resume.rerun_diverged",
     ):
-        if not isinstance(_get(cfg, key), bool):
-            errors.append(f"{key} must be true or false, got {_get(cfg, key)!r}")
+        _boolean(errors, cfg, key)
     ignore = _get(cfg, "resume.ignore_keys")
     if not (isinstance(ignore, list) and all(isinstance(k, str) for k in ignore)):
         errors.append(f"resume.ignore_keys must be a list of dotted keys, got {ignore!r}")
+    errors.extend(logger_errors(cfg))
     return errors
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.tracking.settings import LOGGERS
+
 log = logging.getLogger(__name__)
 
 
@@ -30,38 +32,61 @@ class Tracker:
 
 
 class Safe(Tracker):
-    """Wraps a tracker so that none of its errors reaches the training loop."""
+    """Wraps a tracker so that none of its errors reaches the training loop.
+
+    Each failing method is reported once, as a warning. After a failed ``start`` the
+    job is not tracked: ``log_epoch`` and ``finish`` are skipped until a ``start``
+    succeeds (the warning says so).
+    """
 
     def __init__(self, inner: Tracker) -> None:
         self.inner, self.warned = inner, set()
+        self.started = False
 
-    def _call(self, what: str, *args: Any) -> None:
+    def _call(self, what: str, *args: Any) -> bool:
         try:
             getattr(self.inner, what)(*args)
+            return True
         except Exception as exc:  # a tracker must never cost a run
             if what not in self.warned:
                 self.warned.add(what)
                 log.warning(
-                    "%s.%s failed (%s: %s); training goes on, result files are written as usual",
+                    "%s.%s failed (%s: %s); %s, result files are written as usual",
                     type(self.inner).__name__,
                     what,
                     type(exc).__name__,
                     exc,
+                    "this job is not tracked" if what == "start" else "training goes on",
                 )
+            return False
 
     def start(self, config: Mapping[str, Any]) -> None:
-        self._call("start", config)
+        self.started = self._call("start", config)
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
-        self._call("log_epoch", row)
+        if self.started:
+            self._call("log_epoch", row)
 
     def finish(self, record: Mapping[str, Any]) -> None:
-        self._call("finish", record)
+        if self.started:
+            self._call("finish", record)
 
 
 def build_tracker(logger: Mapping[str, Any], *, job_dir: Path) -> Tracker:
-    """The tracker named by ``logger.name``, wrapped in ``Safe``."""
+    """The tracker named by ``logger.name``, wrapped in ``Safe``.
+
+    wandb and mlflow are imported only by the tracker that uses them (``logger=none``
+    imports neither).
+    """
     name = logger["name"]
     if name == "none":
         return Safe(Tracker())
-    raise ValueError(f"logger.name must be one of none, got {name!r}")
+    if name == "wandb":
+        from vitbn_sweep.tracking.wandb_tracker import WandbTracker
+
+        return Safe(WandbTracker(logger, job_dir=job_dir))
+    if name == "mlflow":
+        from vitbn_sweep.tracking.mlflow_tracker import MlflowTracker
+
+        return Safe(MlflowTracker(logger, job_dir=job_dir))
+    raise ValueError(f"logger.name must be one of {', '.join(LOGGERS)}, got {name!r}")

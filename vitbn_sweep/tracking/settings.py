@@ -1,0 +1,49 @@
+"""Checks of the ``logger.*`` config keys (imports nothing heavy: ``validate`` calls it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+LOGGERS = ("none", "wandb", "mlflow")
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+
+
+def _text(errors: list[str], logger: Mapping[str, Any], key: str, *, optional: bool) -> None:
+    value = logger.get(key)
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        what = "null or a non-empty string" if optional else "a non-empty string"
+        errors.append(f"logger.{key} must be {what}, got {value!r}")
+
+
+def _tags(errors: list[str], logger: Mapping[str, Any]) -> None:
+    tags = logger.get("tags")
+    if not isinstance(tags, (list, tuple)) or not all(
+        isinstance(t, str) and 0 < len(t) <= 64 for t in tags
+    ):
+        errors.append(f"logger.tags must be a list of strings of 1 to 64 characters, got {tags!r}")
+
+
+def logger_errors(cfg: Mapping[str, Any]) -> list[str]:
+    """Every problem with ``cfg["logger"]``, one line each."""
+    logger = cfg.get("logger")
+    name = logger.get("name") if isinstance(logger, Mapping) else None
+    if name not in LOGGERS:
+        return [f"logger.name must be one of {', '.join(LOGGERS)}, got {name!r}"]
+    errors: list[str] = []
+    if name == "wandb":
+        _text(errors, logger, "project", optional=False)
+        _text(errors, logger, "entity", optional=True)
+        _text(errors, logger, "group", optional=False)
+        if logger.get("mode") not in WANDB_MODES:
+            errors.append(
+                f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {logger.get('mode')!r}"
+            )
+        _tags(errors, logger)
+    elif name == "mlflow":
+        _text(errors, logger, "tracking_uri", optional=True)
+        _text(errors, logger, "experiment", optional=False)
+        _tags(errors, logger)
+    return errors

@@ -1,0 +1,134 @@
+"""``logger=wandb``: one wandb run per job, grouped by sweep, offline when no credentials.
+
+- run id: derived from the job's identity (``identity.job_identity``) with
+  ``resume="allow"``, so a restarted or resumed job continues the same run;
+- group = ``logger.group`` (the sweep), job_type = the model, name = the overrides;
+- config = the resolved config (nested), per-epoch metrics with ``step=epoch``,
+  summary = the result record (status, final, best, ...) without the config, and
+  ``job_dir``;
+- the run's files live in ``<job_dir>/wandb/``;
+- mode: ``WANDB_MODE`` when set, else ``logger.mode``; ``auto`` is online when
+  credentials exist (``WANDB_API_KEY``, ``WANDB_IDENTITY_TOKEN_FILE`` or a netrc
+  entry from ``wandb login``), else offline with one warning per process that
+  says how to upload the runs (``wandb sync``).
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from vitbn_sweep.tracking import Tracker
+from vitbn_sweep.tracking.identity import JobIdentity, job_identity, run_tags
+
+log = logging.getLogger(__name__)
+MODES = ("auto", "online", "offline", "disabled")
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+JOB_DIR_KEY = "job_dir"  # summary key: where the job's result files are
+REPORT_JOB_TYPE = "report"  # job_type of the analysis' report runs (not jobs)
+_offline_warned = False
+
+
+def netrc_paths(env: Mapping[str, str]) -> list[Path]:
+    """Where ``wandb login`` keeps the API key: ``$NETRC``, else ``~/.netrc`` / ``~/_netrc``."""
+    if env.get("NETRC"):
+        return [Path(env["NETRC"]).expanduser()]
+    return [Path("~/.netrc").expanduser(), Path("~/_netrc").expanduser()]
+
+
+def has_credentials(env: Mapping[str, str]) -> bool:
+    """Whether wandb would find credentials without prompting (no network call)."""
+    if env.get("WANDB_API_KEY") or env.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlparse(env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL).hostname
+    for path in netrc_paths(env):
+        if not path.is_file():
+            continue
+        try:
+            if netrc.netrc(path).authenticators(host or ""):
+                return True
+        except (OSError, netrc.NetrcParseError) as exc:
+            log.warning("wandb: cannot read %s (%s); treating it as no credentials", path, exc)
+    return False
+
+
+def resolve_mode(configured: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """(mode, why): ``WANDB_MODE`` wins, then ``logger.mode``; auto = credentials or offline."""
+    if env.get("WANDB_MODE"):
+        return env["WANDB_MODE"], "WANDB_MODE"
+    if configured != "auto":
+        return configured, "logger.mode"
+    if has_credentials(env):
+        return "online", "credentials"
+    return "offline", "no credentials"
+
+
+def sync_hint(identity: JobIdentity, job_dir: Path) -> str:
+    """The ``wandb sync`` command that uploads this job's (and its sweep's) offline runs."""
+    if identity.in_sweep and identity.job:
+        sweep_dir = Path(job_dir).resolve()
+        for _ in Path(identity.job).parts:
+            sweep_dir = sweep_dir.parent
+        return f"wandb sync {sweep_dir}/*/wandb/offline-run-*"
+    return f"wandb sync {Path(job_dir).resolve()}/wandb/offline-run-*"
+
+
+def _warn_offline_once(identity: JobIdentity, job_dir: Path) -> None:
+    global _offline_warned
+    if _offline_warned:
+        return
+    _offline_warned = True
+    log.warning(
+        "wandb: no credentials found (WANDB_API_KEY, or `wandb login`): logging offline into "
+        "each job's wandb/ folder. Upload the runs later with:  %s   "
+        "(set WANDB_MODE or logger.mode to choose the mode yourself)",
+        sync_hint(identity, job_dir),
+    )
+
+
+class WandbTracker(Tracker):
+    def __init__(self, logger: Mapping[str, Any], *, job_dir: Path) -> None:
+        self.logger, self.job_dir = dict(logger), Path(job_dir)
+        self.run: Any = None
+
+    def start(self, config: Mapping[str, Any]) -> None:
+        import wandb
+
+        identity = job_identity(config, self.job_dir)
+        mode, why = resolve_mode(self.logger["mode"], os.environ)
+        if why == "no credentials":
+            _warn_offline_once(identity, self.job_dir)
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            project=self.logger["project"],
+            entity=self.logger["entity"],
+            group=self.logger["group"],
+            job_type=str(config["model"]["name"]),
+            name=identity.name,
+            id=identity.run_id,
+            resume="allow",
+            tags=run_tags(config, self.logger["tags"]),
+            config=dict(config),
+            dir=str(self.job_dir),
+            mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
+            reinit=True,  # finish a run left open by an earlier job in this process
+        )
+
+    def log_epoch(self, row: Mapping[str, Any]) -> None:
+        if self.run is not None:
+            self.run.log(dict(row), step=int(row["epoch"]))
+
+    def finish(self, record: Mapping[str, Any]) -> None:
+        run, self.run = self.run, None
+        if run is None:
+            return
+        try:
+            summary = {k: v for k, v in record.items() if k != "config"}
+            run.summary.update({**summary, JOB_DIR_KEY: str(self.job_dir.resolve())})
+        finally:
+            run.finish(exit_code=1 if record.get("status") == "failed" else 0)
