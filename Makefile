@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow test-all test-slurm lint format clean
+.PHONY: install run report test test-slow test-all test-slurm lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the project (editable) with its dev extra
 
-run: $(STAMP)  ## the main job: one training run of the default config
-	$(PY) -m vitbn_sweep
+run: $(STAMP)  ## the demo: the smoke sweep (ViT vs ViTBNFFN, depths 1-3, 2 seeds, a subset), then its report
+	$(PY) -m vitbn_sweep -m experiment=smoke
+	$(PY) -m analysis report $${VITBN_OUTPUT_DIR:-outputs}/smoke
+
+SWEEP ?=
+report: $(STAMP)  ## report of a sweep: make report SWEEP=outputs/grid_c (default: the newest sweep); REPORT_ARGS="--basis auc"
+	$(PY) -m analysis report $(SWEEP) $(REPORT_ARGS)
 
 test: $(STAMP)  ## the fast test suite (no tests marked slow)
 	$(PY) -m pytest -q

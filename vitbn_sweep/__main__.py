@@ -45,6 +45,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console entry point (``vitbn-sweep``), the same as ``python -m vitbn_sweep``."""
     _register_sweeper()
     main()
+
+
+if __name__ == "__main__":
+    cli()

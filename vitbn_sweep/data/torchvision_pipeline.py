@@ -77,11 +77,15 @@ class TorchvisionPipeline(Pipeline):
         self.num_train, self.num_test = len(train_labels), len(test_labels)
         plain = v2.Compose(to_tensor())
         augmented = study_transform(augment, image_size=size)
-        self.train_set = PILDigits(train_images, train_labels, augmented if augment["train"] else plain)
+        self.train_set = PILDigits(
+            train_images, train_labels, augmented if augment["train"] else plain
+        )
         self.test_set = PILDigits(test_images, test_labels, augmented if augment["test"] else plain)
         self.clean_test = (test_images.unsqueeze(1).float().div(255), test_labels)
 
-    def _loader(self, dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int) -> Iterable[Batch]:
+    def _loader(
+        self, dataset: Dataset, *, batch_size: int, shuffle: bool, seed: int
+    ) -> Iterable[Batch]:
         # The transforms draw from torch's global generator (in-process) or from
         # worker seeds drawn from the loader's generator: seed both per epoch.
         torch.manual_seed(seed)
@@ -94,7 +98,10 @@ class TorchvisionPipeline(Pipeline):
             pin_memory=self.device.type == "cuda",
         )
         for images, labels in loader:
-            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+            yield (
+                images.to(self.device, non_blocking=True),
+                labels.to(self.device, non_blocking=True),
+            )
 
     def train_batches(self, epoch: int) -> Iterable[Batch]:
         seed = epoch_seed(self.seed, epoch, TRAIN_STREAM)
@@ -103,9 +110,14 @@ class TorchvisionPipeline(Pipeline):
     def test_batches(self, epoch: int, *, augmented: bool) -> Iterable[Batch]:
         if augmented:
             seed = epoch_seed(self.seed, epoch, TEST_STREAM)
-            return self._loader(self.test_set, batch_size=self.test_batch_size, shuffle=False, seed=seed)
+            return self._loader(
+                self.test_set, batch_size=self.test_batch_size, shuffle=False, seed=seed
+            )
         images, labels = self.clean_test
         return (
-            (images[i : i + self.test_batch_size].to(self.device), labels[i : i + self.test_batch_size].to(self.device))
+            (
+                images[i : i + self.test_batch_size].to(self.device),
+                labels[i : i + self.test_batch_size].to(self.device),
+            )
             for i in range(0, len(labels), self.test_batch_size)
         )

@@ -1,0 +1,115 @@
+"""``python -m analysis {report,critical} [PATH ...] [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import tables
+from analysis.errors import AnalysisError
+from analysis.inputs import SOURCES, default_out, load_results
+from analysis.settings import BASES, DIVERGED, METRICS, Settings
+from analysis.study import Analysis, analyze
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Critical depth, learning-rate stability and an HTML report of sweeps.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="write <sweep>/report/ and print the answer")
+    critical = commands.add_parser("critical", help="print the critical-depth tables only")
+    for sub in (report, critical):
+        sub.add_argument(
+            "paths",
+            nargs="*",
+            metavar="PATH",
+            help="files: sweep or job dirs, searched recursively (default: the newest sweep "
+            "under $VITBN_OUTPUT_DIR or ./outputs); wandb: ENTITY/PROJECT; mlflow: experiment "
+            "names (default: all)",
+        )
+        sub.add_argument("--source", choices=SOURCES, default="files")
+        sub.add_argument("--group", help="wandb: only runs of this group (sweep name)")
+        sub.add_argument("--tracking-uri", help="mlflow: the tracking URI (default: local)")
+        sub.add_argument(
+            "--models",
+            nargs=2,
+            metavar=("CANDIDATE", "BASELINE"),
+            help="the pair to compare (default: vitbnffn vit, else dnnbn dnn, else vitbn vit)",
+        )
+        sub.add_argument("--metric", choices=METRICS, default="test_acc")
+        sub.add_argument(
+            "--basis",
+            choices=BASES,
+            default="final",
+            help="final: accuracy at the epoch; "
+            "auc: mean accuracy over epochs 1..epoch (convergence speed)",
+        )
+        sub.add_argument("--epoch", type=int, help="epoch to compare at (default: the last)")
+        sub.add_argument(
+            "--margin", type=float, default=0.01, help="in accuracy fraction (0.01 = 1 point)"
+        )
+        sub.add_argument("--level", type=float, default=0.95, help="interval level")
+        sub.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples")
+        sub.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
+        sub.add_argument(
+            "--diverged",
+            choices=DIVERGED,
+            default="chance",
+            help="chance: a diverged job scores 1/num_classes from then on; drop: leave it out",
+        )
+    report.add_argument("--out", help="report dir (default: <sweep dir>/report)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        models=tuple(args.models) if args.models else None,
+        metric=args.metric,
+        basis=args.basis,
+        epoch=args.epoch,
+        margin=args.margin,
+        level=args.level,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        diverged=args.diverged,
+    )
+
+
+def _print_answer(a: Analysis) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in a.counts().items() if v)
+    print(f"{len(a.summary)} jobs ({counts}) from {', '.join(a.stats.roots)}")
+    if a.pair is None:
+        print("no model pair to compare: critical depth not computed")
+        return
+    print(f"critical depth, {a.pair[0]} vs {a.pair[1]}: {a.settings.describe()}")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
+        print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        settings = _settings(args)
+        records, stats, sweeps = load_results(
+            args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri
+        )
+        result = analyze(records, stats, settings, sweeps)
+        _print_answer(result)
+        if args.command == "report":
+            from analysis.report import write_report
+
+            out = Path(args.out) if args.out else default_out(args.source, stats.roots)
+            files = write_report(result, out)
+            print(f"report written in {time.perf_counter() - start:.1f} s: {files.html}")
+    except AnalysisError as exc:
+        print(f"analysis: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

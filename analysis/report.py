@@ -1,0 +1,198 @@
+"""Write a report dir: report.html, report.md, results.csv, summary.csv and figures/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import figures as figs
+from analysis import tables
+from analysis.frames import flatten
+from analysis.render import Section, to_html, to_markdown
+from analysis.study import Analysis
+
+TITLE = "vitbn_sweep report"
+
+
+@dataclass
+class ReportFiles:
+    """The files a report wrote."""
+
+    out: Path
+    html: Path
+    markdown: Path
+    results: Path
+    summary: Path
+    figures: list[figs.Figure]
+
+
+def _answer(a: Analysis) -> Section:
+    section = Section("The answer: critical depth")
+    if a.pair is None:
+        models = ", ".join(sorted(a.summary["model"].unique()))
+        section.text.append(f"No model pair to compare among the results ({models}).")
+        return section
+    candidate, baseline = a.pair
+    section.text.append(
+        f"The smallest swept depth from which {candidate} beats {baseline}, at that depth and "
+        f"at every larger swept depth. Basis: {a.settings.describe()}."
+    )
+    for row in a.critical.to_dict("records"):
+        where = tables.plain(row.get("lr"))
+        label = ", ".join(
+            f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in a.conditions if c in row
+        )
+        section.bullets.append(f"{label or f'lr={where}'}: {row['verdict']} ({row['detail']}).")
+    section.tables.append(tables.critical_table(a.critical, a.conditions))
+    return section
+
+
+def _jobs(a: Analysis) -> Section:
+    section = Section("Sweep and jobs")
+    for sweep in a.sweeps:
+        params = "; ".join(f"{k}={v}" for k, v in sweep.params.items())
+        size = f"{sweep.expected} jobs" if sweep.expected is not None else "grid size unknown"
+        swept = f"; grid from its config: {params}" if params else ""
+        section.text.append(f"Sweep {sweep.path} ({size}{swept}), started by:")
+        section.code.append(sweep.command)
+    if not a.sweeps:
+        section.text.append(f"Results from {a.stats.source}: {', '.join(a.stats.roots)}")
+    counts = a.counts()
+    shown = [tables.plain(v) if v is not None else "unknown" for v in counts.values()]
+    section.tables.append(pd.DataFrame({"jobs": list(counts), "count": shown}))
+    section.notes.append(
+        "Incomplete: a job dir without result.json (running or cut). Not started: the sweep "
+        "grid (from multirun.yaml) minus the jobs found. Duplicates: older jobs with the same "
+        "config as a later one, left out of the analysis."
+    )
+    for status in ("diverged", "failed"):
+        rows = a.summary[(a.summary["status"] == status) & ~a.summary["duplicate"]]
+        for job in rows.to_dict("records"):
+            why = (
+                f"at epoch {tables.plain(job['diverged_epoch'])}"
+                if status == "diverged"
+                else tables.plain(job["error"])
+            )
+            section.notes.append(f"{status}: {job['job']} {why}")
+    section.notes += [f"incomplete: {p}" for p in a.stats.incomplete]
+    return section
+
+
+def _stability_notes(a: Analysis) -> list[str]:
+    """Per depth and learning-rate step: the points each model of the pair loses."""
+    if a.pair is None:
+        return []
+    keys = [c for c in a.stability.columns if c not in {"model", "n_low", "n_high", "acc_low"}]
+    keys = [k for k in keys if k not in {"acc_high", "drop", "ci_low", "ci_high"}]
+    notes = []
+    for key, group in a.stability.groupby(keys, dropna=False, sort=True):
+        drops = group.set_index("model")["drop"]
+        if not set(a.pair) <= set(drops.index):
+            continue
+        values = dict(zip(keys, key, strict=True))
+        step = f"lr {tables.plain(values.pop('lr_low'))} → {tables.plain(values.pop('lr_high'))}"
+        where = ", ".join([*(f"{k}={tables.plain(v)}" for k, v in values.items()), step])
+        lost = ", ".join(f"{m} {tables.points(drops[m])}" for m in a.pair)
+        notes.append(f"{where}: points lost: {lost}")
+    return notes
+
+
+def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Section]:
+    sections = []
+    if not a.diffs.empty:
+        diffs = Section("Per-depth differences")
+        diffs.text.append(
+            "Difference of the mean score over seeds (candidate minus baseline), in percentage "
+            "points, with its bootstrap interval when both models have >= 2 seeds."
+        )
+        diffs.tables.append(tables.diffs_table(a.diffs, a.conditions))
+        diffs.figures = figures["heatmap"] + figures["by_depth"]
+        sections.append(diffs)
+    sections.append(Section("Accuracy by epoch", figures=figures["curves"]))
+    stability = Section("Learning-rate stability")
+    if a.stability.empty:
+        stability.text.append("Only one learning rate swept: nothing to compare.")
+    else:
+        stability.text.append(
+            "Per model and depth, the score at the lowest learning rate minus that at a higher "
+            "one, in points (positive: accuracy lost at the higher rate), with its interval."
+        )
+        stability.tables.append(tables.stability_table(a.stability, a.conditions))
+        stability.notes += _stability_notes(a)
+    stability.figures = figures["lr"]
+    sections.append(stability)
+    if figures["warmup"]:
+        sections.append(Section("Warm-up (DNN)", figures=figures["warmup"]))
+    return sections
+
+
+def _config(a: Analysis) -> Section:
+    section = Section("Config")
+    rows = []
+    for key, getter in (("config", lambda r: r["config"]), ("versions", lambda r: r["versions"])):
+        flat = [flatten(getter(rec.result) or {}) for rec in a.records]
+        for name in sorted({k for f in flat for k in f}):
+            values = sorted({json.dumps(f.get(name), default=str) for f in flat})
+            rows.append({"key": f"{key}.{name}", "value(s)": ", ".join(values)})
+    section.text.append("Every config key with its value, or its values where jobs differ.")
+    section.tables.append(pd.DataFrame(rows))
+    return section
+
+
+def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
+    tidy = a.tidy[~a.tidy["duplicate"]]
+    made: dict[str, list[figs.Figure]] = {"curves": [], "lr": [], "warmup": []}
+    made.update(heatmap=[], by_depth=[])
+    if tidy.empty:
+        return made
+    made["curves"] = figs.accuracy_curves(tidy, a.conditions, a.settings, out)
+    made["lr"] = figs.lr_comparison(tidy, a.conditions, a.settings, out)
+    made["warmup"] = figs.warmup_curves(tidy, a.settings, out)
+    if not a.diffs.empty:
+        made["heatmap"] = figs.diff_heatmap(a.diffs, a.critical, a.conditions, out)
+        made["by_depth"] = figs.diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, out)
+    return made
+
+
+OPTIONAL_CSVS = ("depth_differences.csv", "critical_depth.csv", "lr_stability.csv")
+
+
+def _remove_previous(out: Path) -> None:
+    """Drop an earlier report's figures and optional tables, so none outlive their data."""
+    for pattern in ("figures/*.png", "figures/*.svg", *OPTIONAL_CSVS):
+        for path in out.glob(pattern):
+            path.unlink()
+
+
+def write_report(a: Analysis, out: str | Path) -> ReportFiles:
+    """Write the report of ``a`` into ``out`` (created; files there are replaced)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_previous(out)
+    made = _figures(a, out / "figures")
+    jobs_section = Section("All jobs", tables=[tables.jobs_table(a.summary, a.conditions)])
+    sections = [_answer(a), _jobs(a), *_evidence(a, made), jobs_section, _config(a)]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    subtitle = f"{len(a.summary)} jobs from {', '.join(a.stats.roots)}; generated {stamp}"
+    files = ReportFiles(
+        out=out,
+        html=out / "report.html",
+        markdown=out / "report.md",
+        results=out / "results.csv",
+        summary=out / "summary.csv",
+        figures=[f for group in made.values() for f in group],
+    )
+    files.html.write_text(to_html(TITLE, subtitle, sections, out))
+    files.markdown.write_text(to_markdown(TITLE, subtitle, sections, out))
+    a.tidy.to_csv(files.results, index=False)
+    a.summary.to_csv(files.summary, index=False)
+    if not a.diffs.empty:
+        a.diffs.to_csv(out / "depth_differences.csv", index=False)
+        a.critical.to_csv(out / "critical_depth.csv", index=False)
+    if not a.stability.empty:
+        a.stability.to_csv(out / "lr_stability.csv", index=False)
+    return files

@@ -1,0 +1,74 @@
+"""What a comparison is made of: the model pair, the metric, the basis, the margin, the interval."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from analysis.errors import AnalysisError
+
+METRICS = ("test_acc", "test_acc_clean")
+BASES = ("final", "auc")
+DIVERGED = ("chance", "drop")
+# Pairs tried in order when none is given: (candidate, baseline).
+DEFAULT_PAIRS = (("vitbnffn", "vit"), ("dnnbn", "dnn"), ("vitbn", "vit"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to compare: ``models`` is (candidate, baseline); ``None`` picks the first known pair.
+
+    ``metric``: augmented (test_acc) or clean (test_acc_clean) test accuracy.
+    ``basis``: ``final`` = accuracy at ``epoch`` (default: each job's last), ``auc`` = mean
+    accuracy over epochs 1..``epoch`` (area under the accuracy-by-epoch curve per epoch).
+    ``margin``: the difference to exceed, in accuracy fraction units (0.01 = 1 point).
+    ``diverged``: ``chance`` scores a diverged job at 1/num_classes from its divergence on,
+    ``drop`` leaves it out.
+    """
+
+    models: tuple[str, str] | None = None
+    metric: str = "test_acc"
+    basis: str = "final"
+    epoch: int | None = None
+    margin: float = 0.01
+    level: float = 0.95
+    n_boot: int = 10_000
+    seed: int = 0
+    diverged: str = "chance"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.metric in METRICS, f"metric must be one of {', '.join(METRICS)}"),
+            (self.basis in BASES, f"basis must be one of {', '.join(BASES)}"),
+            (self.diverged in DIVERGED, f"diverged must be one of {', '.join(DIVERGED)}"),
+            (self.epoch is None or self.epoch >= 1, "epoch must be >= 1"),
+            (self.margin >= 0, "margin must be >= 0"),
+            (0 < self.level < 1, "level must be in (0, 1)"),
+            (self.n_boot >= 100, "n_boot must be >= 100"),
+            (self.models is None or len(set(self.models)) == 2, "models: give two different"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AnalysisError(message)
+
+    def pair(self, available: Iterable[str]) -> tuple[str, str] | None:
+        """The (candidate, baseline) to compare among ``available`` models, or None."""
+        have = set(available)
+        if self.models is not None:
+            missing = [m for m in self.models if m not in have]
+            if missing:
+                raise AnalysisError(
+                    f"model {missing[0]!r} not in the results (have: {', '.join(sorted(have))})"
+                )
+            return self.models
+        return next((p for p in DEFAULT_PAIRS if set(p) <= have), None)
+
+    def describe(self) -> str:
+        what = "augmented" if self.metric == "test_acc" else "clean"
+        at = f"epoch {self.epoch}" if self.epoch else "the last epoch"
+        basis = f"accuracy at {at}" if self.basis == "final" else f"mean accuracy up to {at}"
+        return (
+            f"{what} test {basis}; margin {self.margin * 100:g} points; "
+            f"{self.level:.0%} bootstrap interval ({self.n_boot} resamples) with >= 2 seeds; "
+            f"diverged jobs: {self.diverged}"
+        )

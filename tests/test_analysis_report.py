@@ -1,0 +1,240 @@
+"""The report dir, its HTML, and the CLI's output and exit codes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import types
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import Settings, records_from_dirs
+from analysis.cli import main
+from analysis.figures import warmup_curves
+from analysis.frames import build_frames
+from tests.analysis_synth import write_grid, write_job
+
+REPO = Path(__file__).resolve().parents[1]
+MULTIRUN = """\
+hydra:
+  overrides:
+    task:
+    - model=vit,vitbnffn
+    - optim.lr=0.003,0.005
+  sweeper:
+    params: {model.depth: '1,2,3', trainer.seed: '0,1', model: vit}
+trainer: {epochs: 3}
+"""
+
+
+class Page(HTMLParser):
+    """Collects embedded images and checks that every opened element is closed."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.images: list[str] = []
+        self.tables = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        elif tag not in self.VOID:
+            self.stack.append(tag)
+        self.tables += tag == "table"
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("outputs") / "grid"
+    write_grid(root, {1: -0.02, 2: 0.03, 3: 0.05}, seeds=2, lr=0.003)
+    write_grid(root, {1: 0.04, 2: 0.05, 3: 0.06}, seeds=2, lr=0.005, base=0.7)
+    write_job(root, "vit", 3, 2, [0.4], lr=0.005, epochs=3, status="diverged")
+    write_job(root, "vit", 3, 3, [0.4], lr=0.005, result=False)
+    (root / "multirun.yaml").write_text(MULTIRUN)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(sweep: Path) -> tuple[Path, str]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["report", str(sweep), "--bootstrap", "1000"]) == 0
+    return sweep / "report", out.getvalue()
+
+
+def test_report_files(report):
+    out, printed = report
+    for name in ("report.html", "report.md", "results.csv", "summary.csv"):
+        assert (out / name).stat().st_size > 0, name
+    pngs = sorted(p.stem for p in (out / "figures").glob("*.png"))
+    assert pngs == sorted(p.stem for p in (out / "figures").glob("*.svg"))
+    assert pngs == [
+        "curves_lr_0.003",
+        "curves_lr_0.005",
+        "diff_by_depth",
+        "diff_heatmap",
+        "lr_comparison_all",
+    ]
+    results, summary = pd.read_csv(out / "results.csv"), pd.read_csv(out / "summary.csv")
+    assert len(summary) == 25 and len(results) == 24 * 3 + 1
+    assert set(summary["status"]) == {"completed", "diverged"}
+    assert "wins from depth 2" in printed and "wins from the smallest depth swept" in printed
+    assert f"{out / 'report.html'}" in printed
+
+
+def test_report_html_is_self_contained(report):
+    out, _ = report
+    text = (out / "report.html").read_text()
+    page = Page()
+    page.feed(text)
+    page.close()
+    assert page.stack == []
+    assert page.tables >= 5
+    embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert sorted(embedded) == sorted(p.read_bytes() for p in (out / "figures").glob("*.png"))
+    assert "python -m vitbn_sweep -m model=vit,vitbnffn optim.lr=0.003,0.005" in text
+    for words in ("wins from depth 2", "Learning-rate stability", "diverged", "incomplete"):
+        assert words in text, words
+
+
+def test_report_counts_and_markdown(report):
+    out, _ = report
+    md = (out / "report.md").read_text()
+    for png in (out / "figures").glob("*.png"):
+        assert f"(figures/{png.name})" in md
+    # 2 models x 3 depths x 2 seeds x 2 lrs = 24 in the grid; 26 seen (2 extra seeds).
+    assert "| not started | 0 |" in md and "| incomplete | 1 |" in md
+    assert "| diverged | 1 |" in md
+
+
+def test_cli_critical_and_default_sweep(sweep, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VITBN_OUTPUT_DIR", str(sweep.parent))
+    assert main(["critical", "--bootstrap", "1000"]) == 0
+    printed = capsys.readouterr().out
+    assert str(sweep) in printed and "vitbnffn vs vit" in printed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "{empty}"], "no results under"),
+        (["report", "{empty}/missing"], "no such directory"),
+        (["critical", "{sweep}", "--models", "vitbn", "vit"], "model 'vitbn' not in the results"),
+        (["critical", "{sweep}", "--margin", "-1"], "margin must be >= 0"),
+        (["report", "--source", "wandb", "--out", "{empty}/r", "proj"], "not available"),
+    ],
+)
+def test_cli_errors(args, message, sweep, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "analysis.sources", None)  # as if not written yet
+    argv = [a.format(empty=tmp_path, sweep=sweep) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("analysis: error:") and message in err and "\n" not in err
+
+
+def test_cli_reads_incompatible_schema_as_error(tmp_path, capsys):
+    job = write_job(tmp_path, "vit", 1, 0, [0.5])
+    result = json.loads((job / "result.json").read_text())
+    (job / "result.json").write_text(json.dumps({**result, "schema_version": 99}))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "incompatible result schema_version 99" in capsys.readouterr().err
+
+
+def test_entrypoint_exit_codes(tmp_path):
+    run = [sys.executable, "-m", "analysis", "critical", str(tmp_path)]
+    done = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "no results under" in done.stderr
+    bad = subprocess.run([*run, "--metric", "nope"], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2
+
+
+def test_other_sources_through_analysis_sources(sweep, tmp_path, monkeypatch, capsys):
+    records, stats = records_from_dirs([sweep])
+    fake = types.ModuleType("analysis.sources")
+    seen = {}
+
+    def records_from_mlflow(tracking_uri, experiments):
+        seen["mlflow"] = (tracking_uri, experiments)
+        return [type(r)(r.result, r.metrics, "mlflow", None) for r in records], stats
+
+    def records_from_wandb(project, group=None):
+        seen["wandb"] = (project, group)
+        return [], stats
+
+    fake.records_from_mlflow = records_from_mlflow
+    fake.records_from_wandb = records_from_wandb
+    monkeypatch.setitem(sys.modules, "analysis.sources", fake)
+    argv = ["report", "--source", "mlflow", "exp-1", "--tracking-uri", "file:x", "--out"]
+    assert main([*argv, str(tmp_path / "r"), "--bootstrap", "1000"]) == 0
+    assert seen["mlflow"] == ("file:x", ["exp-1"])
+    assert "wins from depth 2" in capsys.readouterr().out
+    assert (tmp_path / "r" / "report.html").exists()
+    assert main(["critical", "--source", "wandb", "me/proj", "--group", "grid_c"]) == 2
+    assert seen["wandb"] == ("me/proj", "grid_c")
+    assert "no results from wandb for me/proj" in capsys.readouterr().err
+    assert main(["critical", "--source", "wandb"]) == 2
+    assert "needs a project" in capsys.readouterr().err
+
+
+def test_warmup_figure(tmp_path):
+    for seed in range(2):
+        for lr in (0.01, 0.1):
+            write_job(tmp_path / "jobs", "dnn", 3, seed, [0.5, 0.7], lr=lr)
+            write_job(tmp_path / "jobs", "dnnbn", 3, seed, [0.6, 0.8], lr=lr)
+    tidy, _ = build_frames(records_from_dirs([tmp_path / "jobs"])[0])
+    (fig,) = warmup_curves(tidy, Settings(), tmp_path / "figures")
+    assert fig.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and fig.svg.stat().st_size > 0
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("VITBN_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+@pytest.mark.slow
+def test_real_tiny_sweep(tmp_path):
+    env = {**os.environ, "VITBN_DATA_DIR": str(_data_dir()), "VITBN_OUTPUT_DIR": str(tmp_path)}
+    sweep = [
+        sys.executable,
+        "-m",
+        "vitbn_sweep",
+        "-m",
+        "sweep_name=tiny",
+        "model=vit,vitbnffn",
+        "model.depth=1,2",
+        "trainer.seed=0,1",
+        "trainer.epochs=1",
+        "data.train_size=200",
+        "data.test_size=100",
+        "trainer.batch_size=50",
+        "trainer.test_batch_size=100",
+    ]
+    done = subprocess.run(sweep, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = [sys.executable, "-m", "analysis", "report"]
+    done = subprocess.run(report, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "tiny" / "report"
+    assert str(out / "report.html") in done.stdout
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 8 and set(summary["status"]) == {"completed"}
+    assert set(summary["depth"]) == {1, 2} and set(summary["seed"]) == {0, 1}
+    critical = pd.read_csv(out / "critical_depth.csv")
+    assert len(critical) == 1 and critical["depths"].iloc[0] == "1,2"
+    assert "python -m vitbn_sweep -m sweep_name=tiny" in (out / "report.html").read_text()
