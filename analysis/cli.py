@@ -13,6 +13,7 @@ import pandas as pd
 from analysis import tables
 from analysis.errors import AnalysisError
 from analysis.inputs import SOURCES, default_out, load_results
+from analysis.report import ReportFiles
 from analysis.settings import BASES, DIVERGED, METRICS, Settings
 from analysis.study import Analysis, analyze
 
@@ -65,7 +66,34 @@ def _parser() -> argparse.ArgumentParser:
             help="chance: a diverged job scores 1/num_classes from then on; drop: leave it out",
         )
     report.add_argument("--out", help="report dir (default: <sweep dir>/report)")
+    report.add_argument(
+        "--publish-wandb",
+        action="store_true",
+        help="also log the tables (wandb.Table) and figures (wandb.Image) to a report run "
+        "of the wandb project, grouped with the sweep",
+    )
+    report.add_argument("--wandb-project", default="vitbn-sweep", help="with --publish-wandb")
+    report.add_argument("--wandb-entity", help="with --publish-wandb (default: yours)")
     return parser
+
+
+def _publish(args: argparse.Namespace, a: Analysis, files: ReportFiles) -> str:
+    """Put the answer on the dashboard: a wandb report run in the sweep's group."""
+    from vitbn_sweep.tracking.wandb_report import publish_report
+
+    named = {
+        "critical_depth": a.critical,
+        "depth_differences": a.diffs,
+        "lr_stability": a.stability,
+    }
+    return publish_report(
+        {name: frame for name, frame in named.items() if not frame.empty},
+        {figure.name: figure.png for figure in files.figures},
+        project=args.wandb_project,
+        entity=args.wandb_entity,
+        group=args.group or Path(a.stats.roots[0]).name,
+        wandb_dir=files.out,
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -109,6 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = Path(args.out) if args.out else default_out(args.source, stats.roots)
             files = write_report(result, out)
             print(f"report written in {time.perf_counter() - start:.1f} s: {files.html}")
+            if args.publish_wandb:
+                try:
+                    print(f"published to wandb: {_publish(args, result, files)}")
+                except Exception as exc:  # the report is written; say loudly what failed
+                    print(f"analysis: error: publishing to wandb failed: {exc}", file=sys.stderr)
+                    return 1
     except AnalysisError as exc:
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2

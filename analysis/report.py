@@ -14,6 +14,7 @@ from analysis import tables
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.study import Analysis
+from vitbn_sweep.results import atomic_write_text
 
 TITLE = "vitbn_sweep report"
 
@@ -186,13 +187,14 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
         summary=out / "summary.csv",
         figures=[f for group in made.values() for f in group],
     )
-    files.html.write_text(to_html(TITLE, subtitle, sections, out))
-    files.markdown.write_text(to_markdown(TITLE, subtitle, sections, out))
-    a.tidy.to_csv(files.results, index=False)
-    a.summary.to_csv(files.summary, index=False)
+    # Every file through a temporary file and a rename: no half-written report.
+    atomic_write_text(files.html, to_html(TITLE, subtitle, sections, out))
+    atomic_write_text(files.markdown, to_markdown(TITLE, subtitle, sections, out))
+    atomic_write_text(files.results, a.tidy.to_csv(index=False))
+    atomic_write_text(files.summary, a.summary.to_csv(index=False))
     if not a.diffs.empty:
-        a.diffs.to_csv(out / "depth_differences.csv", index=False)
-        a.critical.to_csv(out / "critical_depth.csv", index=False)
+        atomic_write_text(out / "depth_differences.csv", a.diffs.to_csv(index=False))
+        atomic_write_text(out / "critical_depth.csv", a.critical.to_csv(index=False))
     if not a.stability.empty:
-        a.stability.to_csv(out / "lr_stability.csv", index=False)
+        atomic_write_text(out / "lr_stability.csv", a.stability.to_csv(index=False))
     return files

@@ -238,3 +238,30 @@ def test_real_tiny_sweep(tmp_path):
     critical = pd.read_csv(out / "critical_depth.csv")
     assert len(critical) == 1 and critical["depths"].iloc[0] == "1,2"
     assert "python -m vitbn_sweep -m sweep_name=tiny" in (out / "report.html").read_text()
+
+
+def test_publish_wandb_puts_the_answer_in_a_report_run(sweep, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "r"
+    argv = ["report", str(sweep), "--out", str(out), "--bootstrap", "200", "--publish-wandb"]
+    assert main(argv) == 0
+    assert "published to wandb:" in capsys.readouterr().out
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+
+
+def test_failed_publish_keeps_the_report_and_says_so(sweep, tmp_path, capsys, monkeypatch):
+    import vitbn_sweep.tracking.wandb_report as wandb_report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no route to wandb")
+
+    monkeypatch.setattr(wandb_report, "publish_report", broken)
+    out = tmp_path / "r"
+    assert (
+        main(["report", str(sweep), "--out", str(out), "--bootstrap", "200", "--publish-wandb"])
+        == 1
+    )
+    assert "publishing to wandb failed: no route to wandb" in capsys.readouterr().err
+    assert (out / "report.html").is_file()
