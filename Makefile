@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report test test-slow test-all test-slurm lint format clean
+.PHONY: install run report bench test test-slow test-all test-slurm lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test-slow: $(STAMP)  ## only the slow tests
 
 test-all: $(STAMP)  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)  ## fast vs torchvision pipeline side by side: Markdown table + benchmark.json (~10 min)
+	VITBN_DATA_DIR=$${VITBN_DATA_DIR:-$(abspath ../shared/data)} $(PY) -m vitbn_sweep.bench $(BENCH_ARGS)
 
 SLURM_SH ?= ../shared/slurm/local-slurm.sh
 test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (root; started and stopped here)

@@ -210,3 +210,11 @@ def test_log_mode_writes_one_line_per_epoch(
     lines = [r.getMessage() for r in caplog.records if "| epoch" in r.getMessage()]
     assert len(lines) == 2 and "epoch 2/2" in lines[1] and "samples/s" in lines[1]
     assert "step" not in capsys.readouterr().err
+
+
+def test_bf16_off_cuda_is_refused_before_anything_is_written(
+    tiny_config: Config, tmp_path: Path
+) -> None:
+    with pytest.raises(train.ConfigError, match="trainer.precision=bf16 is supported on CUDA"):
+        run(tiny_config("trainer.precision=bf16", "trainer.device=cpu"), tmp_path / "job")
+    assert not (tmp_path / "job").exists()

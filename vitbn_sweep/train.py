@@ -10,6 +10,7 @@ the metrics of an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from vitbn_sweep import results, resume
+from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, build_pipeline
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
@@ -63,6 +65,7 @@ def train_epoch(
     epoch: int,
     check_divergence: bool,
     progress: Progress,
+    autocast: Autocast = contextlib.nullcontext,
 ) -> dict[str, float]:
     """One pass over ``batches``; returns mean loss, accuracy and throughput."""
     model.train()
@@ -70,8 +73,9 @@ def train_epoch(
     loss_sum = correct = torch.zeros(())
     seen = step = 0
     for step, (images, labels) in enumerate(batches, start=1):
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels)
+        with autocast():  # forward and loss only; weights and gradients stay fp32
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,12 +98,16 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable[Batch]) -> float:
+def evaluate(
+    model: nn.Module, batches: Iterable[Batch], autocast: Autocast = contextlib.nullcontext
+) -> float:
     """Top-1 accuracy with the model in eval mode (BatchNorm on running statistics)."""
     model.eval()
     correct, total = 0, 0
     for images, labels in batches:
-        correct += (model(images).argmax(1) == labels).sum().item()
+        with autocast():
+            logits = model(images)
+        correct += (logits.argmax(1) == labels).sum().item()
         total += len(labels)
     return correct / total
 
@@ -129,6 +137,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     validate(config)
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
+    autocast_factory(trainer["precision"], device)  # bf16 off CUDA: ConfigError, nothing written
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
     name = (
         f"{config['model']['name']} depth={config['model']['depth']} "
@@ -237,12 +246,17 @@ def _train(
     """The epoch loop, from the epoch after ``ckpt`` (or the first) to the last."""
     trainer, data, optim = config["trainer"], config["data"], config["optim"]
     torch.manual_seed(trainer["seed"])
-    model = build_model(
-        config["model"],
-        image_size=data["image_size"],
-        channels=data["channels"],
-        num_classes=data["num_classes"],
-    ).to(device)
+    autocast = autocast_factory(trainer["precision"], device)
+    model = prepare_model(
+        build_model(
+            config["model"],
+            image_size=data["image_size"],
+            channels=data["channels"],
+            num_classes=data["num_classes"],
+        ),
+        compile=trainer["compile"],
+        device=device,
+    )
     optimizer = torch.optim.Adam(
         model.parameters(),
         lr=optim["lr"],
@@ -274,6 +288,7 @@ def _train(
                 epoch=epoch,
                 check_divergence=trainer["diverge_check"],
                 progress=progress,
+                autocast=autocast,
             )
         finally:
             progress.close()
@@ -281,8 +296,10 @@ def _train(
             "epoch": epoch,
             "train_loss": stats["train_loss"],
             "train_acc": stats["train_acc"],
-            "test_acc": evaluate(model, pipeline.test_batches(epoch, augmented=True)),
-            "test_acc_clean": evaluate(model, pipeline.test_batches(epoch, augmented=False)),
+            "test_acc": evaluate(model, pipeline.test_batches(epoch, augmented=True), autocast),
+            "test_acc_clean": evaluate(
+                model, pipeline.test_batches(epoch, augmented=False), autocast
+            ),
             "epoch_seconds": time.perf_counter() - epoch_start,
             "samples_per_s": stats["samples_per_s"],
         }

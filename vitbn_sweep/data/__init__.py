@@ -12,7 +12,12 @@ from vitbn_sweep.data.mnist import DataError, load_mnist
 
 
 def build_pipeline(
-    data: Mapping[str, Any], *, batch_size: int, test_batch_size: int, seed: int, device: torch.device
+    data: Mapping[str, Any],
+    *,
+    batch_size: int,
+    test_batch_size: int,
+    seed: int,
+    device: torch.device,
 ) -> Pipeline:
     """The pipeline named by ``data.pipeline``, loaded and ready to yield batches."""
     if data["pipeline"] == "torchvision":
@@ -23,7 +28,9 @@ def build_pipeline(
         raise ValueError(
             f"data.pipeline must be one of torchvision, fast, got {data['pipeline']!r}"
         )
-    return cls(data, batch_size=batch_size, test_batch_size=test_batch_size, seed=seed, device=device)
+    return cls(
+        data, batch_size=batch_size, test_batch_size=test_batch_size, seed=seed, device=device
+    )
 
 
 __all__ = ["Batch", "DataError", "Pipeline", "build_pipeline", "load_mnist"]

@@ -60,10 +60,10 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, N, dim) -> (b, N, dim)
         b, n, _ = x.shape
-        qkv = self.to_qkv(self.norm(x))  # (b, N, 3*h*d)
-        q, k, v = qkv.view(b, n, 3, self.heads, self.dim_head).permute(
-            2, 0, 3, 1, 4
-        )  # (b, h, N, d)
+        qkv = self.to_qkv(self.norm(x)).view(b, n, 3, self.heads, self.dim_head)  # (b, N, 3, h, d)
+        # Views, no copies; split on dim 2 so that backward stacks the q, k, v gradients
+        # straight into the (b, N, 3, h, d) layout of the projection's output.
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))  # (b, h, N, d)
         out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(d)) v: (b, h, N, d)
         return self.to_out(out.transpose(1, 2).reshape(b, n, self.heads * self.dim_head))
 

@@ -1,0 +1,106 @@
+"""The benchmark's arithmetic and report, the accelerator options, and the packed launcher."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from torch import nn
+
+from vitbn_sweep import bench
+from vitbn_sweep.accel import autocast_factory, prepare_model
+from vitbn_sweep.validate import ConfigError
+
+
+def figures(train: float, evals: float) -> dict:
+    """Rates for every measured case: per-sample time ``1 / rate * depth``."""
+    return {
+        f"{m}_d{d}": {"fast": train / d, "torchvision": train / d, "eval": evals / d}
+        for m in bench.MODELS
+        for d in bench.DEPTHS
+    }
+
+
+def test_per_depth_is_a_line_through_the_measured_depths() -> None:
+    line = bench.per_depth({1: 1 / 1.0, 4: 1 / 4.0, 7: 1 / 7.0})  # 1 s per sample per layer
+    assert [round(line(d), 9) for d in range(1, 8)] == list(range(1, 8))
+
+
+def test_grid_epochs_per_hour_adds_up() -> None:
+    # per sample: train d/1000 s, eval d/4000 s; 100 train, 10 test images, no test augmentation
+    rate = bench.grid_epochs_per_hour(figures(1000, 4000), "fast", num_train=100, num_test=10,
+                                      test_aug_s=0.0)  # fmt: skip
+    epoch_s = [100 * d / 1000 + 20 * d / 4000 for d in range(1, 8)]
+    seconds = 2 * 2 * 10 * sum(epoch_s)  # 2 models x 2 learning rates x 10 epochs
+    assert rate == pytest.approx(280 / (seconds / 3600))
+    packed = bench.grid_epochs_per_hour(figures(1000, 4000), "fast", num_train=100, num_test=10,
+                                        test_aug_s=0.0, jobs=2)  # fmt: skip
+    assert packed == pytest.approx(2 * rate)
+    redrawn = bench.grid_epochs_per_hour(figures(1000, 4000), "fast", num_train=100, num_test=10,
+                                         test_aug_s=1.0)  # fmt: skip
+    assert redrawn == pytest.approx(280 / ((seconds + 280) / 3600))
+
+
+def test_markdown_report_flags_missed_targets() -> None:
+    c = bench.case("augment", "images/s", 50_000.0, 10_000.0)
+    assert c["ratio"] == 5.0
+    report = {
+        "device": "cpu", "torch": torch.__version__, "threads": 2, "cores": 2,
+        "packed": {"jobs": 2, "threads_per_job": 1}, "repeats": 5, "seconds": 1.5,
+        "cases": [c], "data_share_d1_fast": 0.05, "peak_rss_mb_depth7": 900.0,
+        "grid": {"torchvision_sequential": 60.0, "fast_sequential": 100.0, "fast_packed": 160.0,
+                 "packing_gain": 1.6},
+        "ratios": {"augment": 5.0, "train_d1": 2.5, "train_d4": 1.6, "train_d7": 1.6,
+                   "grid": 2.67},
+    }  # fmt: skip
+    text = bench.markdown(report)
+    assert "| augment | images/s | 50000 | 10000 | 5.00x |" in text
+    assert "| augment | 5.00x | >= 10.0x | NO |" in text
+    assert "| grid | 2.67x | >= 2.5x | yes |" in text
+    assert "| peak RSS depth 7 | 900 MB | <= 2048 MB | yes |" in text
+
+
+def test_bf16_is_refused_on_cpu_and_fp32_is_a_no_op() -> None:
+    with pytest.raises(ConfigError, match="CUDA only"):
+        autocast_factory("bf16", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="precision"):
+        autocast_factory("fp16", torch.device("cpu"))
+    assert autocast_factory("fp32", torch.device("cpu")) is contextlib.nullcontext
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bf16_autocast_on_cuda() -> None:
+    linear = nn.Linear(4, 4).cuda()
+    with autocast_factory("bf16", torch.device("cuda"))():
+        assert linear(torch.ones(2, 4, device="cuda")).dtype == torch.bfloat16
+
+
+def test_prepare_model_keeps_the_module_and_its_state_names() -> None:
+    model = nn.Sequential(nn.Linear(4, 4))
+    keys = list(model.state_dict())
+    prepared = prepare_model(model, compile=True, device=torch.device("cpu"))
+    assert prepared is model and list(prepared.state_dict()) == keys
+    assert model._compiled_call_impl is not None  # compiled lazily, at the first call
+    plain = prepare_model(nn.Linear(2, 2), compile=False, device=torch.device("cpu"))
+    assert plain._compiled_call_impl is None
+
+
+def test_packed_launcher_preset() -> None:
+    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=["hydra/launcher=packed", "hydra.launcher.n_jobs=3"],
+            return_hydra_config=True,
+        )
+    launcher = OmegaConf.to_container(cfg.hydra.launcher)
+    assert launcher["_target_"].endswith("JoblibLauncher")
+    assert launcher["n_jobs"] == 3 and launcher["backend"] == "loky"
+
+
+def test_trainer_defaults_compile_off_and_fp32() -> None:
+    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
+        cfg = compose(config_name="config")
+    assert cfg.trainer.compile is False and cfg.trainer.precision == "fp32"

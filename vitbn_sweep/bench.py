@@ -1,0 +1,515 @@
+"""``make bench``: the fast pipeline and the torchvision reference, side by side on this device.
+
+    python -m vitbn_sweep.bench [--repeats 5] [--seconds 1.5] [--out benchmark.json]
+
+(a) augmentation images/s of both pipelines; (b) train samples/s of ViT and ViTBNFFN at
+depth 1, 4 and 7, end to end with each pipeline and model-only on pre-made tensors (the
+difference is the data path's share of a step); (c) the study's full grid (2 models x
+depths 1-7 x 2 learning rates x 10 epochs = 280 epochs) in epochs per hour: the reference
+one job at a time with all threads, the fast pipeline one job at a time, and the fast
+pipeline packed (N jobs at once with cores/N threads each, measured with N concurrent
+worker processes); (d) the peak resident memory of a depth-7 run, in a fresh process.
+
+Every figure is the median of ``--repeats`` timed windows of ``--seconds`` each; the two
+pipelines are timed alternately within each repeat, so drifting load hits both alike.
+Prints a Markdown table and writes ``benchmark.json`` with, per case, both figures and
+their ratio, and a summary ``ratios`` {augment, train_d1, train_d4, train_d7, grid}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing as mp
+import os
+import platform
+import queue
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from torch import nn
+
+from vitbn_sweep.data import Batch, Pipeline, build_pipeline
+from vitbn_sweep.models import build_model
+from vitbn_sweep.models.reference import build_reference_model
+
+MODELS = ("vit", "vitbnffn")
+DEPTHS = (1, 4, 7)
+GRID_DEPTHS = range(1, 8)
+GRID_LRS, GRID_EPOCHS = 2, 10
+PIPELINES = ("fast", "torchvision")
+TARGETS = {"augment": 10.0, "train_d1": 2.0, "train_d4": 1.5, "train_d7": 1.5, "grid": 2.5}
+MAX_DATA_SHARE_D1, MAX_RSS_MB = 0.10, 2048
+EVAL_REPEATS = 3  # one 5,000-image forward each: eval is a small part of an epoch
+
+
+def study_config(*overrides: str) -> dict[str, Any]:
+    """The composed job config (defaults of conf/), as a plain dict."""
+    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def rate(work: Callable[[], int], *, seconds: float, device: torch.device) -> float:
+    """Items per second of ``work()`` (returning the items it did), repeated for ``seconds``
+    (at least once)."""
+    sync(device)
+    start, done = time.perf_counter(), work()
+    while time.perf_counter() - start < seconds:
+        done += work()
+    sync(device)
+    return done / (time.perf_counter() - start)
+
+
+def endless(pipeline: Pipeline) -> Iterator[Batch]:
+    """Training batches of epoch 1, 2, ... without end."""
+    return itertools.chain.from_iterable(pipeline.train_batches(e) for e in itertools.count(1))
+
+
+class Bench:
+    """Pipelines, models and the timed work, for one device and thread count."""
+
+    def __init__(self, device: torch.device, *, seconds: float) -> None:
+        self.device, self.seconds = device, seconds
+        self.cfg = {p: study_config(f"data.pipeline={p}") for p in PIPELINES}
+        trainer = self.cfg["fast"]["trainer"]
+        self.batch_size, self.test_batch_size = trainer["batch_size"], trainer["test_batch_size"]
+        self.pipelines = {
+            p: build_pipeline(
+                self.cfg[p]["data"],
+                batch_size=self.batch_size,
+                test_batch_size=self.test_batch_size,
+                seed=0,
+                device=device,
+            )
+            for p in PIPELINES
+        }
+        self.streams = {p: endless(pipe) for p, pipe in self.pipelines.items()}
+        images, labels = next(iter(self.pipelines["fast"].train_batches(0)))
+        self.premade = (images, labels)
+        test = next(iter(self.pipelines["fast"].test_batches(0, augmented=True)))[0]
+        self.test_batch = test[: self.test_batch_size]
+
+    def model(
+        self, name: str, depth: int, *, plain: bool = False
+    ) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """The lean model, or (``plain``) the study's straightforward implementation of it."""
+        cfg = study_config(f"model={name}", f"model.depth={depth}")
+        data = cfg["data"]
+        torch.manual_seed(0)
+        if plain:
+            model = build_reference_model(cfg["model"])
+        else:
+            model = build_model(
+                cfg["model"],
+                image_size=data["image_size"],
+                channels=data["channels"],
+                num_classes=data["num_classes"],
+            )
+        model = model.to(self.device)
+        return model, torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"])
+
+    def augment_rate(self, pipeline: str) -> float:
+        stream = self.streams[pipeline]
+        return rate(lambda: len(next(stream)[1]), seconds=self.seconds, device=self.device)
+
+    def train_rate(self, model: nn.Module, optimizer: torch.optim.Optimizer, source: str) -> float:
+        """Train samples/s with batches from a pipeline, or the same pre-made batch."""
+        model.train()
+        stream = itertools.repeat(self.premade) if source == "model" else self.streams[source]
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+
+        def step() -> int:  # the per-step work of train.train_epoch
+            nonlocal loss_sum, correct
+            images, labels = next(stream)
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum = loss_sum + loss.detach() * len(labels)
+            correct = correct + (logits.argmax(1) == labels).sum()
+            return len(labels)
+
+        step()
+        return rate(step, seconds=self.seconds, device=self.device)
+
+    @torch.no_grad()
+    def eval_rate(self, model: nn.Module, repeats: int = EVAL_REPEATS) -> float:
+        """Test samples/s of eval-mode forward passes at the test batch size (median)."""
+        model.eval()
+        images = self.test_batch
+        model(images[:100])
+
+        def forward() -> int:
+            model(images).argmax(1)
+            return len(images)
+
+        return median([rate(forward, seconds=0.0, device=self.device) for _ in range(repeats)])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# (figure, model, batches): the study's set-up is the torchvision pipeline with the plain
+# model; "torchvision" alone keeps the lean model, to isolate the data path.
+SOURCES = (
+    ("fast", "lean", "fast"),
+    ("torchvision", "lean", "torchvision"),
+    ("study", "plain", "torchvision"),
+    ("model", "lean", "model"),
+    ("model_plain", "plain", "model"),
+)
+
+
+def measure_cases(bench: Bench, repeats: int) -> dict[str, Any]:
+    """Medians of every train and eval figure, the set-ups alternating within each repeat."""
+    out: dict[str, Any] = {}
+    for name, depth in itertools.product(MODELS, DEPTHS):
+        models = {"lean": bench.model(name, depth), "plain": bench.model(name, depth, plain=True)}
+        samples: dict[str, list[float]] = {figure: [] for figure, _, _ in SOURCES}
+        for _ in range(repeats):
+            for figure, kind, source in SOURCES:
+                samples[figure].append(bench.train_rate(*models[kind], source))
+        out[f"{name}_d{depth}"] = {k: median(v) for k, v in samples.items()} | {
+            "eval": bench.eval_rate(models["lean"][0]),
+            "eval_plain": bench.eval_rate(models["plain"][0]),
+        }
+        figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
+        print(f"  {name} depth {depth}: {figures}", file=sys.stderr, flush=True)
+    return out
+
+
+def packed_worker(
+    rank: int, threads: int, repeats: int, seconds: float, barrier: Any, results: Any
+) -> None:
+    """One of the N concurrent jobs: the fast pipeline's figures under packing."""
+    torch.set_num_threads(threads)
+    bench = Bench(torch.device("cpu"), seconds=seconds)
+    barrier.wait()
+    out = {}
+    for name, depth in itertools.product(MODELS, DEPTHS):
+        model, optimizer = bench.model(name, depth)
+        train = []
+        for _ in range(repeats):
+            barrier.wait()  # all jobs run the same case at the same time
+            train.append(bench.train_rate(model, optimizer, "fast"))
+        barrier.wait()
+        out[f"{name}_d{depth}"] = {"fast": median(train), "eval": bench.eval_rate(model)}
+    results.put((rank, out))
+
+
+def measure_packed(jobs: int, threads: int, repeats: int, seconds: float) -> dict[str, Any]:
+    """Per-job figures with ``jobs`` worker processes running side by side."""
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(jobs), ctx.Queue()
+    workers = [
+        ctx.Process(target=packed_worker, args=(r, threads, repeats, seconds, barrier, results))
+        for r in range(jobs)
+    ]
+    for w in workers:
+        w.start()
+    per_job: dict[int, Any] = {}
+    while len(per_job) < jobs:
+        try:
+            rank, out = results.get(timeout=5)
+            per_job[rank] = out
+        except queue.Empty:
+            failed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if failed:
+                for w in workers:
+                    w.terminate()
+                raise RuntimeError(f"a packed bench worker failed (exit codes {failed})") from None
+    for w in workers:
+        w.join()
+    keys = per_job[0].keys()
+    return {
+        k: {m: median([per_job[r][k][m] for r in per_job]) for m in ("fast", "eval")} for k in keys
+    }
+
+
+def per_depth(rates: dict[int, float]) -> Callable[[int], float]:
+    """Seconds per sample at any depth: a straight line through the measured depths."""
+    xs, ys = list(rates), [1 / rates[d] for d in rates]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return lambda d: my + slope * (d - mx)
+
+
+def grid_epochs_per_hour(
+    figures: dict[str, Any],
+    train_key: str,
+    *,
+    eval_key: str = "eval",
+    num_train: int,
+    num_test: int,
+    test_aug_s: float,
+    jobs: int = 1,
+) -> float:
+    """The study's full grid in epochs/h from the train and eval rates at depths 1, 4, 7:
+    per epoch the training set, the augmented and the clean test set (+ ``test_aug_s`` to
+    augment the test set, for a pipeline that redraws it every epoch), ``jobs`` at a time."""
+    seconds = 0.0
+    for name in MODELS:
+        train = per_depth({d: figures[f"{name}_d{d}"][train_key] for d in DEPTHS})
+        evals = per_depth({d: figures[f"{name}_d{d}"][eval_key] for d in DEPTHS})
+        for depth in GRID_DEPTHS:
+            epoch = num_train * train(depth) + 2 * num_test * evals(depth) + test_aug_s
+            seconds += GRID_LRS * GRID_EPOCHS * epoch
+    epochs = len(MODELS) * len(GRID_DEPTHS) * GRID_LRS * GRID_EPOCHS
+    return epochs / (seconds / jobs / 3600)
+
+
+def rss_probe() -> None:
+    """A depth-7 run's working set: the default (fast) pipeline on the full data, model,
+    optimiser, 50 train steps, then the augmented and clean test sets at batch 5,000."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = study_config("model=vitbnffn", "model.depth=7")
+    data, trainer = cfg["data"], cfg["trainer"]
+    pipeline = build_pipeline(
+        data,
+        batch_size=trainer["batch_size"],
+        test_batch_size=trainer["test_batch_size"],
+        seed=0,
+        device=device,
+    )
+    model = build_model(
+        cfg["model"],
+        image_size=data["image_size"],
+        channels=data["channels"],
+        num_classes=data["num_classes"],
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"])
+    model.train()
+    for images, labels in itertools.islice(pipeline.train_batches(1), 50):
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        for augmented in (True, False):
+            for images, _ in pipeline.test_batches(1, augmented=augmented):
+                model(images)
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def peak_rss_mb() -> float:
+    out = subprocess.run(
+        [sys.executable, "-m", "vitbn_sweep.bench", "--rss-probe"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+def case(name: str, unit: str, fast: float, reference: float, **extra: float) -> dict[str, Any]:
+    return {
+        "case": name,
+        "unit": unit,
+        "fast": fast,
+        "torchvision": reference,
+        "ratio": fast / reference,
+        **extra,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Device: {report['device']}; torch {report['torch']}; {report['threads']} torch threads "
+        f"of {report['cores']} cores; packed: {report['packed']['jobs']} jobs x "
+        f"{report['packed']['threads_per_job']} threads; medians of {report['repeats']} "
+        f"repeats of {report['seconds']} s.",
+        "",
+        "fast = fast pipeline + lean model; study = torchvision pipeline + the plain model "
+        "(vitbn_sweep.models.reference); tv+lean = torchvision pipeline + lean model.",
+        "",
+        "| case | unit | fast | study | ratio | tv+lean | ratio same model "
+        "| model-only lean / plain | data share fast / tv |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in report["cases"]:
+        same = (
+            f"{c['torchvision_lean_model']:.0f} | {c['ratio_same_model']:.2f}x"
+            if "ratio_same_model" in c
+            else " | "
+        )
+        model_only = (
+            f"{c['model_only']:.0f} / {c['model_only_plain']:.0f}" if "model_only" in c else ""
+        )
+        share = (
+            f"{c['data_share_fast']:.0%} / {c['data_share_torchvision']:.0%}"
+            if "data_share_fast" in c
+            else ""
+        )
+        lines.append(
+            f"| {c['case']} | {c['unit']} | {c['fast']:.0f} | {c['torchvision']:.0f} "
+            f"| {c['ratio']:.2f}x | {same} | {model_only} | {share} |"
+        )
+    lines += ["", "| ratio | measured | target | met |", "| --- | ---: | ---: | --- |"]
+    for key, value in report["ratios"].items():
+        ok = value >= TARGETS[key]
+        lines.append(f"| {key} | {value:.2f}x | >= {TARGETS[key]}x | {'yes' if ok else 'NO'} |")
+    share = report["data_share_d1_fast"]
+    lines.append(
+        f"| data share d1 (fast) | {share:.1%} | <= {MAX_DATA_SHARE_D1:.0%} | "
+        f"{'yes' if share <= MAX_DATA_SHARE_D1 else 'NO'} |"
+    )
+    rss = report["peak_rss_mb_depth7"]
+    lines.append(
+        f"| peak RSS depth 7 | {rss:.0f} MB | <= {MAX_RSS_MB} MB | "
+        f"{'yes' if rss <= MAX_RSS_MB else 'NO'} |"
+    )
+    g = report["grid"]
+    lines += [
+        "",
+        f"Grid (280 epochs): study set-up one job at a time {g['torchvision_sequential']:.0f} "
+        f"epochs/h ({280 / g['torchvision_sequential']:.2f} h); fast one at a time "
+        f"{g['fast_sequential']:.0f} epochs/h; fast packed {g['fast_packed']:.0f} epochs/h "
+        f"({280 / g['fast_packed']:.2f} h); packing gain {g['packing_gain']:.2f}x.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.5, help="length of one timed window")
+    parser.add_argument("--jobs", type=int, default=None, help="packed jobs (default: cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the one-job-at-a-time figures (default: torch's)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmark.json"))
+    parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_probe:
+        rss_probe()
+        return None
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    cores = os.cpu_count() or 1
+    jobs = args.jobs or (1 if device.type == "cuda" else cores)
+    threads_per_job = max(cores // jobs, 1)
+    print(f"bench on {device}, {torch.get_num_threads()} threads ...", file=sys.stderr)
+    bench = Bench(device, seconds=args.seconds)
+    augment: dict[str, list[float]] = {p: [] for p in PIPELINES}
+    for _ in range(args.repeats):
+        for p in PIPELINES:
+            augment[p].append(bench.augment_rate(p))
+    aug = {p: median(v) for p, v in augment.items()}
+    print(f"  augment: {aug}", file=sys.stderr, flush=True)
+    figures = measure_cases(bench, args.repeats)
+
+    cases = [case("augment", "images/s", aug["fast"], aug["torchvision"])]
+    shares = {}
+    for key, f in figures.items():
+        share = {p: 1 - f[p] / f["model"] for p in PIPELINES}
+        shares[key] = share["fast"]
+        cases.append(
+            case(
+                f"train {key}",
+                "samples/s",
+                f["fast"],
+                f["study"],
+                torchvision_lean_model=f["torchvision"],
+                ratio_same_model=f["fast"] / f["torchvision"],
+                model_only=f["model"],
+                model_only_plain=f["model_plain"],
+                data_share_fast=share["fast"],
+                data_share_torchvision=share["torchvision"],
+            )
+        )
+
+    num_train, num_test = bench.pipelines["fast"].num_train, bench.pipelines["fast"].num_test
+    sizes = {"num_train": num_train, "num_test": num_test}
+    grid = {
+        "torchvision_sequential": grid_epochs_per_hour(
+            figures, "study", eval_key="eval_plain", test_aug_s=num_test / aug["torchvision"],
+            **sizes,
+        ),
+        "fast_sequential": grid_epochs_per_hour(figures, "fast", test_aug_s=0.0, **sizes),
+    }  # fmt: skip
+    if jobs > 1:
+        print(f"  packed: {jobs} jobs x {threads_per_job} threads ...", file=sys.stderr)
+        packed = measure_packed(jobs, threads_per_job, args.repeats, args.seconds)
+        grid["fast_packed"] = grid_epochs_per_hour(
+            packed, "fast", test_aug_s=0.0, jobs=jobs, **sizes
+        )
+    else:
+        packed, grid["fast_packed"] = {}, grid["fast_sequential"]
+    grid["packing_gain"] = grid["fast_packed"] / grid["fast_sequential"]
+    cases.append(
+        case(
+            "grid: fast packed vs study one at a time",
+            "epochs/h",
+            grid["fast_packed"],
+            grid["torchvision_sequential"],
+            fast_sequential=grid["fast_sequential"],
+        )
+    )
+
+    def train_ratio(depth: int) -> float:  # the weaker of the two models
+        return min(figures[f"{m}_d{depth}"]["fast"] / figures[f"{m}_d{depth}"]["study"]
+                   for m in MODELS)  # fmt: skip
+
+    report: dict[str, Any] = {
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "cores": cores,
+        "packed": {"jobs": jobs, "threads_per_job": threads_per_job, "per_job": packed},
+        "repeats": args.repeats,
+        "seconds": args.seconds,
+        "legend": "train cases: fast = fast pipeline + lean model (vitbn_sweep.models); "
+        "torchvision = the study's set-up, torchvision pipeline + plain model "
+        "(vitbn_sweep.models.reference); torchvision_lean_model = torchvision pipeline + lean "
+        "model (ratio_same_model isolates the data path). grid: fast packed vs study set-up "
+        "one job at a time with all threads.",
+        "cases": cases,
+        "grid": grid,
+        "data_share_d1_fast": max(shares["vit_d1"], shares["vitbnffn_d1"]),
+        "peak_rss_mb_depth7": peak_rss_mb(),
+        "ratios": {
+            "augment": aug["fast"] / aug["torchvision"],
+            "train_d1": train_ratio(1),
+            "train_d4": train_ratio(4),
+            "train_d7": train_ratio(7),
+            "grid": grid["fast_packed"] / grid["torchvision_sequential"],
+        },
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    print(f"\nwrote {args.out}", file=sys.stderr)
+    return report
+
+
+if __name__ == "__main__":
+    main()
