@@ -207,7 +207,6 @@ def _data_dir() -> Path:
     return Path(os.environ.get("VITBN_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
-@pytest.mark.slow
 def test_real_tiny_sweep(tmp_path):
     env = {**os.environ, "VITBN_DATA_DIR": str(_data_dir()), "VITBN_OUTPUT_DIR": str(tmp_path)}
     sweep = [

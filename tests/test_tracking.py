@@ -341,7 +341,6 @@ def mlflow_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cwd / "outputs"
 
 
-@pytest.mark.slow
 @needs_mlflow
 def test_mlflow_multirun_has_both_runs_with_every_epoch(
     mlflow_sweep: Path, monkeypatch: pytest.MonkeyPatch
@@ -368,7 +367,6 @@ def test_mlflow_multirun_has_both_runs_with_every_epoch(
             )
 
 
-@pytest.mark.slow
 @needs_mlflow
 def test_mlflow_runs_load_into_the_same_frames_as_the_result_files(mlflow_sweep: Path) -> None:
     uri = f"sqlite:///{mlflow_sweep.resolve() / 'mlflow' / 'mlflow.db'}"
