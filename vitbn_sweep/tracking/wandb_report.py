@@ -57,7 +57,7 @@ def publish_report(
         tags=["report", f"sweep={group}"[:64]],
         dir=str(wandb_dir),
         mode=None if why == "WANDB_MODE" else resolved,
-        reinit=True,
+        reinit="finish_previous",
     )
     try:
         payload: dict[str, Any] = {

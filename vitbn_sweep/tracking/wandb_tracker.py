@@ -116,7 +116,7 @@ class WandbTracker(Tracker):
             config=dict(config),
             dir=str(self.job_dir),
             mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
-            reinit=True,  # finish a run left open by an earlier job in this process
+            reinit="finish_previous",  # finish a run left open by an earlier job in this process
         )
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
