@@ -180,3 +180,31 @@ def test_configs_work_after_a_plain_install_from_any_directory(tmp_path: Path) -
         text=True,
     )
     assert imported.stdout.startswith(str(target))
+
+
+def test_packed_launcher_runs_jobs_side_by_side_with_a_core_each(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    tiny = [o for o in TINY if not o.startswith("trainer.threads")]
+    proc = run_cli(
+        ["-m", "hydra/launcher=packed", "hydra.launcher.n_jobs=2", "model.depth=1,2", *tiny],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [
+        json.loads(p.read_text()) for p in (tmp_path / "outputs" / "default").glob("*/result.json")
+    ]
+    assert len(records) == 2 and all(r["status"] == "completed" for r in records)
+    cores = os.cpu_count() or 1
+    assert {r["threads"] for r in records} == {max(cores // 2, 1)}
+    assert len({r["where"]["pid"] for r in records}) == 2  # two worker processes
+
+
+def test_the_task_pickles_as_submitit_ships_it() -> None:
+    import cloudpickle
+
+    from vitbn_sweep.__main__ import main
+    from vitbn_sweep.train import run
+
+    assert cloudpickle.loads(cloudpickle.dumps(main)) is not None
+    assert cloudpickle.loads(cloudpickle.dumps(run)) is run

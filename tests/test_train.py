@@ -218,3 +218,17 @@ def test_bf16_off_cuda_is_refused_before_anything_is_written(
     with pytest.raises(train.ConfigError, match="trainer.precision=bf16 is supported on CUDA"):
         run(tiny_config("trainer.precision=bf16", "trainer.device=cpu"), tmp_path / "job")
     assert not (tmp_path / "job").exists()
+
+
+def test_evaluating_in_chunks_scores_the_same() -> None:
+    import torch
+
+    from tests.test_models import make
+
+    model = make("vitbnffn", depth=2)
+    images, labels = torch.rand(50, 1, 28, 28), torch.randint(0, 10, (50,))
+    model.train()
+    model(images)  # running statistics away from their initial values
+    whole = train.evaluate(model, [(images, labels)])
+    assert train.evaluate(model, [(images, labels)], chunk=7) == whole
+    assert not model.training

@@ -43,6 +43,7 @@ from torch import nn
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.reference import build_reference_model
+from vitbn_sweep.train import evaluate
 
 MODELS = ("vit", "vitbnffn")
 DEPTHS = (1, 4, 7)
@@ -282,7 +283,8 @@ def grid_epochs_per_hour(
 
 def rss_probe() -> None:
     """A depth-7 run's working set: the default (fast) pipeline on the full data, model,
-    optimiser, 50 train steps, then the augmented and clean test sets at batch 5,000."""
+    optimiser, 50 train steps, then the augmented and clean test sets at batch 5,000, scored
+    as train.py scores them."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cfg = study_config("model=vitbnffn", "model.depth=7")
     data, trainer = cfg["data"], cfg["trainer"]
@@ -306,11 +308,8 @@ def rss_probe() -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        for augmented in (True, False):
-            for images, _ in pipeline.test_batches(1, augmented=augmented):
-                model(images)
+    for augmented in (True, False):
+        evaluate(model, pipeline.test_batches(1, augmented=augmented), chunk=trainer["eval_chunk"])
     print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 

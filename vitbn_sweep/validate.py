@@ -63,6 +63,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
         ("trainer.epochs", 1),
         ("trainer.seed", 0),
         ("trainer.test_batch_size", 1),
+        ("trainer.eval_chunk", 1),
         ("model.depth", 1),
         ("data.image_size", 1),
         ("data.channels", 1),
