@@ -136,6 +136,11 @@ class FakeWandb:
     def __init__(self) -> None:
         self.inits: list[dict[str, Any]] = []
 
+    @staticmethod
+    def Settings(**kwargs: Any) -> dict[str, Any]:  # noqa: N802 (wandb's name)
+        assert "start_method" not in kwargs  # raises on current wandb
+        return kwargs
+
     def init(self, **kwargs: Any) -> Any:
         self.inits.append(kwargs)
         run = SimpleNamespace(logged=[], summary={}, finished=None)
@@ -167,7 +172,7 @@ def test_no_credentials_means_offline_with_one_sync_warning(
     first = fake.inits[0]
     assert first["mode"] == "offline" and first["resume"] == "allow"
     assert (first["group"], first["job_type"], first["name"]) == ("sw", "vitbnffn", "model.depth=1")
-    assert first["config"]["model"]["name"] == "vitbnffn" and "settings" not in first
+    assert first["config"]["model"]["name"] == "vitbnffn" and first["settings"] == {"silent": True}
     assert first["dir"] == str(tmp_path / "sw" / "model.depth=1")
     assert {"vitbnffn", "depth=1", "sweep=sw"} <= set(first["tags"])
     assert fake.inits[0]["id"] != fake.inits[1]["id"]

@@ -42,6 +42,8 @@ def logger_errors(cfg: Mapping[str, Any]) -> list[str]:
                 f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {logger.get('mode')!r}"
             )
         _tags(errors, logger)
+        if not isinstance(logger.get("quiet"), bool):
+            errors.append(f"logger.quiet must be true or false, got {logger.get('quiet')!r}")
     elif name == "mlflow":
         _text(errors, logger, "tracking_uri", optional=True)
         _text(errors, logger, "experiment", optional=False)

@@ -117,6 +117,9 @@ class WandbTracker(Tracker):
             dir=str(self.job_dir),
             mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
             reinit="finish_previous",  # finish a run left open by an earlier job in this process
+            # quiet: no run banner and summary from wandb per job (a sweep's log stays
+            # readable); our own warnings, e.g. how to sync offline runs, still show.
+            settings=wandb.Settings(silent=bool(self.logger["quiet"])),
         )
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
