@@ -16,19 +16,9 @@ from typing import Any
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from vitbn_sweep.results import METRIC_COLUMNS, METRICS_FILE, RESULT_FILE, STATUSES
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)
-RESULT_FILE, METRICS_FILE = "result.json", "metrics.csv"
-METRIC_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "test_acc_clean",
-    "epoch_seconds",
-    "samples_per_s",
-)
-STATUSES = ("completed", "diverged", "failed")
+SUPPORTED_SCHEMA_VERSIONS = (1,)  # result.json schema versions this reader understands
 SKIP_DIRS = frozenset({"report"})
 
 

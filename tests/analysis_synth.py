@@ -6,15 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-METRIC_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "test_acc_clean",
-    "epoch_seconds",
-    "samples_per_s",
-)
+from vitbn_sweep.results import METRIC_COLUMNS
 
 
 def config(model: str, depth: int, seed: int, lr: float, epochs: int, batch_size: int = 100):
