@@ -160,7 +160,9 @@ def test_configs_work_after_a_plain_install_from_any_directory(tmp_path: Path) -
         check=True,
         timeout=300,
     )
-    assert (target / "vitbn_sweep" / "conf" / "model" / "vitbnffn.yaml").is_file()
+    conf = target / "vitbn_sweep" / "conf"
+    for group in ("model", "data", "optim", "logger", "experiment", "hydra/launcher"):
+        assert list((conf / group).glob("*.yaml")), f"conf/{group} was not installed"
     env = {**os.environ, "PYTHONPATH": str(target)}
     proc = subprocess.run(
         [sys.executable, "-m", "vitbn_sweep", "--cfg", "job", "model=vitbnffn"],
