@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.load import METRIC_COLUMNS, JobRecord
+from vitbn_sweep.identity import job_identity
 
 KEY_COLUMNS: dict[str, str] = {
     "model": "model.name",
@@ -32,19 +33,6 @@ KEY_COLUMNS: dict[str, str] = {
     "augment_test": "data.augment.test",
     "num_classes": "data.num_classes",
 }
-# Config keys (and prefixes) that name the run's place or machine, not its maths.
-IGNORED_KEYS = (
-    "paths",
-    "logger",
-    "resume",
-    "sweep_name",
-    "data.root",
-    "data.download",
-    "data.num_workers",
-    "trainer.device",
-    "trainer.threads",
-    "trainer.progress",
-)
 JOB_COLUMNS = ("job", "source", "path", "status")
 EXTRA_PREFIX = "cfg."
 
@@ -63,15 +51,9 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _ignored(key: str, extra: Sequence[str]) -> bool:
-    return any(key == k or key.startswith(f"{k}.") for k in (*IGNORED_KEYS, *extra))
-
-
 def job_config(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The job's flattened config without the keys that do not change its results."""
-    config = result["config"]
-    extra = (config.get("resume") or {}).get("ignore_keys") or []
-    return {k: v for k, v in flatten(config).items() if not _ignored(k, extra)}
+    """The job's flattened identity: its config without the keys that do not change its results."""
+    return flatten(job_identity(result["config"]))
 
 
 def _job_ids(records: Sequence[JobRecord]) -> list[str]:

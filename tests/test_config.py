@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from tests.conftest import REPO, compose_config
+from vitbn_sweep.identity import job_identity
 from vitbn_sweep.validate import ConfigError, config_errors, validate
 
 CONF = REPO / "conf"
@@ -99,16 +100,51 @@ def test_experiments_carry_the_spec_grids(name: str) -> None:
     assert cfg.sweep_name == name
 
 
-def test_job_dir_is_a_readable_function_of_the_overrides() -> None:
+HOW_OVERRIDES = [
+    "logger=none",
+    "logger=wandb",
+    "logger.mode=offline",
+    "resume.rerun_failed=true",
+    "resume.rerun_diverged=true",
+    "data.download=false",
+    "data.num_workers=2",
+    "data.root=/elsewhere",
+    "trainer.device=cpu",
+    "trainer.threads=1",
+    "trainer.progress=log",
+    "trainer.eval_chunk=500",
+    "trainer.compile=true",
+    "trainer.flush_denormal=false",
+    "paths.outputs=/tmp/x",
+    "sweep_name=mine",
+]
+
+
+def _subdir(overrides: list[str]) -> str:
     with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=["model=vitbnffn", "model.depth=3", "trainer.threads=1"],
-            return_hydra_config=True,
-        )
-    assert cfg.hydra.job.override_dirname == "model.depth=3,model=vitbnffn"
-    assert cfg.hydra.job.config.override_dirname.kv_sep == "="
-    assert "trainer.threads" in cfg.hydra.job.config.override_dirname.exclude_keys
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    return str(cfg.hydra.sweep.subdir)
+
+
+def test_job_dir_is_a_readable_function_of_the_overrides() -> None:
+    assert _subdir(["model=vitbnffn", "model.depth=3"]) == "model.depth=3,model=vitbnffn"
+    assert _subdir(["model.depth=3", "model=vitbnffn", "trainer.precision=bf16"]) == (
+        "model.depth=3,model=vitbnffn,trainer.precision=bf16"
+    )
+
+
+@pytest.mark.parametrize("how", HOW_OVERRIDES)
+def test_where_and_how_keys_leave_the_job_dir_and_identity_alone(how: str) -> None:
+    base = ["model=vitbnffn", "model.depth=3"]
+    assert _subdir([*base, how]) == "model.depth=3,model=vitbnffn"
+    if not how.startswith(("logger=", "paths.", "sweep_name")):
+        assert job_identity(compose_config([*base, how])) == job_identity(compose_config(base))
+
+
+def test_identity_keeps_every_key_that_changes_the_maths() -> None:
+    base = job_identity(compose_config(["model=vit"]))
+    for what in ["trainer.precision=bf16", "data.test_seed=1", "trainer.diverge_check=false"]:
+        assert job_identity(compose_config(["model=vit", what])) != base, what
 
 
 BAD = [

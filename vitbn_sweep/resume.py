@@ -11,13 +11,12 @@ sweep command again addresses the same directories. Here each job decides:
     checkpoint.pt unreadable             -> warn, keep it aside, start over
     nothing                              -> start
 
-"Same config" compares the job's identity: its resolved config without the keys
-in ``resume.ignore_keys`` (where it runs, how it logs, not what it computes).
+"Same config" compares the job's identity (``vitbn_sweep.identity``): its resolved
+config without the keys that say where or how it runs.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.identity import job_identity
 from vitbn_sweep.results import RESULT_FILE
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,6 @@ CHECKPOINT_FORMAT = 1
 
 class JobDirConflict(RuntimeError):
     """The job directory holds results of a different config."""
-
-
-def identity(config: Mapping[str, Any], ignore_keys: list[str]) -> dict[str, Any]:
-    """``config`` without the dotted ``ignore_keys`` (those that do not change the maths)."""
-    ident = copy.deepcopy(dict(config))
-    for key in ignore_keys:
-        *parents, leaf = key.split(".")
-        node: Any = ident
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return ident
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -78,8 +65,7 @@ def finished(job_dir: Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
     if not opts["enabled"] or not result_path.is_file():
         return None
     previous = json.loads(result_path.read_text())
-    ident = identity(config, opts["ignore_keys"])
-    _check_same(job_dir, ident, identity(previous.get("config", {}), opts["ignore_keys"]))
+    _check_same(job_dir, job_identity(config), job_identity(previous.get("config", {})))
     status = previous.get("status")
     if (status == "failed" and opts["rerun_failed"]) or (
         status == "diverged" and opts["rerun_diverged"]
@@ -107,7 +93,7 @@ def plan(job_dir: Path, config: Mapping[str, Any]) -> Plan:
     checkpoint = load_checkpoint(ckpt_path)
     if checkpoint is None:
         return Plan("start")
-    _check_same(job_dir, identity(config, opts["ignore_keys"]), checkpoint["identity"])
+    _check_same(job_dir, job_identity(config), checkpoint["identity"])
     return Plan("resume", checkpoint=checkpoint)
 
 

@@ -28,6 +28,7 @@ from torch import nn
 from vitbn_sweep import results, resume
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, build_pipeline
+from vitbn_sweep.identity import job_identity
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
 from vitbn_sweep.tracking import build_tracker
@@ -162,6 +163,8 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
 
     if trainer["threads"] is not None:
         torch.set_num_threads(trainer["threads"])
+    if device.type == "cpu":
+        torch.set_flush_denormal(trainer["flush_denormal"])
     ckpt = todo.checkpoint or {}
     rows: list[dict[str, Any]] = ckpt.get("rows", [])
     t0 = time.perf_counter() - ckpt.get("seconds", 0.0)
@@ -287,7 +290,7 @@ def _train(
         device=device,
     )
     steps = math.ceil(pipeline.num_train / trainer["batch_size"])
-    ident = resume.identity(config, config["resume"]["ignore_keys"])
+    ident = job_identity(config)
     epochs, eval_chunk = trainer["epochs"], trainer["eval_chunk"]
     for epoch in range(len(rows) + 1, epochs + 1):
         progress = Progress.create(trainer["progress"], epoch=epoch, epochs=epochs, steps=steps)

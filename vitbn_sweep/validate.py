@@ -112,6 +112,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
         _int_at_least(errors, cfg, "trainer.threads", 1)
     _one_of(errors, cfg, "trainer.progress", ("auto", "bar", "log"))
     _boolean(errors, cfg, "trainer.compile")
+    _boolean(errors, cfg, "trainer.flush_denormal")
     _one_of(errors, cfg, "trainer.precision", PRECISIONS)
 
     _one_of(errors, cfg, "data.pipeline", PIPELINES)
@@ -153,9 +154,6 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
         "resume.rerun_diverged",
     ):
         _boolean(errors, cfg, key)
-    ignore = _get(cfg, "resume.ignore_keys")
-    if not (isinstance(ignore, list) and all(isinstance(k, str) for k in ignore)):
-        errors.append(f"resume.ignore_keys must be a list of dotted keys, got {ignore!r}")
     errors.extend(logger_errors(cfg))
     return errors
 

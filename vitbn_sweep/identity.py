@@ -1,0 +1,96 @@
+"""A job's identity: the one definition of "the same job".
+
+A job is what it computes: its config without the keys that only say where or
+how it runs (``HOW_KEYS``). Everything that decides whether two jobs are the
+same derives from this module:
+
+- the job's directory in a sweep, ``<paths.outputs>/<sweep_name>/<job_dirname>``:
+  its command-line overrides, sorted, without the how-keys (the resolver
+  ``${vitbn.job_dirname:${hydra.overrides.task}}`` in ``conf/config.yaml``);
+- the resume check (``vitbn_sweep.resume``): a directory whose result or
+  checkpoint has another identity is refused, never mixed;
+- the analysis (``analysis``): jobs of equal identity are duplicates, and only
+  identity keys can split the results into conditions.
+
+So a rerun that changes only how-keys (``logger=none``, ``resume.rerun_failed=true``,
+``trainer.device=cuda``, ``trainer.eval_chunk=500`` ...) addresses the same directories.
+
+Deliberate choices: ``trainer.compile`` is a how-key (the same maths, fused;
+results agree to float rounding), ``trainer.precision`` is not (bf16 changes the
+numbers beyond rounding: a bf16 job is another job). The fast pipeline draws its
+random numbers on the CPU, so ``trainer.device`` does not change the data stream.
+
+Imports nothing heavy: the sweeper calls it on a Slurm login node.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from omegaconf import OmegaConf
+
+# Dotted keys (a key also covers everything below it) that say where or how a job
+# runs, not what it computes.
+HOW_KEYS: tuple[str, ...] = (
+    "sweep_name",
+    "experiment",
+    "paths",
+    "logger",
+    "resume",
+    "hydra",
+    "data.root",
+    "data.download",
+    "data.num_workers",
+    "trainer.device",
+    "trainer.threads",
+    "trainer.progress",
+    "trainer.eval_chunk",
+    "trainer.compile",
+    "trainer.flush_denormal",
+)
+DIRNAME_ITEM_SEP, DIRNAME_KV_SEP = ",", "="
+
+
+def is_how_key(key: str) -> bool:
+    """True if the dotted ``key`` (or a key above it) says where/how a job runs."""
+    return any(key == how or key.startswith(f"{how}.") for how in HOW_KEYS)
+
+
+def job_identity(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested ``config`` without the how-keys: what the job computes."""
+
+    def strip(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if is_how_key(dotted):
+                continue
+            out[key] = strip(value, f"{dotted}.") if isinstance(value, Mapping) else value
+        return out
+
+    return strip(copy.deepcopy(dict(config)), "")
+
+
+def override_key(override: str) -> str:
+    """``+trainer.foo=1`` -> ``trainer.foo``; ``model=vit`` -> ``model`` (a group)."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.split("@", 1)[0]
+
+
+def job_dirname(overrides: Iterable[str]) -> str:
+    """A job's directory name in its sweep: its identity overrides, sorted, joined by commas.
+
+    The same format as Hydra's ``override_dirname`` (``model.depth=3,model=vit``),
+    with every how-key left out, whatever form it takes on the command line.
+    """
+    items = sorted(str(o) for o in overrides if not is_how_key(override_key(str(o))))
+    return DIRNAME_ITEM_SEP.join(items)
+
+
+def _resolver(overrides: Any) -> str:
+    return job_dirname(overrides)
+
+
+OmegaConf.register_new_resolver("vitbn.job_dirname", _resolver, replace=True)
