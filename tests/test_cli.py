@@ -27,7 +27,7 @@ def test_multirun_writes_one_job_dir_per_grid_point(data_dir: Path, tmp_path: Pa
     jobs = job_dirs(sweep)
     common = "trainer.batch_size=50,trainer.epochs=1,trainer.test_batch_size=100"
     assert [j.name for j in jobs] == [
-        f"data.test_size=100,data.train_size=200,logger=none,model.depth={d},model={m},{common}"
+        f"data.test_size=100,data.train_size=200,model.depth={d},model={m},{common}"
         for d in (1, 2)
         for m in ("vit", "vitbnffn")
     ]
@@ -44,7 +44,9 @@ def test_multirun_writes_one_job_dir_per_grid_point(data_dir: Path, tmp_path: Pa
     start = time.perf_counter()
     again = run_cli(args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "4 jobs, 4 already ended (skipped), 0 to launch" in again.stdout + again.stderr
+    out = again.stdout + again.stderr
+    assert "4 jobs, 4 already ended (skipped), 0 running elsewhere, 0 to launch" in out
+    assert "4 jobs: 0 completed, 0 diverged, 0 failed, 0 not ended, 4 skipped" in out
     assert time.perf_counter() - start < 30
     assert [json.loads((j / "result.json").read_text())["ended_at"] for j in jobs] == [
         json.loads((j / "result.json").read_text())["ended_at"] for j in job_dirs(sweep)
@@ -208,5 +210,5 @@ def test_the_task_pickles_as_submitit_ships_it() -> None:
     from vitbn_sweep.__main__ import main
     from vitbn_sweep.train import run
 
-    assert cloudpickle.loads(cloudpickle.dumps(main)) is not None
+    assert cloudpickle.loads(cloudpickle.dumps(main)) is main
     assert cloudpickle.loads(cloudpickle.dumps(run)) is run

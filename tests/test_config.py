@@ -175,11 +175,16 @@ def test_bad_values_name_the_key_and_the_valid_range(override: str, message: str
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("model", ["vitbnffn", "vitbn", "dnnbn"])
-def test_batchnorm_models_need_batches_of_two(model: str) -> None:
-    errors = config_errors(compose_config([f"model={model}", "trainer.batch_size=1"]))
+def test_per_sample_batchnorm_needs_batches_of_two() -> None:
+    errors = config_errors(compose_config(["model=dnnbn", "trainer.batch_size=1"]))
     assert errors == ["trainer.batch_size must be an integer >= 2, got 1"]
-    assert config_errors(compose_config(["model=vit", "trainer.batch_size=1"])) == []
+    assert config_errors(compose_config(["model=dnn", "trainer.batch_size=1"])) == []
+
+
+@pytest.mark.parametrize("model", ["vit", "vitbnffn", "vitbn"])
+def test_token_batchnorm_trains_on_one_image_per_batch(model: str) -> None:
+    # 17 tokens per image: BatchNorm over batch and tokens is well defined for b = 1.
+    assert config_errors(compose_config([f"model={model}", "trainer.batch_size=1"])) == []
 
 
 def test_conf_ships_inside_the_package() -> None:

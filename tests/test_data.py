@@ -156,3 +156,17 @@ def test_train_augmentation_off_gives_the_clean_images(data_dir: Path) -> None:
     for img, label in zip(images, labels, strict=True):
         key = (img[0] * 255).round().to(torch.uint8).numpy().tobytes()
         assert lookup[key] == label.item()
+
+
+def test_batch_bounds_never_leave_one_sample_alone() -> None:
+    from vitbn_sweep.data.base import batch_bounds
+
+    assert batch_bounds(500, 100) == [(0, 100), (100, 200), (200, 300), (300, 400), (400, 500)]
+    assert batch_bounds(501, 100)[-1] == (400, 501) and len(batch_bounds(501, 100)) == 5
+    assert batch_bounds(502, 100)[-1] == (500, 502)
+    assert batch_bounds(1, 100) == [(0, 1)]
+    for n in range(1, 260):
+        bounds = batch_bounds(n, 50)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+        assert n == 1 or min(stop - start for start, stop in bounds) >= 2

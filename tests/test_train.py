@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -232,3 +233,30 @@ def test_evaluating_in_chunks_scores_the_same() -> None:
     whole = train.evaluate(model, [(images, labels)])
     assert train.evaluate(model, [(images, labels)], chunk=7) == whole
     assert not model.training
+
+
+@pytest.mark.parametrize("pipeline", ["fast", "torchvision"])
+def test_a_lone_last_sample_joins_the_batch_before_it(
+    tiny_config: Config, tmp_path: Path, pipeline: str
+) -> None:
+    # 501 = 5 x 100 + 1: a batch of one would crash BatchNorm1d after an epoch of work.
+    cfg = tiny_config(
+        "model=dnnbn", "data.train_size=501", "trainer.batch_size=100", f"data.pipeline={pipeline}"
+    )
+    record = run(cfg, tmp_path)
+    assert record["status"] == "completed" and record["epochs_run"] == 1
+
+
+def test_training_learns(tiny_config: Config, tmp_path: Path) -> None:
+    # Chance is 10 %: a depth-1 ViT on 3,000 augmented images reaches ~40 % in 3 epochs.
+    cfg = tiny_config(
+        "model=vit",
+        "model.depth=1",
+        "data.train_size=3000",
+        "data.test_size=500",
+        "trainer.batch_size=100",
+        "trainer.epochs=3",
+    )
+    record = run(cfg, tmp_path)
+    assert record["final"]["test_acc"] > 0.3, record["final"]
+    assert record["final"]["train_loss"] < 0.9 * math.log(10), record["final"]

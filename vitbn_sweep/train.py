@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from vitbn_sweep import results, resume
+from vitbn_sweep import claims, results, resume
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, build_pipeline
 from vitbn_sweep.identity import job_identity
@@ -160,6 +160,13 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     if todo.action == "skip":
         log.info("%s: already %s in %s; skipped", name, todo.previous["status"], job_dir)
         return todo.previous
+    token = claims.sweep_token()
+    other = claims.foreign_live_owner(job_dir, token)
+    if other is not None:
+        log.warning("%s: %s is training %s; not training it twice", name, other, job_dir)
+        return {"status": "claimed", "owner": other}
+    owner = claims.this_owner(token)
+    claims.claim(job_dir, owner)
 
     if trainer["threads"] is not None:
         torch.set_num_threads(trainer["threads"])
@@ -198,6 +205,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
             total_seconds=time.perf_counter() - t0,
         )
         results.write_result(job_dir, record)
+        claims.release(job_dir, owner)
         if status == "completed" and not config["resume"]["keep_checkpoint"]:
             (job_dir / resume.CHECKPOINT_FILE).unlink(missing_ok=True)
         tracker.finish(record)

@@ -1,4 +1,4 @@
-"""The basic sweeper, plus two checks of every job before the first one launches.
+"""The basic sweeper, plus checks of every job before the first one launches, and a summary.
 
 1. Validation. Hydra's ``BasicSweeper`` only checks that each job's config
    *composes*; a bad value (``model.depth=0``) would surface when that job
@@ -9,6 +9,14 @@
    same command addresses the same directories again: jobs whose
    ``result.json`` says they ended (see ``vitbn_sweep.resume.finished``) are
    not launched at all, which on Slurm saves a submission per finished job.
+   Failed jobs are (``resume.rerun_failed``, default true), diverged ones are not.
+3. Claims. A job that a live run elsewhere holds (another command's local
+   process, or its Slurm job, pending or running) is not launched again; the
+   jobs launched here are claimed before launch (see ``vitbn_sweep.claims``).
+4. A record and a summary. Each command is recorded in the sweep directory
+   (``vitbn_sweep.sweep_record``) and ends with one line: completed, diverged,
+   failed, skipped, running elsewhere. The exit code is 1 when any job of the
+   sweep is failed at the end, 2 for an invalid config (nothing launched).
 
 Kept free of torch imports: Hydra imports every module under ``hydra_plugins``
 at start-up, and the sweeper may run on a Slurm login node.
@@ -17,6 +25,7 @@ at start-up, and the sweeper may run on a Slurm login node.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,10 +33,13 @@ from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vitbn_sweep import claims, sweep_record
 from vitbn_sweep.resume import JobDirConflict, finished
+from vitbn_sweep.sweep_record import SweepPlan
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)
@@ -54,10 +66,12 @@ class ValidatingSweeper(BasicSweeper):
         batches = self.split_arguments(parser.parse_overrides(params + list(arguments)), None)
         return list(batches[0]) if batches else []
 
-    def pending_jobs(self, jobs: list[Sequence[str]]) -> list[Sequence[str]]:
-        """The jobs still to run; raises if any job's config is invalid."""
+    def plan(self, jobs: list[Sequence[str]], token: str) -> SweepPlan:
+        """Which jobs to launch; raises if any job's config is invalid."""
         assert self.hydra_context is not None and self.config is not None
-        problems, pending = [], []
+        problems: list[str] = []
+        plan = SweepPlan(jobs=jobs, job_dirs={})
+        liveness = claims.Liveness()
         for overrides in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(
                 master_config=self.config, sweep_overrides=list(overrides)
@@ -65,44 +79,81 @@ class ValidatingSweeper(BasicSweeper):
             task = task_config(cfg)
             errors = config_errors(task)
             job_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
+            plan.job_dirs[tuple(overrides)] = job_dir
             if not errors:
                 try:
                     if finished(job_dir, task) is not None:
+                        plan.ended.append(overrides)
                         continue
                 except JobDirConflict as exc:
                     errors = [str(exc)]
             if errors:
                 problems.append(f"job [{' '.join(overrides)}]:\n    " + "\n    ".join(errors))
-            pending.append(overrides)
+                continue
+            other = claims.foreign_live_owner(job_dir, token, liveness)
+            if other is not None:
+                plan.elsewhere[tuple(overrides)] = other
+                continue
+            plan.pending.append(overrides)
         if problems:
             raise SweepConfigError(
                 f"{len(problems)} of {len(jobs)} jobs cannot run; nothing was launched.\n"
                 + "\n".join(problems)
             )
-        return pending
+        return plan
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         tic = time.perf_counter()
-        jobs = self.job_overrides(arguments)
-        pending = self.pending_jobs(jobs)
+        token = claims.sweep_token()
+        try:
+            plan = self.plan(self.job_overrides(arguments), token)
+        except SweepConfigError as exc:
+            print(f"vitbn_sweep: {exc}", file=sys.stderr)
+            sys.exit(2)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         log.info(
-            "sweep %s: %d jobs, %d already ended (skipped), %d to launch (checked in %.2f s)",
+            "sweep %s: %d jobs, %d already ended (skipped), %d running elsewhere, "
+            "%d to launch (checked in %.2f s)",
             sweep_dir,
-            len(jobs),
-            len(jobs) - len(pending),
-            len(pending),
+            len(plan.jobs),
+            len(plan.ended),
+            len(plan.elsewhere),
+            len(plan.pending),
             time.perf_counter() - tic,
         )
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        returns = []
-        size = self.max_batch_size or max(len(pending), 1)
-        for start in range(0, len(pending), size):
-            batch = pending[start : start + size]
-            results = self.launcher.launch(batch, initial_job_idx=start)
-            for r in results:
-                _ = r.return_value  # re-raises the exception of a failed job
-            returns.append(results)
-        return returns
+        for overrides, owner in plan.elsewhere.items():
+            log.warning("not launched, %s runs it: %s", owner, plan.job_dirs[overrides].name)
+        record = sweep_record.start(sweep_dir, self.config, plan)
+        me = claims.this_owner(token)
+        for overrides in plan.pending:  # claimed now: a rerun meanwhile does not launch them
+            claims.claim(plan.job_dirs[tuple(overrides)], me)
+        errors: dict[tuple[str, ...], BaseException] = {}
+        try:
+            size = self.max_batch_size or max(len(plan.pending), 1)
+            for start in range(0, len(plan.pending), size):
+                batch = plan.pending[start : start + size]
+                try:
+                    returns = self.launcher.launch(batch, initial_job_idx=start)
+                except Exception as exc:  # e.g. a Slurm job lost: its result.json tells
+                    log.error(
+                        "launching %d jobs failed: %s: %s", len(batch), type(exc).__name__, exc
+                    )
+                    continue
+                for overrides, ret in zip(batch, returns, strict=True):
+                    if ret.status == JobStatus.FAILED:
+                        errors[tuple(overrides)] = ret._return_value
+                        log.error(
+                            "job failed: %s: %s: %s (traceback in its result.json)",
+                            plan.job_dirs[tuple(overrides)].name,
+                            type(ret._return_value).__name__,
+                            ret._return_value,
+                        )
+        finally:
+            for overrides in plan.pending:  # jobs that never started keep no claim of ours
+                claims.release(plan.job_dirs[tuple(overrides)], me)
+        summary = sweep_record.finish(record, plan, errors)
+        log.info("%s", summary.line)
+        if summary.failed:
+            sys.exit(1)
+        return summary

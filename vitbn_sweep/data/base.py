@@ -24,6 +24,20 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return (seed * 1_000_003 + epoch * 101 + stream) % (2**63)
 
 
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each training batch of an epoch of ``n`` samples.
+
+    Batches of ``batch_size`` in order; a lone last sample joins the batch before
+    it (a BatchNorm layer cannot normalise one value per channel), so no batch
+    holds a single sample unless the whole epoch does.
+    """
+    bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds.pop()
+        bounds[-1] = (bounds[-1][0], n)
+    return bounds
+
+
 def subset_indices(n: int, size: int | None, *, how: str, seed: int) -> torch.Tensor | None:
     """Indices of a subset of ``size`` out of ``n`` items (first ones or a seeded draw)."""
     if size is None or size >= n:

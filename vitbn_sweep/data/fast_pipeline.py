@@ -40,7 +40,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vitbn_sweep.data.base import Batch, Pipeline, epoch_seed, load_split
+from vitbn_sweep.data.base import Batch, Pipeline, batch_bounds, epoch_seed, load_split
 
 TRAIN_STREAM, TEST_STREAM = 0, 1
 PIL_PRECISION_BITS = 22  # PIL's fixed-point resampling weights (32 - 8 - 2 bits)
@@ -75,7 +75,7 @@ class Augmentation:
         return int(self.size * self.side_range[1])
 
     def draw(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Parameters of ``n`` samples, on the generator's device.
+        """Parameters of ``n`` samples, drawn on the generator's device.
 
         ``angle`` (float, degrees counter-clockwise), ``tx``/``ty`` (int shifts),
         ``zoom`` (bool), ``side`` (canvas side; ``size`` where no zoom-out) and
@@ -214,8 +214,13 @@ class FastPipeline(Pipeline):
         self.test_images, self.test_labels = test_images.to(device), test_labels.to(device)
         self._test_cache: torch.Tensor | None = None
 
-    def _generator(self, seed: int) -> torch.Generator:
-        return torch.Generator(device=self.device).manual_seed(seed)
+    def _params(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``n`` samples' augmentation parameters, drawn on the CPU and moved to the device.
+
+        Every random number is drawn on the CPU: the data stream is the same on
+        every device, so a job cut on one device continues on another with the same data.
+        """
+        return {k: p.to(self.device) for k, p in self.aug.draw(n, generator).items()}
 
     def augmented(self, images: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """uint8 (n, W, W) -> float32 (n, 1, S, S) in [0, 1], in chunks."""
@@ -230,20 +235,21 @@ class FastPipeline(Pipeline):
         return torch.cat(out).div_(255).unsqueeze(1)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        generator = self._generator(epoch_seed(self.seed, epoch, TRAIN_STREAM))
-        order = torch.randperm(self.num_train, generator=generator, device=self.device)
-        params = self.aug.draw(self.num_train, generator) if self.augment["train"] else None
-        for start in range(0, self.num_train, self.chunk):
-            idx = order[start : start + self.chunk]
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, TRAIN_STREAM))
+        order = torch.randperm(self.num_train, generator=generator).to(self.device)
+        params = self._params(self.num_train, generator) if self.augment["train"] else {}
+        # Chunks are whole batches, so a lone last sample merges into the last chunk too.
+        for start, stop in batch_bounds(self.num_train, self.chunk):
+            idx = order[start:stop]
             images = self.train_images[idx]
-            if params is None:
+            if not self.augment["train"]:
                 images = images.unsqueeze(1).float().div_(255)
             else:
-                chunk_params = {k: p[start : start + self.chunk] for k, p in params.items()}
+                chunk_params = {k: p[start:stop] for k, p in params.items()}
                 images = self.aug.apply(images, chunk_params, self.table).div_(255).unsqueeze(1)
             labels = self.train_labels[idx]
-            for i in range(0, len(idx), self.batch_size):
-                yield images[i : i + self.batch_size], labels[i : i + self.batch_size]
+            for i, j in batch_bounds(len(idx), self.batch_size):
+                yield images[i:j], labels[i:j]
 
     def test_batches(self, epoch: int, *, augmented: bool) -> Iterator[Batch]:
         if augmented and self.augment["test"]:
@@ -266,5 +272,5 @@ class FastPipeline(Pipeline):
         return self._test_cache.float().div_(255)
 
     def _draw_test(self, seed: int) -> torch.Tensor:
-        params = self.aug.draw(self.num_test, self._generator(seed))
+        params = self._params(self.num_test, torch.Generator().manual_seed(seed))
         return self.augmented(self.test_images, params)

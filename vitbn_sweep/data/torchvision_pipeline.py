@@ -1,21 +1,22 @@
 """The faithful reference pipeline: the study's torchvision transforms on PIL images.
 
 Exactly the SPEC's augmentation, with torchvision's own transforms, applied
-per sample in a DataLoader, as the study did. The augmented test set is drawn
-anew every epoch (the study's behaviour).
+per sample in a DataLoader, as the study did. The augmented test set comes from
+``data.test_seed``, drawn anew every epoch with ``data.test_redraw`` (the study's
+behaviour), else the same every epoch, as in the fast pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 from torchvision.transforms import InterpolationMode, v2
 
-from vitbn_sweep.data.base import Batch, Pipeline, epoch_seed, load_split
+from vitbn_sweep.data.base import Batch, Pipeline, batch_bounds, epoch_seed, load_split
 
 TRAIN_STREAM, TEST_STREAM = 0, 1
 
@@ -59,6 +60,21 @@ class PILDigits(Dataset):
         return self.transform(Image.fromarray(self.images[i], mode="L")), self.labels[i]
 
 
+class MergedBatches(Sampler[list[int]]):
+    """Batches of indices in ``order``, bounded by ``batch_bounds`` (no lone last sample)."""
+
+    def __init__(self, order: RandomSampler | range, batch_size: int) -> None:
+        self.order, self.batch_size = order, batch_size
+
+    def __len__(self) -> int:
+        return len(batch_bounds(len(self.order), self.batch_size))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(self.order)
+        for start, stop in batch_bounds(len(indices), self.batch_size):
+            yield indices[start:stop]
+
+
 class TorchvisionPipeline(Pipeline):
     def __init__(
         self,
@@ -71,6 +87,7 @@ class TorchvisionPipeline(Pipeline):
     ) -> None:
         self.batch_size, self.test_batch_size = batch_size, test_batch_size
         self.seed, self.device, self.num_workers = seed, device, data["num_workers"]
+        self.test_seed, self.test_redraw = data["test_seed"], data["test_redraw"]
         augment, size = data["augment"], data["image_size"]
         train_images, train_labels = load_split(data, train=True)
         test_images, test_labels = load_split(data, train=False)
@@ -89,12 +106,13 @@ class TorchvisionPipeline(Pipeline):
         # The transforms draw from torch's global generator (in-process) or from
         # worker seeds drawn from the loader's generator: seed both per epoch.
         torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        order = RandomSampler(dataset, generator=generator) if shuffle else range(len(dataset))
         loader = DataLoader(
             dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
+            batch_sampler=MergedBatches(order, batch_size),
             num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(seed),
+            generator=generator,
             pin_memory=self.device.type == "cuda",
         )
         for images, labels in loader:
@@ -109,7 +127,9 @@ class TorchvisionPipeline(Pipeline):
 
     def test_batches(self, epoch: int, *, augmented: bool) -> Iterable[Batch]:
         if augmented:
-            seed = epoch_seed(self.seed, epoch, TEST_STREAM)
+            # From data.test_seed, as the fast pipeline: every model of a sweep is scored
+            # on the same images; drawn anew each epoch only with data.test_redraw.
+            seed = epoch_seed(self.test_seed, epoch if self.test_redraw else 0, TEST_STREAM)
             return self._loader(
                 self.test_set, batch_size=self.test_batch_size, shuffle=False, seed=seed
             )

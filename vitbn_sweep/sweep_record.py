@@ -1,0 +1,122 @@
+"""What a sweep directory records of each command run into it.
+
+``multirun.yaml``   the latest command's composed config (Hydra's convention)
+``jobs.json``       the job directories of the latest command, all of them (also the
+                    ones not started yet), so a status reader knows the whole grid
+``commands.jsonl``  one line per command when it starts (argv, launcher, counts) and
+                    one when it ends (the outcome of every job): the sweep's history,
+                    never overwritten
+
+Imports nothing heavy: the sweeper runs it on a login node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vitbn_sweep.results import RESULT_FILE, atomic_write_text, now
+
+COMMANDS_FILE, JOBS_FILE, MULTIRUN_FILE = "commands.jsonl", "jobs.json", "multirun.yaml"
+
+
+@dataclass
+class SweepPlan:
+    """Every job of one sweep command, its directory, and what happens to it."""
+
+    jobs: list[Sequence[str]]
+    job_dirs: dict[tuple[str, ...], Path]
+    pending: list[Sequence[str]] = field(default_factory=list)  # launched by this command
+    ended: list[Sequence[str]] = field(default_factory=list)  # skipped: ended before
+    elsewhere: dict[tuple[str, ...], str] = field(default_factory=dict)  # live foreign claims
+
+
+@dataclass
+class Summary:
+    line: str
+    counts: Mapping[str, int]
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+
+def _append(sweep_dir: Path, entry: Mapping[str, Any]) -> None:
+    with open(sweep_dir / COMMANDS_FILE, "a") as f:
+        f.write(json.dumps(entry, default=str) + "\n")
+
+
+def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any]:
+    """Record a command that starts; returns its record (for ``finish``)."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / MULTIRUN_FILE)
+    names = [plan.job_dirs[tuple(o)].name for o in plan.jobs]
+    atomic_write_text(sweep_dir / JOBS_FILE, json.dumps(names, indent=1) + "\n")
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default={}) or {}
+    record = {
+        "event": "start",
+        "at": now(),
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "launcher": choices.get("hydra/launcher"),
+        "sweep_dir": str(sweep_dir),
+        "jobs": len(plan.jobs),
+        "ended_before": len(plan.ended),
+        "running_elsewhere": len(plan.elsewhere),
+        "launched": len(plan.pending),
+    }
+    _append(sweep_dir, record)
+    return record
+
+
+def _status(job_dir: Path) -> str:
+    try:
+        return str(json.loads((job_dir / RESULT_FILE).read_text()).get("status"))
+    except (OSError, ValueError):
+        return "not ended"
+
+
+def finish(
+    record: Mapping[str, Any], plan: SweepPlan, errors: Mapping[tuple[str, ...], BaseException]
+) -> Summary:
+    """Record how the command ended; the summary line says it in one line."""
+    sweep_dir = Path(record["sweep_dir"])
+    launched = Counter(_status(plan.job_dirs[tuple(o)]) for o in plan.pending)
+    failed_before = sum(_status(plan.job_dirs[tuple(o)]) == "failed" for o in plan.ended)
+    counts = {
+        "completed": launched["completed"],
+        "diverged": launched["diverged"],
+        "failed": launched["failed"] + failed_before,
+        "not ended": launched["not ended"],
+        "skipped": len(plan.ended),
+        "running elsewhere": len(plan.elsewhere),
+    }
+    line = f"sweep {sweep_dir}: {len(plan.jobs)} jobs: " + ", ".join(
+        f"{n} {what}" for what, n in counts.items()
+    )
+    if counts["skipped"]:
+        line = line.replace(" skipped", " skipped (ended before)")
+    _append(
+        sweep_dir,
+        {
+            "event": "end",
+            "at": now(),
+            "pid": os.getpid(),
+            "counts": counts,
+            "errors": {
+                plan.job_dirs[k].name: f"{type(e).__name__}: {e}" for k, e in errors.items()
+            },
+        },
+    )
+    return Summary(line, counts)
