@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
 import logging
+import os
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -437,3 +441,58 @@ def test_the_report_publishes_its_table_and_figures_to_a_report_run(
     assert (run_dir / "files" / logged["figures/curves.path"]).is_file()
     table_file = run_dir / "files" / logged["tables/critical_depth.path"]
     assert json.loads(table_file.read_text())["columns"] == ["lr", "critical_depth"]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback HTTP address that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_an_unreachable_wandb_server_costs_one_short_timeout_per_sweep(
+    data_dir: Path, tmp_path: Path, silent_server: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
+    env.update(
+        WANDB_API_KEY="x" * 40,
+        WANDB_BASE_URL=silent_server,
+        NETRC=str(tmp_path / "no-netrc"),
+        VITBN_OUTPUT_DIR=str(tmp_path / "outputs"),
+    )
+    args = [*SWEEP, "logger=wandb", "logger.probe_timeout_s=2", "sweep_name=net"]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "vitbn_sweep", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = tmp_path / "outputs" / "net"
+    assert "unreachable within 2 s" in (sweep / ".wandb_unreachable").read_text()
+    jobs = [p for p in sweep.iterdir() if (p / "result.json").is_file()]
+    assert len(jobs) == 2 and all(list((j / "wandb").glob("offline-run-*")) for j in jobs)
+    assert (done.stdout + done.stderr).count("unreachable within") == 1  # one warning
+    assert seconds < 60, seconds  # wandb's own retries cost ~90 s per job

@@ -42,6 +42,9 @@ def logger_errors(cfg: Mapping[str, Any]) -> list[str]:
                 f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {logger.get('mode')!r}"
             )
         _tags(errors, logger)
+        timeout = logger.get("probe_timeout_s")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            errors.append(f"logger.probe_timeout_s must be a number > 0, got {timeout!r}")
         if not isinstance(logger.get("quiet"), bool):
             errors.append(f"logger.quiet must be true or false, got {logger.get('quiet')!r}")
     elif name == "mlflow":

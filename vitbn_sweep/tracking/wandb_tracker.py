@@ -10,7 +10,12 @@
 - mode: ``WANDB_MODE`` when set, else ``logger.mode``; ``auto`` is online when
   credentials exist (``WANDB_API_KEY``, ``WANDB_IDENTITY_TOKEN_FILE`` or a netrc
   entry from ``wandb login``), else offline with one warning per process that
-  says how to upload the runs (``wandb sync``).
+  says how to upload the runs (``wandb sync``);
+- fail fast: before going online, the server is probed once with a short timeout
+  (``logger.probe_timeout_s``). An unreachable server means offline, with one
+  warning, and a marker in the sweep directory (``.wandb_unreachable``) so the
+  sweep's other jobs, in any process, go offline at once: one short timeout per
+  sweep, not wandb's own retries (about 90 s) per job.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +39,49 @@ MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 JOB_DIR_KEY = "job_dir"  # summary key: where the job's result files are
 REPORT_JOB_TYPE = "report"  # job_type of the analysis' report runs (not jobs)
+UNREACHABLE_MARKER = ".wandb_unreachable"
+UNREACHABLE_FOR_S = 3600  # a marker this old no longer counts: the network may be back
 _offline_warned = False
+_unreachable: dict[str, str] = {}  # base url -> why, for this process
+
+
+def server_unreachable(base_url: str, timeout_s: float) -> str | None:
+    """Why ``base_url`` cannot be reached within ``timeout_s`` (any HTTP answer counts), or None."""
+    try:
+        urllib.request.urlopen(base_url, timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    return None
+
+
+def _marker(identity: JobIdentity, job_dir: Path) -> Path | None:
+    if not (identity.in_sweep and identity.job):
+        return None
+    sweep_dir = Path(job_dir).resolve()
+    for _ in Path(identity.job).parts:
+        sweep_dir = sweep_dir.parent
+    return sweep_dir / UNREACHABLE_MARKER
+
+
+def check_server(identity: JobIdentity, job_dir: Path, timeout_s: float) -> str | None:
+    """None if the wandb server answers, else why not (probed at most once per sweep)."""
+    url = os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
+    marker = _marker(identity, job_dir)
+    if url in _unreachable:
+        return _unreachable[url]
+    if marker is not None and marker.is_file():
+        if time.time() - marker.stat().st_mtime < UNREACHABLE_FOR_S:
+            _unreachable[url] = marker.read_text().strip()
+            return _unreachable[url]
+    why = server_unreachable(url, timeout_s)
+    if why is not None:
+        _unreachable[url] = f"{url} unreachable within {timeout_s:g} s ({why})"
+        if marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(_unreachable[url] + "\n")
+    return _unreachable.get(url)
 
 
 def netrc_paths(env: Mapping[str, str]) -> list[Path]:
@@ -78,15 +128,15 @@ def sync_hint(identity: JobIdentity, job_dir: Path) -> str:
     return f"wandb sync {Path(job_dir).resolve()}/wandb/offline-run-*"
 
 
-def _warn_offline_once(identity: JobIdentity, job_dir: Path) -> None:
+def _warn_offline_once(identity: JobIdentity, job_dir: Path, why: str) -> None:
     global _offline_warned
     if _offline_warned:
         return
     _offline_warned = True
     log.warning(
-        "wandb: no credentials found (WANDB_API_KEY, or `wandb login`): logging offline into "
-        "each job's wandb/ folder. Upload the runs later with:  %s   "
-        "(set WANDB_MODE or logger.mode to choose the mode yourself)",
+        "wandb: %s: logging offline into each job's wandb/ folder. Upload the runs later "
+        "with:  %s   (set WANDB_MODE or logger.mode to choose the mode yourself)",
+        why,
         sync_hint(identity, job_dir),
     )
 
@@ -102,7 +152,14 @@ class WandbTracker(Tracker):
         identity = job_identity(config, self.job_dir)
         mode, why = resolve_mode(self.logger["mode"], os.environ)
         if why == "no credentials":
-            _warn_offline_once(identity, self.job_dir)
+            _warn_offline_once(
+                identity, self.job_dir, "no credentials found (WANDB_API_KEY, or `wandb login`)"
+            )
+        elif mode == "online":
+            unreachable = check_server(identity, self.job_dir, self.logger["probe_timeout_s"])
+            if unreachable is not None:
+                mode, why = "offline", "server unreachable"
+                _warn_offline_once(identity, self.job_dir, unreachable)
         self.job_dir.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=self.logger["project"],
