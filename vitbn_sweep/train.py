@@ -16,7 +16,7 @@ import math
 import socket
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,100 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[s
     }
 
 
+def start_record(
+    config: dict[str, Any], device: torch.device, ckpt: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The result record of a job that starts now, or continues from ``ckpt``."""
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "status": None,
+        "config": config,
+        "final": None,
+        "best": None,
+        "epochs_run": 0,
+        "total_seconds": None,
+        "diverged_at": None,
+        "error": None,
+        "resumed_from_epoch": ckpt.get("epoch"),
+        "versions": results.versions(),
+        "host": results.host(),
+        "where": results.where(),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "started_at": ckpt.get("started_at", results.now()),
+        "ended_at": None,
+    }
+
+
+def end_epoch(
+    job_dir: Path,
+    config: Mapping[str, Any],
+    rows: list[dict[str, Any]],
+    row: dict[str, Any],
+    *,
+    state: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
+    t0: float,
+    started_at: str,
+    tracker: Any,
+) -> None:
+    """Record a finished epoch: ``row`` into metrics.csv, the checkpoint (``state()`` gives
+    the model's and the optimizer's state dicts), the tracker."""
+    rows.append(row)
+    results.write_metrics(job_dir, rows)
+    if config["resume"]["checkpoint"]:
+        model_state, optimizer_state = state()
+        resume.save_checkpoint(
+            job_dir,
+            {
+                "identity": job_identity(config),
+                "epoch": row["epoch"],
+                "rows": rows,
+                "model": model_state,
+                "optimizer": optimizer_state,
+                "seconds": time.perf_counter() - t0,
+                "started_at": started_at,
+            },
+        )
+    tracker.log_epoch(row)
+
+
+def epoch_line(row: Mapping[str, Any], epochs: int) -> str:
+    """The per-epoch log line of a metrics row."""
+    return (
+        f"epoch {row['epoch']}/{epochs} train_loss {row['train_loss']:.4f} "
+        f"train_acc {row['train_acc']:.4f} test_acc {row['test_acc']:.4f} "
+        f"clean {row['test_acc_clean']:.4f} | {row['epoch_seconds']:.1f}s "
+        f"{row['samples_per_s']:.0f} samples/s"
+    )
+
+
+def finish_job(
+    job_dir: Path,
+    record: dict[str, Any],
+    rows: list[dict[str, Any]],
+    *,
+    status: str,
+    t0: float,
+    owner: Mapping[str, Any],
+    tracker: Any,
+) -> dict[str, Any]:
+    """End a job with ``status``: complete ``record`` and write result.json, release the
+    claim, drop a completed job's checkpoint (unless kept), close the tracker run."""
+    record["final"], record["best"] = summarize(rows)
+    record.update(
+        status=status,
+        epochs_run=len(rows),
+        ended_at=results.now(),
+        total_seconds=time.perf_counter() - t0,
+    )
+    results.write_result(job_dir, record)
+    claims.release(job_dir, owner)
+    if status == "completed" and not record["config"]["resume"]["keep_checkpoint"]:
+        (job_dir / resume.CHECKPOINT_FILE).unlink(missing_ok=True)
+    tracker.finish(record)
+    return record
+
+
 def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) -> dict[str, Any]:
     """Train one configured model; write ``metrics.csv`` and ``result.json`` to ``job_dir``.
 
@@ -175,41 +269,11 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     ckpt = todo.checkpoint or {}
     rows: list[dict[str, Any]] = ckpt.get("rows", [])
     t0 = time.perf_counter() - ckpt.get("seconds", 0.0)
-    record: dict[str, Any] = {
-        "schema_version": results.SCHEMA_VERSION,
-        "status": None,
-        "config": config,
-        "final": None,
-        "best": None,
-        "epochs_run": 0,
-        "total_seconds": None,
-        "diverged_at": None,
-        "error": None,
-        "resumed_from_epoch": ckpt.get("epoch"),
-        "versions": results.versions(),
-        "host": results.host(),
-        "where": results.where(),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "started_at": ckpt.get("started_at", results.now()),
-        "ended_at": None,
-    }
+    record = start_record(config, device, ckpt)
     tracker = build_tracker(config["logger"], job_dir=job_dir)
 
     def finish(status: str) -> dict[str, Any]:
-        record["final"], record["best"] = summarize(rows)
-        record.update(
-            status=status,
-            epochs_run=len(rows),
-            ended_at=results.now(),
-            total_seconds=time.perf_counter() - t0,
-        )
-        results.write_result(job_dir, record)
-        claims.release(job_dir, owner)
-        if status == "completed" and not config["resume"]["keep_checkpoint"]:
-            (job_dir / resume.CHECKPOINT_FILE).unlink(missing_ok=True)
-        tracker.finish(record)
-        return record
+        return finish_job(job_dir, record, rows, status=status, t0=t0, owner=owner, tracker=tracker)
 
     log.info(
         "%s on %s (%s), %d threads -> %s%s",
@@ -298,7 +362,6 @@ def _train(
         device=device,
     )
     steps = math.ceil(pipeline.num_train / trainer["batch_size"])
-    ident = job_identity(config)
     epochs, eval_chunk = trainer["epochs"], trainer["eval_chunk"]
     for epoch in range(len(rows) + 1, epochs + 1):
         progress = Progress.create(trainer["progress"], epoch=epoch, epochs=epochs, steps=steps)
@@ -328,35 +391,17 @@ def _train(
             "epoch_seconds": time.perf_counter() - epoch_start,
             "samples_per_s": stats["samples_per_s"],
         }
-        rows.append(row)
-        results.write_metrics(job_dir, rows)
-        if config["resume"]["checkpoint"]:
-            resume.save_checkpoint(
-                job_dir,
-                {
-                    "identity": ident,
-                    "epoch": epoch,
-                    "rows": rows,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "seconds": time.perf_counter() - t0,
-                    "started_at": started_at,
-                },
-            )
-        tracker.log_epoch(row)
-        log.info(
-            "%s | epoch %d/%d train_loss %.4f train_acc %.4f test_acc %.4f clean %.4f "
-            "| %.1fs %.0f samples/s",
-            name,
-            epoch,
-            epochs,
-            row["train_loss"],
-            row["train_acc"],
-            row["test_acc"],
-            row["test_acc_clean"],
-            row["epoch_seconds"],
-            row["samples_per_s"],
+        end_epoch(
+            job_dir,
+            config,
+            rows,
+            row,
+            state=lambda: (model.state_dict(), optimizer.state_dict()),
+            t0=t0,
+            started_at=started_at,
+            tracker=tracker,
         )
+        log.info("%s | %s", name, epoch_line(row, epochs))
 
 
 def _hydra_output_dir() -> Path:
