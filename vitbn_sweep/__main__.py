@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from vitbn_sweep.schema import override_errors
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import ConfigError
 
@@ -35,18 +38,46 @@ def _remove_untouched_job_dir() -> None:
         shutil.rmtree(out)
 
 
+def _full_error() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
 @hydra.main(version_base="1.3", config_path="pkg://vitbn_sweep.conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    """Exit codes: 2 for an invalid config (nothing written), 1 for a failed single run.
+
+    A failed single run prints its error in one line (the traceback is in its
+    result.json, and on screen with ``HYDRA_FULL_ERROR=1``). In a multirun the
+    error goes to the sweeper, which reports each failed job in one line.
+    """
     try:
         run(cfg)
     except ConfigError as exc:
         _remove_untouched_job_dir()
         print(f"vitbn_sweep: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:
+        if HydraConfig.get().mode == RunMode.MULTIRUN or _full_error():
+            raise
+        out = HydraConfig.get().runtime.output_dir
+        print(
+            f"vitbn_sweep: {type(exc).__name__}: {exc}\n(traceback: {out}/result.json, "
+            "or set HYDRA_FULL_ERROR=1)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 def cli() -> None:
-    """Console entry point (``vitbn-sweep``), the same as ``python -m vitbn_sweep``."""
+    """Console entry point (``vitbn-sweep``), the same as ``python -m vitbn_sweep``.
+
+    Unknown keys and group options on the command line are refused here, before
+    Hydra composes anything, with the nearest valid name (exit code 2).
+    """
+    errors = override_errors(sys.argv[1:])
+    if errors:
+        print("vitbn_sweep: invalid command line:\n  " + "\n  ".join(errors), file=sys.stderr)
+        sys.exit(2)
     _register_sweeper()
     main()
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vitbn_sweep.schema import unknown_key_errors
 from vitbn_sweep.tracking.settings import logger_errors
 
 NORM_CHOICES = {"vit": ("layer", "batch", "none"), "dnn": ("batch", "none")}
@@ -58,7 +59,7 @@ def _get(cfg: Mapping[str, Any], key: str) -> Any:
 
 def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     """Every problem with ``cfg`` (a resolved, plain mapping), one line each."""
-    errors: list[str] = []
+    errors: list[str] = unknown_key_errors(cfg)
     for key, low in [
         ("trainer.epochs", 1),
         ("trainer.seed", 0),

@@ -1,0 +1,160 @@
+"""Reruns of a sweep as users do them: same dirs for where/how keys, failures rerun, claims."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY, run_cli
+from vitbn_sweep import claims
+
+SWEEP = ["-m", "model=vit,vitbnffn", "model.depth=1", *TINY]
+
+
+def job_dirs(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def ended_at(sweep: Path) -> dict[str, str]:
+    return {
+        j.name: json.loads((j / "result.json").read_text())["ended_at"] for j in job_dirs(sweep)
+    }
+
+
+def test_a_rerun_with_where_and_how_keys_retrains_nothing(data_dir: Path, tmp_path: Path) -> None:
+    first = run_cli(SWEEP, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    sweep = tmp_path / "outputs" / "default"
+    before = ended_at(sweep)
+    assert len(before) == 2
+    for how in (
+        ["logger=wandb"],
+        ["resume.rerun_failed=true", "resume.rerun_diverged=true"],
+        ["data.download=false", "data.num_workers=2", "trainer.eval_chunk=50"],
+        ["trainer.device=cpu", "trainer.threads=2", "trainer.progress=bar", "trainer.compile=true"],
+    ):
+        again = run_cli([*SWEEP, *how], cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        out = again.stdout + again.stderr
+        assert "2 jobs, 2 already ended (skipped), 0 running elsewhere, 0 to launch" in out, how
+        assert ended_at(sweep) == before, how  # the same two dirs, nothing retrained
+    commands = (sweep / "commands.jsonl").read_text().splitlines()
+    assert len([c for c in commands if json.loads(c)["event"] == "start"]) == 5
+
+
+def test_failed_jobs_are_rerun_and_the_sweep_says_so(data_dir: Path, tmp_path: Path) -> None:
+    missing = ["data.download=false", f"data.root={tmp_path / 'nowhere'}"]
+    failed = run_cli([*SWEEP, *missing], cwd=tmp_path)
+    assert failed.returncode == 1
+    out = failed.stdout + failed.stderr
+    assert "2 jobs: 0 completed, 0 diverged, 2 failed" in out
+    assert out.count("job failed: ") == 2 and "Traceback" not in out
+    assert "MNIST files train-images-idx3-ubyte, train-labels-idx1-ubyte not found in" in out
+    fixed = run_cli(SWEEP, cwd=tmp_path)  # the data is back: the same command reruns them
+    assert fixed.returncode == 0, fixed.stderr
+    out = fixed.stdout + fixed.stderr
+    assert "2 jobs, 0 already ended (skipped), 0 running elsewhere, 2 to launch" in out
+    assert "2 jobs: 2 completed, 0 diverged, 0 failed" in out
+    statuses = {
+        json.loads((j / "result.json").read_text())["status"]
+        for j in job_dirs(tmp_path / "outputs" / "default")
+    }
+    assert statuses == {"completed"}
+
+
+def test_a_failed_single_run_prints_one_clear_line(tmp_path: Path) -> None:
+    proc = run_cli(
+        ["data.download=false", f"data.root={tmp_path / 'nowhere'}", *TINY], cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert "vitbn_sweep: DataError: MNIST files train-images-idx3-ubyte" in proc.stderr
+    assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR=1" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["+trainer.foo=1"], "trainer.foo is not a config key"),
+        (["+trainer.epoch=3"], "trainer.epoch is not a config key (did you mean trainer.epochs?)"),
+        (["trainer.epoch=3"], "trainer.epoch is not a config key (did you mean trainer.epochs?)"),
+        (
+            ["-m", "model=vit,vitbnfn"],
+            "model=vitbnfn is not an option of model (did you mean vitbnffn?",
+        ),
+        (["model=dnn", "+model.dim=64"], "model.dim is not a config key"),
+    ],
+)
+def test_unknown_keys_are_refused_before_anything_runs(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    proc = run_cli([*args, *TINY], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.json"))
+
+
+def _live_foreign_claim(job_dir: Path, process: subprocess.Popen) -> None:
+    owner = claims.this_owner("another-command")
+    owner.update(pid=process.pid, pid_start=claims._pid_start(process.pid))
+    claims.claim(job_dir, owner)
+
+
+def test_a_job_claimed_by_a_live_process_is_not_launched_again(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "outputs" / "default"
+    args = ["-m", "model=vit", "model.depth=1,2", *TINY]
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        held = (
+            sweep / "data.test_size=100,data.train_size=200,model.depth=2,model=vit,"
+            "trainer.batch_size=50,trainer.epochs=1,trainer.test_batch_size=100"
+        )
+        _live_foreign_claim(held, holder)
+        proc = run_cli(args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout + proc.stderr
+        assert "2 jobs, 0 already ended (skipped), 1 running elsewhere, 1 to launch" in out
+        assert f"process {holder.pid} on" in out and not (held / "result.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # its owner is gone: the next rerun takes the claim over and trains the job
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    out = again.stdout + again.stderr
+    assert "1 already ended (skipped), 0 running elsewhere, 1 to launch" in out
+    assert json.loads((held / "result.json").read_text())["status"] == "completed"
+    assert not (held / claims.CLAIM_FILE).exists()
+
+
+def test_a_job_started_while_a_live_owner_holds_it_does_not_train(
+    tiny_config, tmp_path: Path
+) -> None:
+    from vitbn_sweep.train import run
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _live_foreign_claim(tmp_path / "job", holder)
+        record = run(tiny_config(), tmp_path / "job")
+        assert record["status"] == "claimed"
+        assert sorted(p.name for p in (tmp_path / "job").iterdir()) == [claims.CLAIM_FILE]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(tiny_config(), tmp_path / "job")["status"] == "completed"
+
+
+def test_the_same_owner_is_alive_and_a_dead_one_is_not(tmp_path: Path) -> None:
+    liveness = claims.Liveness()
+    me = claims.this_owner("t")
+    assert liveness.alive(me)[0]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert not liveness.alive({**me, "pid": dead.pid})[0]
+    assert not liveness.alive({**me, "pid_start": "0"})[0]  # a reused pid
+    assert liveness.alive({**me, "host": "elsewhere"})[0]  # cannot tell: counts as alive
