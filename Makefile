@@ -4,9 +4,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report bench test test-slow test-all test-slurm lint format clean
+.PHONY: install run report bench test test-slow test-all test-slurm wheel-check lint format clean
 
-$(STAMP): pyproject.toml
+# MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
+# project's machines, CI), else the config's default ./data (downloaded on first use).
+ifeq ($(VITBN_DATA_DIR),)
+ifneq ($(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),)
+export VITBN_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+
+$(STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -15,6 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install the project (editable) with its dev extra
 
 run: $(STAMP)  ## the demo: the smoke sweep (ViT vs ViTBNFFN, depths 1-3, 2 seeds, a subset), then its report
+	@echo "MNIST: $${VITBN_DATA_DIR:-./data (downloaded on first use)}"
 	$(PY) -m vitbn_sweep -m experiment=smoke
 	$(PY) -m analysis report $${VITBN_OUTPUT_DIR:-outputs}/smoke
 
@@ -32,12 +41,15 @@ test-all: $(STAMP)  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: $(STAMP)  ## fast vs torchvision pipeline side by side: Markdown table + benchmark.json (~10 min)
-	VITBN_DATA_DIR=$${VITBN_DATA_DIR:-$(abspath ../shared/data)} $(PY) -m vitbn_sweep.bench $(BENCH_ARGS)
+	$(PY) -m vitbn_sweep.bench $(BENCH_ARGS)
 
 SLURM_SH ?= ../shared/slurm/local-slurm.sh
 test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (root; started and stopped here)
 	bash $(SLURM_SH) start
 	$(PY) -m pytest -q -m slurm; rc=$$?; bash $(SLURM_SH) stop; exit $$rc
+
+wheel-check: $(STAMP)  ## build the wheel, install it in a fresh venv, run a one-epoch job from another directory
+	bash tests/wheel_check.sh $(PY)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

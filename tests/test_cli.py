@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO, TINY, run_cli
+from tests.conftest import TINY, run_cli
 
 
 def job_dirs(sweep: Path) -> list[Path]:
@@ -141,49 +139,6 @@ def test_killed_local_job_resumes_from_its_checkpoint(data_dir: Path, tmp_path: 
         return [r[:5] for r in rows]  # drop epoch_seconds, samples_per_s
 
     assert strip(tmp_path / "job" / "metrics.csv") == strip(tmp_path / "straight" / "metrics.csv")
-
-
-@pytest.mark.slow
-def test_configs_work_after_a_plain_install_from_any_directory(tmp_path: Path) -> None:
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(REPO),
-        ],
-        check=True,
-        timeout=300,
-    )
-    conf = target / "vitbn_sweep" / "conf"
-    for group in ("model", "data", "optim", "logger", "experiment", "hydra/launcher"):
-        assert list((conf / group).glob("*.yaml")), f"conf/{group} was not installed"
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "vitbn_sweep", "--cfg", "job", "model=vitbnffn"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "name: vitbnffn" in proc.stdout and "ffn_hidden: batch" in proc.stdout
-    imported = subprocess.run(
-        [sys.executable, "-c", "import vitbn_sweep; print(vitbn_sweep.__file__)"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert imported.stdout.startswith(str(target))
 
 
 def test_packed_launcher_runs_jobs_side_by_side_with_a_core_each(

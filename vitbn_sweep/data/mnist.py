@@ -7,6 +7,7 @@ Missing files are downloaded with torchvision's own ``MNIST(download=True)``.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ FILES = {
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
 }
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+log = logging.getLogger(__name__)
 
 
 class DataError(RuntimeError):
@@ -85,7 +87,10 @@ def _load(folder: Path, *, train: bool, download: bool) -> tuple[torch.Tensor, t
                 "Copy the idx files there, point data.root (or VITBN_DATA_DIR) at a folder "
                 "whose MNIST/raw/ holds them, or set data.download=true."
             )
+        log.info("MNIST: %s not in %s; downloading it there", ", ".join(missing), folder)
         _download(folder.parent.parent)
+    elif train:
+        log.info("MNIST: found in %s", folder)
     images = _read_idx(folder / images_name, magic=IMAGES_MAGIC, dims=3, count=count)
     labels = _read_idx(folder / labels_name, magic=LABELS_MAGIC, dims=1, count=count)
     if labels.max() > 9:
