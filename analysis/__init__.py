@@ -1,35 +1,56 @@
-"""Analysis of vitbn_sweep results: load, compare models by depth, write a report.
+"""Analysis of vitbn_sweep results, in pipeline order:
+
+    load      job dirs (or trackers, through ``sources``) -> ``JobRecord``s; sweeps' commands
+    frames    records -> tidy (job x epoch), summary (job) and scores (one number per job)
+    intervals t intervals of a difference over seeds (paired, pooled, Welch)
+    compare   scores -> cells (win / lose / unresolved / no data) -> critical depths; lr stability
+    resolve   more seeds where a critical depth is unresolved (``make resolve``)
+    figures, render, report: the report dir; cli: ``python -m analysis``
 
     records, stats = records_from_dirs(["outputs/grid_c"])
-    tidy, summary = build_frames(records)
     result = analyze(records, stats, Settings(models=("vitbnffn", "vit")))
     result.critical  # one row per learning rate (and batch size...): the critical depth
+    result.diffs     # one row per cell: depth, diff, ci_low, ci_high, method, state
 
 CLI: ``python -m analysis report [SWEEP_DIR ...]`` (see ``python -m analysis report -h``).
 """
 
-from analysis.critical import critical_depths, depth_differences, verdict
-from analysis.errors import AnalysisError
-from analysis.frames import build_frames
-from analysis.inputs import load_results
-from analysis.load import SUPPORTED_SCHEMA_VERSIONS, JobRecord, LoadStats, records_from_dirs
-from analysis.scores import condition_columns, job_scores
+from analysis.compare import (
+    Analysis,
+    Verdict,
+    analyze,
+    critical_depths,
+    depth_differences,
+    lr_stability,
+    verdict,
+)
+from analysis.frames import build_frames, condition_columns, job_scores
+from analysis.intervals import Interval, diff_interval
+from analysis.load import (
+    SUPPORTED_SCHEMA_VERSIONS,
+    AnalysisError,
+    JobRecord,
+    LoadStats,
+    load_results,
+    records_from_dirs,
+)
 from analysis.settings import Settings
-from analysis.stability import lr_stability
-from analysis.study import Analysis, analyze
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
     "Analysis",
     "AnalysisError",
+    "Interval",
     "JobRecord",
     "LoadStats",
     "Settings",
+    "Verdict",
     "analyze",
     "build_frames",
     "condition_columns",
     "critical_depths",
     "depth_differences",
+    "diff_interval",
     "job_scores",
     "load_results",
     "lr_stability",

@@ -1,4 +1,4 @@
-"""``python -m analysis {report,critical} [PATH ...] [options]``."""
+"""``python -m analysis {report,critical,resolve} [PATH ...] [options]``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import tables
-from analysis.errors import AnalysisError
-from analysis.inputs import SOURCES, default_out, load_results
+from analysis import render as tables
+from analysis.compare import Analysis, analyze
+from analysis.load import SOURCES, AnalysisError, default_out, load_results, newest_sweep
 from analysis.report import ReportFiles
 from analysis.settings import BASES, DIVERGED, METRICS, Settings
-from analysis.study import Analysis, analyze
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +25,29 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="write <sweep>/report/ and print the answer")
     critical = commands.add_parser("critical", help="print the critical-depth tables only")
+    resolve = commands.add_parser(
+        "resolve",
+        help="launch one more seed where a critical depth is unresolved, until it is resolved",
+        description="Round after round: analyse the sweep, launch one more seed (both models) "
+        "at each cell that is unresolved and can still change a critical depth, through the "
+        "sweep's own command and launcher into the same sweep dir; until no such cell is left "
+        "or each has --max-seeds seeds.",
+    )
+    resolve.add_argument(
+        "sweep", nargs="?", help="the sweep dir (default: the newest sweep under outputs/)"
+    )
+    resolve.add_argument("--max-seeds", type=int, default=6, help="seeds per model and cell")
+    resolve.add_argument("--max-rounds", type=int, help="stop after this many rounds")
+    resolve.add_argument(
+        "--dry-run", action="store_true", help="print the next round's plan, launch nothing"
+    )
+    resolve.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra override for the launched jobs (repeatable), e.g. hydra.launcher.n_jobs=4",
+    )
     for sub in (report, critical):
         sub.add_argument(
             "paths",
@@ -38,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--source", choices=SOURCES, default="files")
         sub.add_argument("--group", help="wandb: only runs of this group (sweep name)")
         sub.add_argument("--tracking-uri", help="mlflow: the tracking URI (default: local)")
+    for sub in (report, critical, resolve):
         sub.add_argument(
             "--models",
             nargs=2,
@@ -56,9 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--margin", type=float, default=0.01, help="in accuracy fraction (0.01 = 1 point)"
         )
-        sub.add_argument("--level", type=float, default=0.95, help="interval level")
-        sub.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples")
-        sub.add_argument("--seed", type=int, default=0, help="bootstrap random seed")
+        sub.add_argument("--level", type=float, default=0.95, help="t interval level")
         sub.add_argument(
             "--diverged",
             choices=DIVERGED,
@@ -87,7 +108,11 @@ def _publish(args: argparse.Namespace, a: Analysis, files: ReportFiles) -> str:
         "lr_stability": a.stability,
     }
     return publish_report(
-        {name: frame for name, frame in named.items() if not frame.empty},
+        {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
+            name: frame.astype(object).where(frame.notna(), None)
+            for name, frame in named.items()
+            if not frame.empty
+        },
         {figure.name: figure.png for figure in files.figures},
         project=args.wandb_project,
         entity=args.wandb_entity,
@@ -104,8 +129,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         epoch=args.epoch,
         margin=args.margin,
         level=args.level,
-        n_boot=args.bootstrap,
-        seed=args.seed,
         diverged=args.diverged,
     )
 
@@ -119,6 +142,13 @@ def _print_answer(a: Analysis) -> None:
     print(f"critical depth, {a.pair[0]} vs {a.pair[1]}: {a.settings.describe()}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
+    open_cells = sum(len([d for d in str(o).split(",") if d]) for o in a.critical["open_depths"])
+    if open_cells:
+        where = a.stats.roots[0] if len(a.stats.roots) == 1 else "..."
+        print(
+            f"{open_cells} cell(s) unresolved that can change the answer: "
+            f"run `make resolve SWEEP={where}` to settle them"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,6 +156,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         settings = _settings(args)
+        if args.command == "resolve":
+            from analysis.resolve import resolve
+
+            return resolve(
+                args.sweep or newest_sweep(),
+                settings,
+                max_seeds=args.max_seeds,
+                max_rounds=args.max_rounds,
+                dry_run=args.dry_run,
+                extra=args.override,
+            )
         records, stats, sweeps = load_results(
             args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri
         )

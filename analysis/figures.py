@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from analysis.scores import condition_label  # noqa: E402
+from analysis.frames import condition_label  # noqa: E402
 from analysis.settings import Settings  # noqa: E402
 
 SEED_BAND = ("pi", 100)  # the band spans all seeds (min to max)
@@ -137,6 +137,16 @@ def _pair_title(diffs: pd.DataFrame) -> str:
     return f"{diffs['candidate'].iloc[0]} − {diffs['baseline'].iloc[0]}"
 
 
+def _won_from(critical: pd.DataFrame, label: str) -> int | None:
+    """The swept depth the critical depth of ``label`` was found at; None unless resolved."""
+    row = critical[critical["_label"] == label]
+    if row.empty or row["open_depths"].iloc[0] or pd.isna(row["critical_depth_high"].iloc[0]):
+        return None
+    if row["verdict"].iloc[0] == "not enough data":
+        return None
+    return int(row["critical_depth_high"].iloc[0])
+
+
 def diff_heatmap(
     diffs: pd.DataFrame, critical: pd.DataFrame, conditions: list[str], out: Path
 ) -> list[Figure]:
@@ -146,9 +156,10 @@ def diff_heatmap(
     diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)))
     critical = critical.assign(_label=labels(critical, conditions, always=("lr",)))
     points = diffs.pivot_table(index="depth", columns="_label", values="diff", dropna=False) * 100
-    wins = diffs.pivot_table(index="depth", columns="_label", values="state", aggfunc="first")
+    states = diffs.pivot_table(index="depth", columns="_label", values="state", aggfunc="first")
+    states = states.reindex_like(points)
     annot = points.map(lambda v: "" if np.isnan(v) else f"{v:+.1f}")
-    annot = annot.where(wins.reindex_like(annot) != "win", annot + "*")
+    annot = annot.where(states != "win", annot + "*").where(states != "unresolved", annot + "?")
     width = 1.6 + 1.3 * len(points.columns)
     fig, ax = plt.subplots(figsize=(max(width, 4.5), 0.55 * len(points) + 1.8))
     bound = max(float(np.nanmax(np.abs(points.to_numpy()))), 1e-9)
@@ -167,10 +178,10 @@ def diff_heatmap(
             ax=ax,
         )
     for col, label in enumerate(points.columns):
-        depth = critical.loc[critical["_label"] == label, "critical_depth"]
-        if depth.empty or pd.isna(depth.iloc[0]):
+        depth = _won_from(critical, label)
+        if depth is None:
             continue
-        row = list(points.index).index(int(depth.iloc[0]))
+        row = list(points.index).index(depth)
         height = len(points.index) - row
         ax.add_patch(Rectangle((col, row), 1, height, fill=False, edgecolor="black", lw=2.5))
     ax.set_xlabel("")
@@ -179,7 +190,8 @@ def diff_heatmap(
     ax.set_title(title)
     caption = (
         "Mean difference over seeds in percentage points; * marks a won depth (above the "
-        "margin, interval above 0); the black box spans the depths from the critical depth on."
+        "margin, interval above 0), ? an unresolved one (more seeds decide it); the black box "
+        "spans the depths from the critical depth on."
     )
     return [_save(fig, out, "diff_heatmap", title, caption)]
 
@@ -204,9 +216,9 @@ def diff_by_depth(
         ax.fill_between(
             data["depth"], data["ci_low"] * 100, data["ci_high"] * 100, color=color, alpha=0.2
         )
-        depth = critical.loc[critical["_label"] == label, "critical_depth"]
-        if not depth.empty and not pd.isna(depth.iloc[0]):
-            at = data[data["depth"] == int(depth.iloc[0])]
+        depth = _won_from(critical, label)
+        if depth is not None:
+            at = data[data["depth"] == depth]
             ax.plot(at["depth"], at["diff"] * 100, marker="*", ms=16, color=color, mec="black")
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(settings.margin * 100, color="grey", lw=1, ls="--", label="margin")
@@ -217,8 +229,8 @@ def diff_by_depth(
     ax.set_title(title)
     ax.legend(fontsize="small")
     caption = (
-        f"Mean difference over seeds; band: {settings.level:.0%} bootstrap interval (>= 2 seeds); "
-        "dashed: the margin; star: the critical depth."
+        f"Mean difference over seeds; band: its {settings.level:.0%} t interval (>= 2 seeds per "
+        "model); dashed: the margin; star: the critical depth."
     )
     return [_save(fig, out, "diff_by_depth", title, caption)]
 

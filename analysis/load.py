@@ -1,25 +1,38 @@
-"""Read job results (``result.json`` + ``metrics.csv``) into ``JobRecord``s.
+"""Where results come from: job dirs on disk (or a tracker, via ``analysis.sources``), and
+what Hydra recorded about each sweep (``multirun.yaml``).
 
-The results contract is documented in ``vitbn_sweep/results.py``; this module is
-the only place that reads those files. Other sources (trackers) produce the same
-``JobRecord``s, so everything downstream is source-agnostic.
+A job dir holds ``result.json`` + ``metrics.csv`` (the results contract of
+``vitbn_sweep/results.py``); this module is the only place that reads them. Trackers give
+the same ``JobRecord``s, so everything downstream is source-agnostic. Bad input is one
+``AnalysisError``, which the CLI prints as a single line.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
-from analysis.errors import AnalysisError
 from vitbn_sweep.results import METRIC_COLUMNS, METRICS_FILE, RESULT_FILE, STATUSES
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)  # result.json schema versions this reader understands
 SKIP_DIRS = frozenset({"report"})
+SOURCES = ("files", "wandb", "mlflow")
+MULTIRUN_FILE = "multirun.yaml"
+ORIGIN_FILE = "resolve.json"  # the user's own command, kept while `resolve` launches seeds
+ENTRYPOINT = "python -m vitbn_sweep -m"
+
+
+class AnalysisError(Exception):
+    """Input the analysis cannot use (no results, an incompatible schema, a bad argument)."""
 
 
 @dataclass
@@ -44,6 +57,9 @@ class LoadStats:
     @property
     def n_incomplete(self) -> int:
         return len(self.incomplete)
+
+
+# --- job dirs ----------------------------------------------------------------------------
 
 
 def check_schema(result: Any, where: str) -> dict[str, Any]:
@@ -136,3 +152,193 @@ def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], Loa
         )
         raise AnalysisError(f"no results under {where}: no result.json found{running}")
     return records, stats
+
+
+# --- sweeps: what multirun.yaml says ------------------------------------------------------
+
+
+@dataclass
+class SweepInfo:
+    """A sweep dir and the user's command that started it (overrides, launcher, grid size)."""
+
+    path: str
+    command: str
+    params: dict[str, str] = field(default_factory=dict)
+    expected: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    task: list[str] = field(default_factory=list)  # the command line's config overrides
+    hydra_overrides: list[str] = field(default_factory=list)  # launcher and other hydra.*
+    launcher: str | None = None  # hydra.runtime.choices["hydra/launcher"]
+    cwd: str | None = None  # where the command ran (relative paths are from there)
+
+
+def _grid_size(overrides: list[str]) -> int | None:
+    """Jobs in the grid these overrides span, per Hydra's own parser; None if unknowable."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        size = 1
+        for override in OverridesParser.create().parse_overrides(overrides):
+            if override.is_sweep_override():
+                size *= len(list(override.sweep_string_iterator()))
+        return size
+    except Exception:  # noqa: BLE001 - glob sweeps and future syntax: size unknown, not fatal
+        return None
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def origin_doc(sweep_dir: str | Path) -> dict[str, Any] | None:
+    """The user's multirun.yaml of ``sweep_dir`` as a dict, or None when unreadable.
+
+    Every sweep command rewrites multirun.yaml, ``resolve``'s own included; after its
+    launches ``resolve`` pins the user's version (``pin_origin``), which is used for as
+    long as multirun.yaml is the one ``resolve`` left there.
+    """
+    path = Path(sweep_dir) / MULTIRUN_FILE
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    try:
+        pinned = json.loads((Path(sweep_dir) / ORIGIN_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        pinned = {}
+    if isinstance(pinned, dict) and pinned.get("multirun_sha256") == _digest(path):
+        doc = pinned.get("origin")
+    return doc if isinstance(doc, dict) else None
+
+
+def pin_origin(sweep_dir: str | Path, doc: Mapping[str, Any]) -> None:
+    """Record ``doc`` as the user's multirun.yaml, valid while multirun.yaml stays as it is."""
+    from vitbn_sweep.results import atomic_write_text
+
+    record = {"multirun_sha256": _digest(Path(sweep_dir) / MULTIRUN_FILE), "origin": doc}
+    atomic_write_text(Path(sweep_dir) / ORIGIN_FILE, json.dumps(record, indent=1, default=str))
+
+
+def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
+    """The ``SweepInfo`` of ``sweep_dir``, or None when it holds no readable multirun.yaml."""
+    doc = origin_doc(sweep_dir)
+    if doc is None:
+        return None
+    hydra = doc.get("hydra") or {}
+    overrides = hydra.get("overrides") or {}
+    task = [str(o) for o in (overrides.get("task") or [])]
+    params = {str(k): str(v) for k, v in ((hydra.get("sweeper") or {}).get("params") or {}).items()}
+    # Command-line overrides win over the config's sweeper params for the same key.
+    given = {o.split("=", 1)[0].lstrip("+~") for o in task}
+    grid = [f"{k}={v}" for k, v in params.items() if k not in given] + task
+    runtime = hydra.get("runtime") or {}
+    return SweepInfo(
+        path=str(sweep_dir),
+        command=" ".join([ENTRYPOINT, *task]),
+        params=params,
+        expected=_grid_size(grid),
+        config={k: v for k, v in doc.items() if k != "hydra"},
+        task=task,
+        hydra_overrides=[str(o) for o in (overrides.get("hydra") or [])],
+        launcher=(runtime.get("choices") or {}).get("hydra/launcher"),
+        cwd=runtime.get("cwd"),
+    )
+
+
+def find_sweeps(roots: list[str]) -> list[SweepInfo]:
+    """Every sweep dir at or under ``roots`` (and the sweep dir just above a job dir root)."""
+    found: dict[Path, SweepInfo] = {}
+    for root in map(Path, roots):
+        candidates = [root, root.parent]
+        if root.is_dir():
+            candidates += [
+                p.parent
+                for p in root.rglob(MULTIRUN_FILE)
+                if not SKIP_DIRS & set(p.relative_to(root).parts)
+            ]
+        for candidate in candidates:
+            info = read_sweep(candidate)
+            if info is not None:
+                found.setdefault(candidate.resolve(), info)
+    return list(found.values())
+
+
+def outputs_dir() -> Path:
+    """Where sweeps go: ``$VITBN_OUTPUT_DIR``, else ``./outputs`` (as in conf/config.yaml)."""
+    return Path(os.environ.get("VITBN_OUTPUT_DIR") or "outputs")
+
+
+def newest_sweep(outputs: str | Path | None = None) -> Path:
+    """The most recently started sweep dir under ``outputs`` (by its multirun.yaml)."""
+    root = Path(outputs) if outputs is not None else outputs_dir()
+    files = [p for p in root.rglob(MULTIRUN_FILE) if not SKIP_DIRS & set(p.parts)]
+    if not files:
+        raise AnalysisError(f"no sweep found under {root} (no {MULTIRUN_FILE}); give a path")
+    return max(files, key=lambda p: p.stat().st_mtime).parent
+
+
+# --- one entry point for every source -----------------------------------------------------
+
+
+def _from_tracker(
+    source: str, targets: Sequence[str], *, group: str | None, tracking_uri: str | None
+) -> tuple[list[JobRecord], LoadStats]:
+    """Records read back from a tracker by ``analysis.sources`` (imported only when asked for).
+
+    wandb: each target is a project (``ENTITY/PROJECT`` or ``PROJECT``), ``group`` a sweep.
+    mlflow: the targets are experiment names (sweep names; none: all) at ``tracking_uri``.
+    """
+    try:
+        module = importlib.import_module("analysis.sources")
+    except ModuleNotFoundError as exc:
+        if exc.name == "analysis.sources":
+            raise AnalysisError(
+                f"--source {source}: tracker read-back (analysis/sources.py) is not available"
+            ) from exc
+        raise AnalysisError(f"--source {source} needs the package {exc.name!r}") from exc
+    reader = getattr(module, f"records_from_{source}", None)
+    if reader is None:
+        raise AnalysisError(f"--source {source}: analysis.sources has no records_from_{source}")
+    if source == "wandb":
+        if not targets:
+            raise AnalysisError("--source wandb needs a project: ENTITY/PROJECT")
+        loads = [reader(target, group=group) for target in targets]
+    else:
+        loads = [reader(tracking_uri, list(targets) or None)]
+    records = [record for part, _ in loads for record in part]
+    if not records:
+        where = ", ".join(targets) or tracking_uri or "the default tracking URI"
+        raise AnalysisError(f"no results from {source} for {where}")
+    stats = LoadStats(source=source)
+    for _, part in loads:
+        stats.roots += part.roots
+        stats.incomplete += part.incomplete
+        stats.results += part.results
+    return records, stats
+
+
+def load_results(
+    source: str,
+    targets: Sequence[str],
+    *,
+    group: str | None = None,
+    tracking_uri: str | None = None,
+) -> tuple[list[JobRecord], LoadStats, list[SweepInfo]]:
+    """Records, load stats and (for files) the sweeps found. Files default to the newest sweep."""
+    if source not in SOURCES:
+        raise AnalysisError(f"unknown source {source!r} (one of {', '.join(SOURCES)})")
+    if source != "files":
+        records, stats = _from_tracker(source, targets, group=group, tracking_uri=tracking_uri)
+        return records, stats, []
+    paths = list(targets) or [str(newest_sweep())]
+    records, stats = records_from_dirs(paths)
+    return records, stats, find_sweeps(paths)
+
+
+def default_out(source: str, roots: Sequence[str]) -> Path:
+    """``<sweep>/report`` for one dir; ``<common parent>/report`` for several; else outputs/."""
+    if source == "files" and roots:
+        if len(roots) == 1:
+            return Path(roots[0]) / "report"
+        return Path(os.path.commonpath([os.path.abspath(r) for r in roots])) / "report"
+    return outputs_dir() / f"report-{source}"

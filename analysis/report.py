@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import figures as figs
-from analysis import tables
+from analysis import render as tables
+from analysis.compare import UNRESOLVED, Analysis
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
-from analysis.study import Analysis
+from analysis.settings import Settings
 from vitbn_sweep.results import atomic_write_text
 
 TITLE = "vitbn_sweep report"
@@ -31,6 +32,61 @@ class ReportFiles:
     figures: list[figs.Figure]
 
 
+def method_text(settings: Settings) -> list[str]:
+    """How the cells and the critical depth are decided, in words."""
+    margin = f"{settings.margin * 100:g} point{'s' if settings.margin != 0.01 else ''}"
+    return [
+        f"Each cell (condition and depth) compares the mean score over seeds with a "
+        f"{settings.level:.0%} t interval: paired by seed where both models ran the same seeds "
+        "(a seed fixes the data stream, so both saw the same data), pooled (Student) t where "
+        "they ran as many seeds but not the same ones, Welch t where the counts differ; the "
+        "per-depth table names the method of each cell.",
+        f"A cell is a *win* when the interval's lower end is above 0 and the estimate is above "
+        f"the margin ({margin}); *lose* when the interval's upper end is below the margin; "
+        "*unresolved* otherwise (always so with one seed per model: no interval); *no data* "
+        "when a model has no scored seed. The critical depth needs every swept depth from it "
+        "upward to be a win: an intersection-union test, which keeps the level of each "
+        "interval without a multiplicity correction.",
+        "Censored answers: '<= 4' means the candidate wins from the smallest depth swept (4) "
+        "on, so the critical depth is 4 or smaller; '> 7' that it does not win at the largest "
+        "depth swept; a range such as '3-6' is what the unresolved cells still allow.",
+    ]
+
+
+def _label(row: dict, conditions: list[str]) -> str:
+    return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
+
+
+def _resolve_hint(a: Analysis) -> str:
+    where = a.stats.roots[0] if a.stats.source == "files" and len(a.stats.roots) == 1 else "..."
+    return (
+        f"Run `make resolve SWEEP={where}` to settle them: it adds seeds only where they can "
+        "change the answer."
+    )
+
+
+def _open_cells(a: Analysis) -> list[str]:
+    """One line per cell that can still change a critical depth."""
+    lines = []
+    for row in a.critical.to_dict("records"):
+        depths = {int(d) for d in str(row["open_depths"]).split(",") if d}
+        cells = a.diffs[a.diffs["depth"].isin(depths)]
+        for column in a.conditions:
+            cells = cells[cells[column].astype(str) == str(row[column])]
+        for cell in cells.to_dict("records"):
+            lines.append(f"{_label(row, a.conditions)}, depth {cell['depth']}: {cell_text(cell)}")
+    return lines
+
+
+def cell_text(cell: dict) -> str:
+    """``unresolved (+0.8 points [-1.2, +2.8], paired t, seeds 2 / 2; interval reaches 0)``."""
+    shown = tables.interval(cell["ci_low"], cell["ci_high"])
+    return (
+        f"{cell['state']} ({tables.points(cell['diff'])} points {shown}, {cell['method']}, "
+        f"seeds {cell['n_a']} / {cell['n_b']}; {cell['note']})"
+    )
+
+
 def _answer(a: Analysis) -> Section:
     section = Section("The answer: critical depth")
     if a.pair is None:
@@ -43,12 +99,16 @@ def _answer(a: Analysis) -> Section:
         f"at every larger swept depth. Basis: {a.settings.describe()}."
     )
     for row in a.critical.to_dict("records"):
-        where = tables.plain(row.get("lr"))
-        label = ", ".join(
-            f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in a.conditions if c in row
+        section.bullets.append(
+            f"{_label(row, a.conditions)}: critical depth {row['critical_depth']}: "
+            f"{row['verdict']} ({row['detail']})."
         )
-        section.bullets.append(f"{label or f'lr={where}'}: {row['verdict']} ({row['detail']}).")
     section.tables.append(tables.critical_table(a.critical, a.conditions))
+    section.text += method_text(a.settings)
+    open_cells = _open_cells(a)
+    if open_cells:
+        section.notes += [f"can still change the answer: {line}" for line in open_cells]
+        section.notes.append(_resolve_hint(a))
     return section
 
 
@@ -108,8 +168,15 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
         diffs = Section("Per-depth differences")
         diffs.text.append(
             "Difference of the mean score over seeds (candidate minus baseline), in percentage "
-            "points, with its bootstrap interval when both models have >= 2 seeds."
+            f"points, with its {a.settings.level:.0%} t interval when both models have >= 2 "
+            "seeds, the interval's method and the cell's state."
         )
+        unresolved = int((a.diffs["state"] == UNRESOLVED).sum())
+        if unresolved:
+            diffs.notes.append(
+                f"{unresolved} unresolved cell(s); those below a lost depth cannot change the "
+                "critical depth. " + _resolve_hint(a)
+            )
         diffs.tables.append(tables.diffs_table(a.diffs, a.conditions))
         diffs.figures = figures["heatmap"] + figures["by_depth"]
         sections.append(diffs)

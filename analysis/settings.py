@@ -1,11 +1,11 @@
-"""What a comparison is made of: the model pair, the metric, the basis, the margin, the interval."""
+"""What a comparison is made of: the model pair, the metric, the basis, the margin, the level."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from analysis.errors import AnalysisError
+from analysis.load import AnalysisError
 
 METRICS = ("test_acc", "test_acc_clean")
 BASES = ("final", "auc")
@@ -22,6 +22,7 @@ class Settings:
     ``basis``: ``final`` = accuracy at ``epoch`` (default: each job's last), ``auc`` = mean
     accuracy over epochs 1..``epoch`` (area under the accuracy-by-epoch curve per epoch).
     ``margin``: the difference to exceed, in accuracy fraction units (0.01 = 1 point).
+    ``level``: of the t intervals (paired by seed, else pooled or Welch; ``analysis.intervals``).
     ``diverged``: ``chance`` scores a diverged job at 1/num_classes from its divergence on,
     ``drop`` leaves it out.
     """
@@ -32,8 +33,6 @@ class Settings:
     epoch: int | None = None
     margin: float = 0.01
     level: float = 0.95
-    n_boot: int = 10_000
-    seed: int = 0
     diverged: str = "chance"
 
     def __post_init__(self) -> None:
@@ -44,7 +43,6 @@ class Settings:
             (self.epoch is None or self.epoch >= 1, "epoch must be >= 1"),
             (self.margin >= 0, "margin must be >= 0"),
             (0 < self.level < 1, "level must be in (0, 1)"),
-            (self.n_boot >= 100, "n_boot must be >= 100"),
             (self.models is None or len(set(self.models)) == 2, "models: give two different"),
         ]
         for ok, message in checks:
@@ -68,7 +66,8 @@ class Settings:
         at = f"epoch {self.epoch}" if self.epoch else "the last epoch"
         basis = f"accuracy at {at}" if self.basis == "final" else f"mean accuracy up to {at}"
         return (
-            f"{what} test {basis}; margin {self.margin * 100:g} points; "
-            f"{self.level:.0%} bootstrap interval ({self.n_boot} resamples) with >= 2 seeds; "
+            f"{what} test {basis}; margin {self.margin * 100:g} point"
+            f"{'' if self.margin == 0.01 else 's'}; "
+            f"{self.level:.0%} t intervals over seeds (paired by seed, else pooled or Welch); "
             f"diverged jobs: {self.diverged}"
         )

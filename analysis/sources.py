@@ -20,16 +20,16 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.errors import AnalysisError
 from analysis.load import (
     METRIC_COLUMNS,
+    AnalysisError,
     JobRecord,
     LoadStats,
     check_schema,
     empty_metrics,
     normalize_metrics,
+    outputs_dir,
 )
-from analysis.sweep import outputs_dir
 from vitbn_sweep.tracking.mlflow_tracker import JOB_DIR_TAG, RECORD_ARTIFACT, RUN_KEY_TAG
 from vitbn_sweep.tracking.wandb_tracker import JOB_DIR_KEY, REPORT_JOB_TYPE
 

@@ -90,17 +90,18 @@ def write_grid(
     seeds: int = 3,
     lr: float = 0.003,
     base: float = 0.80,
-    noise: float = 0.002,
+    noise: float = 0.001,
     models: tuple[str, str] = ("vitbnffn", "vit"),
     epochs: int = 3,
 ) -> None:
-    """Both models at every depth in ``diffs``; the candidate's last-epoch accuracy is the
-    baseline's plus ``diffs[depth]``; seeds spread by +-``noise`` around each mean."""
-    offsets = [noise * (2 * s / max(seeds - 1, 1) - 1) for s in range(seeds)]
+    """Both models at every depth in ``diffs``; the candidate's mean last-epoch accuracy is
+    the baseline's plus ``diffs[depth]``; seeds spread evenly by +-``noise`` around each mean,
+    in opposite order for the two models (so the per-seed differences spread too)."""
+    offsets = [noise * (2 * s / (seeds - 1) - 1) if seeds > 1 else 0.0 for s in range(seeds)]
     candidate, baseline = models
     for depth, diff in diffs.items():
         for seed, offset in enumerate(offsets):
-            for model, final in ((baseline, base), (candidate, base + diff)):
+            for model, final in ((baseline, base + offset), (candidate, base + diff - offset)):
                 accs = [final * (e + 1) / epochs for e in range(epochs)]
-                accs[-1] = final + offset
+                accs[-1] = final
                 write_job(root / f"lr{lr}", model, depth, seed, accs, lr=lr)

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from analysis import AnalysisError, JobRecord, build_frames, records_from_dirs
-from analysis.load import METRIC_COLUMNS, SUPPORTED_SCHEMA_VERSIONS
-from analysis.sweep import newest_sweep, read_sweep
+from analysis.load import METRIC_COLUMNS, SUPPORTED_SCHEMA_VERSIONS, newest_sweep, read_sweep
 from tests.analysis_synth import write_grid, write_job
 
 

@@ -73,7 +73,7 @@ def report(sweep: Path) -> tuple[Path, str]:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["report", str(sweep), "--bootstrap", "1000"]) == 0
+        assert main(["report", str(sweep)]) == 0
     return sweep / "report", out.getvalue()
 
 
@@ -93,7 +93,17 @@ def test_report_files(report):
     results, summary = pd.read_csv(out / "results.csv"), pd.read_csv(out / "summary.csv")
     assert len(summary) == 25 and len(results) == 24 * 3 + 1
     assert set(summary["status"]) == {"completed", "diverged"}
-    assert "wins from depth 2" in printed and "wins from the smallest depth swept" in printed
+    assert "wins from depth 2" in printed
+    # lr 0.005: the diverged seed (at chance) leaves depth 3, the largest, unresolved.
+    assert "1 or > 3" in printed and f"make resolve SWEEP={out.parent}" in printed
+    critical = pd.read_csv(out / "critical_depth.csv").set_index("lr")
+    assert critical.loc[0.003, ["critical_depth", "verdict"]].tolist() == ["2", "wins from depth 2"]
+    assert critical.loc[0.003, ["critical_depth_low", "critical_depth_high"]].tolist() == [2, 2]
+    assert critical.loc[0.005, "verdict"] == "unresolved"
+    assert pd.isna(critical.loc[0.005, "critical_depth_high"])
+    cells = pd.read_csv(out / "depth_differences.csv")
+    assert len(cells) == 6 and {"depth", "diff", "ci_low", "ci_high", "state"} <= set(cells)
+    assert set(cells["method"]) == {"paired t", "Welch t"}
     assert f"{out / 'report.html'}" in printed
 
 
@@ -111,6 +121,10 @@ def test_report_html_is_self_contained(report):
     assert "python -m vitbn_sweep -m model=vit,vitbnffn optim.lr=0.003,0.005" in text
     for words in ("wins from depth 2", "Learning-rate stability", "diverged", "incomplete"):
         assert words in text, words
+    # The method, the censoring and the cells left open, with what to do about them.
+    for words in ("paired by seed", "intersection-union", "&#x27;&lt;= 4&#x27;", "make resolve"):
+        assert words in text, words
+    assert "can still change the answer: lr=0.005, batch_size=100, depth 3: unresolved" in text
 
 
 def test_report_counts_and_markdown(report):
@@ -125,7 +139,7 @@ def test_report_counts_and_markdown(report):
 
 def test_cli_critical_and_default_sweep(sweep, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VITBN_OUTPUT_DIR", str(sweep.parent))
-    assert main(["critical", "--bootstrap", "1000"]) == 0
+    assert main(["critical"]) == 0
     printed = capsys.readouterr().out
     assert str(sweep) in printed and "vitbnffn vs vit" in printed
 
@@ -182,7 +196,7 @@ def test_other_sources_through_analysis_sources(sweep, tmp_path, monkeypatch, ca
     fake.records_from_wandb = records_from_wandb
     monkeypatch.setitem(sys.modules, "analysis.sources", fake)
     argv = ["report", "--source", "mlflow", "exp-1", "--tracking-uri", "file:x", "--out"]
-    assert main([*argv, str(tmp_path / "r"), "--bootstrap", "1000"]) == 0
+    assert main([*argv, str(tmp_path / "r")]) == 0
     assert seen["mlflow"] == ("file:x", ["exp-1"])
     assert "wins from depth 2" in capsys.readouterr().out
     assert (tmp_path / "r" / "report.html").exists()
@@ -243,7 +257,7 @@ def test_publish_wandb_puts_the_answer_in_a_report_run(sweep, tmp_path, capsys, 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "r"
-    argv = ["report", str(sweep), "--out", str(out), "--bootstrap", "200", "--publish-wandb"]
+    argv = ["report", str(sweep), "--out", str(out), "--publish-wandb"]
     assert main(argv) == 0
     assert "published to wandb:" in capsys.readouterr().out
     runs = list((out / "wandb").glob("offline-run-*"))
@@ -258,9 +272,6 @@ def test_failed_publish_keeps_the_report_and_says_so(sweep, tmp_path, capsys, mo
 
     monkeypatch.setattr(wandb_report, "publish_report", broken)
     out = tmp_path / "r"
-    assert (
-        main(["report", str(sweep), "--out", str(out), "--bootstrap", "200", "--publish-wandb"])
-        == 1
-    )
+    assert main(["report", str(sweep), "--out", str(out), "--publish-wandb"]) == 1
     assert "publishing to wandb failed: no route to wandb" in capsys.readouterr().err
     assert (out / "report.html").is_file()
