@@ -193,3 +193,17 @@ def test_conf_ships_inside_the_package() -> None:
     files = importlib.resources.files("vitbn_sweep.conf")
     assert (files / "config.yaml").is_file() and (files / "model" / "vitbnffn.yaml").is_file()
     assert Path(str(files / "config.yaml")).resolve() == (CONF / "config.yaml").resolve()
+
+
+def test_every_name_a_config_may_take_is_acted_on() -> None:
+    from vitbn_sweep import choices
+    from vitbn_sweep.models import DNN_NORMS, NORMS
+
+    assert tuple(NORMS) == choices.NORMS["vit"] and tuple(DNN_NORMS) == choices.NORMS["dnn"]
+    assert tuple(compose_config(["model=vit"])["model"]["norms"]) == choices.VIT_NORM_SLOTS
+    assert tuple(compose_config(["model=dnn"])["model"]["norms"]) == ("hidden",)
+    options = {g: {o for gg, o in OPTIONS if gg == g} for g in ("logger", "model")}
+    assert options["logger"] == set(choices.LOGGERS)
+    assert {compose_config([f"model={m}"])["model"]["arch"] for m in options["model"]} == set(
+        choices.NORMS
+    )

@@ -131,7 +131,9 @@ def test_sweep_runs_under_slurm_and_a_finished_sweep_submits_nothing(
     again = run_cli(args, cwd=tmp_path)
     resubmit = time.perf_counter() - start
     assert again.returncode == 0, again.stderr
-    assert "4 jobs, 4 already ended (skipped), 0 to launch" in again.stdout + again.stderr
+    assert "4 jobs, 4 already ended (skipped), 0 running elsewhere, 0 to launch" in (
+        again.stdout + again.stderr
+    )
     assert records(tmp_path / "outputs" / "default") == found
     assert resubmit < 20
     print(
@@ -196,7 +198,7 @@ def test_cancelled_job_alone_trains_again_from_its_checkpoint(
     proc = popen_cli(args, cwd=tmp_path)
     sweep = tmp_path / "outputs" / "default"
     long_job = sweep / (
-        "data.test_size=100,data.train_size=3000,logger=none,model.depth=1,"
+        "data.test_size=100,data.train_size=3000,model.depth=1,"
         "trainer.batch_size=50,trainer.epochs=3,trainer.test_batch_size=100"
     )
     wait_for(long_job / "checkpoint.pt", proc)
@@ -209,7 +211,10 @@ def test_cancelled_job_alone_trains_again_from_its_checkpoint(
     assert again.returncode == 0, again.stdout + again.stderr
     text = again.stdout + again.stderr
     ended = len(records(sweep)) - 1  # the long job is not among the ended ones
-    assert f"2 jobs, {ended} already ended (skipped), {2 - ended} to launch" in text
+    assert (
+        f"2 jobs, {ended} already ended (skipped), 0 running elsewhere, {2 - ended} to launch"
+        in (text)
+    )
     record = json.loads((long_job / "result.json").read_text())
     assert record["status"] == "completed" and record["resumed_from_epoch"] >= 1
     assert metric_columns(long_job) == metric_columns(reference(tmp_path, LONG))
@@ -222,3 +227,29 @@ def test_impossible_request_fails_at_once_with_slurms_message(tmp_path: Path) ->
     assert time.perf_counter() - start < 60
     text = proc.stdout + proc.stderr
     assert "Requested node configuration is not available" in text or "Memory specification" in text
+
+
+def test_a_rerun_while_the_first_submission_runs_launches_nothing_twice(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    args = ["-m", *SLURM, "trainer.seed=0,1,2,3,4,5,6,7", "model.depth=1", *TINY]
+    first = popen_cli(args, cwd=tmp_path)
+    sweep = tmp_path / "outputs" / "default"
+    deadline = time.time() + 180
+    while len(records(sweep)) < 2:
+        assert first.poll() is None and time.time() < deadline, "no job ended in time"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)  # the submitting process dies; its array lives on
+    first.wait()
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    text = again.stdout + again.stderr
+    ended = int(text.split("8 jobs, ")[1].split(" already ended")[0])
+    # Every job not ended is pending or running in the first array: none is submitted again.
+    assert f"{8 - ended} running elsewhere, 0 to launch" in text, text
+    assert ended < 8 and "Slurm job " in text
+    wait_queue_empty(timeout=300)
+    found = records(sweep)
+    assert len(found) == 8 and all(r["status"] == "completed" for r in found.values())
+    assert len({r["where"]["slurm_job_id"] for r in found.values()}) == 1  # one array only
+    assert not list(sweep.glob("*/.claim.json"))  # each job released its claim

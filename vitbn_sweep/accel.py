@@ -17,7 +17,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from vitbn_sweep.validate import PRECISIONS, ConfigError
+from vitbn_sweep.choices import PRECISIONS
+from vitbn_sweep.validate import ConfigError
 
 Autocast = Callable[[], AbstractContextManager[None]]
 

@@ -40,6 +40,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from torch import nn
 
+from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.reference import build_reference_model
@@ -49,7 +50,6 @@ MODELS = ("vit", "vitbnffn")
 DEPTHS = (1, 4, 7)
 GRID_DEPTHS = range(1, 8)
 GRID_LRS, GRID_EPOCHS = 2, 10
-PIPELINES = ("fast", "torchvision")
 TARGETS = {"augment": 10.0, "train_d1": 2.0, "train_d4": 1.5, "train_d7": 1.5, "grid": 2.5}
 MAX_DATA_SHARE_D1, MAX_RSS_MB = 0.10, 2048
 EVAL_REPEATS = 3  # one 5,000-image forward each: eval is a small part of an epoch

@@ -10,13 +10,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vitbn_sweep.choices import NORMS, PIPELINES, PRECISIONS, VIT_NORM_SLOTS
 from vitbn_sweep.schema import unknown_key_errors
 from vitbn_sweep.tracking.settings import logger_errors
 
-NORM_CHOICES = {"vit": ("layer", "batch", "none"), "dnn": ("batch", "none")}
-VIT_NORM_SLOTS = ("embed", "attn", "ffn_pre", "ffn_hidden", "final")
-PIPELINES = ("torchvision", "fast")
-PRECISIONS = ("fp32", "bf16")  # bf16: autocast, CUDA only (checked where the device is known)
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -76,8 +73,8 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
 
     arch = _get(cfg, "model.arch")
     sample_batchnorm = False  # a BatchNorm whose statistics come from one value per sample
-    if arch not in NORM_CHOICES:
-        errors.append(f"model.arch must be one of {', '.join(NORM_CHOICES)}, got {arch!r}")
+    if arch not in NORMS:
+        errors.append(f"model.arch must be one of {', '.join(NORMS)}, got {arch!r}")
     elif arch == "vit":
         for key in (
             "model.dim",
@@ -88,7 +85,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
         ):
             _int_at_least(errors, cfg, key, 1)
         for slot in VIT_NORM_SLOTS:
-            _one_of(errors, cfg, f"model.norms.{slot}", NORM_CHOICES["vit"])
+            _one_of(errors, cfg, f"model.norms.{slot}", NORMS["vit"])
         patch, size = _get(cfg, "model.patch_size"), _get(cfg, "data.image_size")
         if isinstance(patch, int) and isinstance(size, int) and patch >= 1 and size % patch:
             divisors = [d for d in range(1, size + 1) if size % d == 0]
@@ -98,7 +95,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
             )
     else:
         _int_at_least(errors, cfg, "model.hidden", 1)
-        _one_of(errors, cfg, "model.norms.hidden", NORM_CHOICES["dnn"])
+        _one_of(errors, cfg, "model.norms.hidden", NORMS["dnn"])
         sample_batchnorm = _get(cfg, "model.norms.hidden") == "batch"
 
     # BatchNorm over one value per channel has no variance: the DNN's BatchNorm1d needs two

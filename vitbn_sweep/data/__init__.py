@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.data.base import Batch, Pipeline
 from vitbn_sweep.data.mnist import DataError, load_mnist
 
@@ -26,7 +27,7 @@ def build_pipeline(
         from vitbn_sweep.data.fast_pipeline import FastPipeline as cls
     else:
         raise ValueError(
-            f"data.pipeline must be one of torchvision, fast, got {data['pipeline']!r}"
+            f"data.pipeline must be one of {', '.join(PIPELINES)}, got {data['pipeline']!r}"
         )
     return cls(
         data, batch_size=batch_size, test_batch_size=test_batch_size, seed=seed, device=device

@@ -21,8 +21,6 @@ NORMS: dict[str, NormFactory] = {
     "none": identity_norm,
 }
 DNN_NORMS: dict[str, NormFactory] = {"batch": nn.BatchNorm1d, "none": identity_norm}
-ARCHS = ("vit", "dnn")
-VIT_NORM_SLOTS = ("embed", "attn", "ffn_pre", "ffn_hidden", "final")
 
 
 def build_model(
@@ -57,18 +55,11 @@ def build_model(
     )
 
 
-def has_batchnorm(module: nn.Module) -> bool:
-    """True if any layer normalises over the batch (then a batch of 1 cannot train)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
 __all__ = [
-    "ARCHS",
     "DNN",
     "NORMS",
     "DNN_NORMS",
     "TokenBatchNorm",
     "ViT",
     "build_model",
-    "has_batchnorm",
 ]

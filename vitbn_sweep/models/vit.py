@@ -1,7 +1,7 @@
 """Vision Transformer with injectable norm layers: ViT, ViTBNFFN and ViTBN.
 
 One transformer block serves all three models; they differ only in which norm
-sits where (see ``NORM_PLANS`` in ``vitbn_sweep.models``):
+sits where (the ``norms`` mapping of ``conf/model/*.yaml``, built by ``vitbn_sweep.models``):
 
     patch embedding  Rearrange -> norm(p*p*c) -> Linear(p*p*c -> dim) -> norm(dim)
     tokens           [CLS; patches] + pos_embedding              (b, N = 1 + (H/p)*(W/p), dim)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.tracking.settings import LOGGERS
+from vitbn_sweep.choices import LOGGERS
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-LOGGERS = ("none", "wandb", "mlflow")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
+from vitbn_sweep.choices import LOGGERS, WANDB_MODES
 
 
 def _text(errors: list[str], logger: Mapping[str, Any], key: str, *, optional: bool) -> None:

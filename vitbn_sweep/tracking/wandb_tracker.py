@@ -35,7 +35,6 @@ from vitbn_sweep.tracking import Tracker
 from vitbn_sweep.tracking.identity import JobIdentity, job_identity, run_tags
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 JOB_DIR_KEY = "job_dir"  # summary key: where the job's result files are
 REPORT_JOB_TYPE = "report"  # job_type of the analysis' report runs (not jobs)
