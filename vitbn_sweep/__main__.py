@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -17,15 +18,20 @@ from vitbn_sweep.schema import override_errors
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import ConfigError
 
-SWEEPER = "hydra_plugins.vitbn_sweep_sweeper.sweeper.ValidatingSweeper"
+# This project's Hydra plugins (under hydra_plugins/).
+PLUGINS = (
+    "hydra_plugins.vitbn_sweep_sweeper.sweeper.ValidatingSweeper",
+    "hydra_plugins.vitbn_sweep_sweeper.slurm.ClaimingSlurmLauncher",
+)
 
 
-def _register_sweeper() -> None:
-    """Hydra's plugin scan can miss hydra_plugins/ of an editable install: register it then."""
-    if SWEEPER not in Plugins.instance().class_name_to_class:
-        from hydra_plugins.vitbn_sweep_sweeper.sweeper import ValidatingSweeper
-
-        Plugins.instance().register(ValidatingSweeper)
+def _register_plugins() -> None:
+    """Hydra's plugin scan can miss hydra_plugins/ of an editable install: register them then."""
+    known = Plugins.instance().class_name_to_class
+    for path in PLUGINS:
+        if path not in known:
+            module, name = path.rsplit(".", 1)
+            Plugins.instance().register(getattr(importlib.import_module(module), name))
 
 
 HYDRA_LEFTOVERS = {".hydra", "vitbn_sweep.log"}
@@ -78,7 +84,7 @@ def cli() -> None:
     if errors:
         print("vitbn_sweep: invalid command line:\n  " + "\n  ".join(errors), file=sys.stderr)
         sys.exit(2)
-    _register_sweeper()
+    _register_plugins()
     main()
 
 

@@ -24,6 +24,7 @@ at start-up, and the sweeper may run on a Slurm login node.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -129,13 +130,15 @@ class ValidatingSweeper(BasicSweeper):
         for overrides in plan.pending:  # claimed now: a rerun meanwhile does not launch them
             claims.claim(plan.job_dirs[tuple(overrides)], me)
         errors: dict[tuple[str, ...], BaseException] = {}
+        launch_failed = False
         try:
             size = self.max_batch_size or max(len(plan.pending), 1)
             for start in range(0, len(plan.pending), size):
                 batch = plan.pending[start : start + size]
                 try:
                     returns = self.launcher.launch(batch, initial_job_idx=start)
-                except Exception as exc:  # e.g. a Slurm job lost: its result.json tells
+                except Exception as exc:  # sbatch refused, a Slurm job lost, ...
+                    launch_failed = True
                     log.error(
                         "launching %d jobs failed: %s: %s", len(batch), type(exc).__name__, exc
                     )
@@ -152,8 +155,10 @@ class ValidatingSweeper(BasicSweeper):
         finally:
             for overrides in plan.pending:  # jobs that never started keep no claim of ours
                 claims.release(plan.job_dirs[tuple(overrides)], me)
+                with contextlib.suppress(OSError):  # nor an empty directory
+                    plan.job_dirs[tuple(overrides)].rmdir()
         summary = sweep_record.finish(record, plan, errors)
         log.info("%s", summary.line)
-        if summary.failed:
+        if summary.failed or launch_failed:
             sys.exit(1)
         return summary
