@@ -49,7 +49,8 @@ def method_text(settings: Settings) -> list[str]:
         "interval without a multiplicity correction.",
         "Censored answers: '<= 4' means the candidate wins from the smallest depth swept (4) "
         "on, so the critical depth is 4 or smaller; '> 7' that it does not win at the largest "
-        "depth swept; a range such as '3-6' is what the unresolved cells still allow.",
+        "depth swept. Unresolved cells that can still move it leave two answers ('3 or 4') "
+        "or a range ('3 to > 7').",
     ]
 
 

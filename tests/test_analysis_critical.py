@@ -73,7 +73,7 @@ def test_noisy_seeds_leave_a_cell_unresolved(tmp_path):
     assert row["state"] == UNRESOLVED
     assert (depth, text) == ("3 or 4", UNDECIDED) and bounds(result) == (3, 4)
     assert result.critical.iloc[0]["open_depths"] == "3"
-    assert "make resolve" in result.critical.iloc[0]["detail"]
+    assert "more seeds decide it" in result.critical.iloc[0]["detail"]
 
 
 def test_one_seed_is_never_a_win(tmp_path):
