@@ -6,8 +6,6 @@ import contextlib
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 from torch import nn
 
 from vitbn_sweep import bench
@@ -86,21 +84,3 @@ def test_prepare_model_keeps_the_module_and_its_state_names() -> None:
     assert model._compiled_call_impl is not None  # compiled lazily, at the first call
     plain = prepare_model(nn.Linear(2, 2), compile=False, device=torch.device("cpu"))
     assert plain._compiled_call_impl is None
-
-
-def test_packed_launcher_preset() -> None:
-    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=["hydra/launcher=packed", "hydra.launcher.n_jobs=3"],
-            return_hydra_config=True,
-        )
-    launcher = OmegaConf.to_container(cfg.hydra.launcher)
-    assert launcher["_target_"].endswith("JoblibLauncher")
-    assert launcher["n_jobs"] == 3 and launcher["backend"] == "loky"
-
-
-def test_trainer_defaults_compile_off_and_fp32() -> None:
-    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
-        cfg = compose(config_name="config")
-    assert cfg.trainer.compile is False and cfg.trainer.precision == "fp32"

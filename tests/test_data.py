@@ -170,3 +170,19 @@ def test_batch_bounds_never_leave_one_sample_alone() -> None:
         assert bounds[0][0] == 0 and bounds[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
         assert n == 1 or min(stop - start for start, stop in bounds) >= 2
+
+
+def _torchvision_test_images(*overrides: str, epoch: int) -> torch.Tensor:
+    data = compose_config(["data.pipeline=torchvision", "data.test_size=50", *overrides])["data"]
+    pipe = build_pipeline(
+        data, batch_size=50, test_batch_size=50, seed=0, device=torch.device("cpu")
+    )
+    return torch.cat([x for x, _ in pipe.test_batches(epoch, augmented=True)])
+
+
+def test_torchvision_pipeline_honours_test_seed_and_test_redraw(data_dir: Path) -> None:
+    fixed = _torchvision_test_images(epoch=1)
+    assert torch.equal(fixed, _torchvision_test_images(epoch=2))  # the same every epoch
+    assert not torch.equal(fixed, _torchvision_test_images("data.test_seed=1", epoch=1))
+    one, two = (_torchvision_test_images("data.test_redraw=true", epoch=e) for e in (1, 2))
+    assert not torch.equal(one, two)

@@ -357,10 +357,6 @@ def test_test_redraw_draws_anew_every_epoch(data_dir: Path) -> None:
     assert torch.equal(torch.cat(e1), torch.cat([x for x, _ in b.test_batches(1, augmented=True)]))
 
 
-def test_fast_is_the_default_pipeline() -> None:
-    assert data_config()["pipeline"] == "fast"
-
-
 @pytest.mark.parametrize(
     ("override", "key"),
     [
