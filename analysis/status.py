@@ -1,0 +1,128 @@
+"""``python -m analysis status [SWEEP]``: every job of a sweep by state, and the ETA.
+
+Reads the sweep directory only (``vitbn_sweep.sweep_status``), so it works while the
+sweep runs (locally or on Slurm) and after it was cut.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from vitbn_sweep.sweep_status import (
+    INCOMPLETE,
+    NOT_STARTED,
+    RUNNING,
+    STATES,
+    JobStatus,
+    SweepStatus,
+    duration,
+    read_sweep,
+)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    sub = commands.add_parser("status", help="jobs of a sweep by state, and the ETA")
+    sub.add_argument(
+        "sweep", nargs="?", help="the sweep dir (default: the newest sweep under outputs/)"
+    )
+    sub.add_argument(
+        "--parallel",
+        type=int,
+        help="jobs that run at once, for the ETA (default: the jobs running now)",
+    )
+    sub.set_defaults(handler=run)
+
+
+def _when(job: JobStatus, now: float) -> str:
+    if job.ended:
+        return duration(job.seconds) if job.seconds is not None else ""
+    if job.last_active is not None:
+        return f"last write {duration(now - job.last_active)} ago"
+    return ""
+
+
+def _row(job: JobStatus, now: float) -> list[str]:
+    if job.state == NOT_STARTED:
+        epoch = f"-/{job.epochs_planned or '?'}"
+    else:
+        epoch = f"{job.epochs_done}/{job.epochs_planned or '?'}"
+    acc = f"{job.test_acc:.4f}" if job.test_acc is not None else ""
+    name = f"{job.name}  ({job.detail})" if job.detail else job.name
+    return [job.state, epoch, acc, _when(job, now), name]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell; the last column (the job name) unpadded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def _eta(status: SweepStatus) -> str:
+    counts = status.counts()
+    left = len(status.jobs) - status.done
+    if not left:
+        return "every job has ended"
+    if status.remaining_s is None:
+        return "ETA: after the first epoch ends (no epoch timed yet)"
+    compute = duration(status.remaining_s)
+    if counts[RUNNING]:
+        return (
+            f"ETA {duration(status.eta_s or 0.0)}: {status.parallel} job(s) at once, "
+            f"{compute} of compute left over {left} job(s)"
+        )
+    return f"nothing running now: {compute} of compute left over {left} job(s), one at a time"
+
+
+def status_text(status: SweepStatus, now: float) -> str:
+    """The table of jobs (by state, then name), the counts and the ETA."""
+    order = {state: i for i, state in enumerate(STATES)}
+    jobs = sorted(status.jobs, key=lambda j: (order[j.state], j.name))
+    header = ["state", "epoch", "test_acc", "time", "job"]
+    lines = [f"sweep {status.sweep_dir}"]
+    lines += _table([header, *(_row(job, now) for job in jobs)])
+    counts = ", ".join(f"{n} {state}" for state, n in status.counts().items())
+    n = len(status.jobs)
+    known = (
+        f"{n} jobs of the latest command (jobs.json)"
+        if status.listed
+        else f"{n} job dirs found; no jobs.json, so jobs not started yet are not counted"
+    )
+    lines.append(f"{counts} ({known})")
+    if status.counts()[INCOMPLETE]:
+        lines.append(
+            f"{INCOMPLETE}: no result.json and no claim of a live run: cut short, or run "
+            "by a launcher that writes no claim; the same sweep command continues it"
+        )
+    lines.append(_eta(status))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sweep:
+        sweep = Path(args.sweep)
+    else:
+        from analysis.load import AnalysisError, newest_sweep
+
+        try:
+            sweep = newest_sweep()
+        except AnalysisError as exc:
+            print(f"analysis: error: {exc}", file=sys.stderr)
+            return 2
+    if not sweep.is_dir():
+        print(f"analysis: error: {sweep}: no such sweep directory", file=sys.stderr)
+        return 2
+    now = time.time()
+    status = read_sweep(sweep, now=now, parallel=args.parallel)
+    if not status.jobs:
+        print(
+            f"analysis: error: {sweep}: no jobs found (no job dirs, no jobs.json)", file=sys.stderr
+        )
+        return 2
+    print(status_text(status, now))
+    return 0

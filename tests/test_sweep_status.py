@@ -1,0 +1,293 @@
+"""The sweep status read from a sweep dir (states, ETA), the live watcher, `analysis status`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import TINY
+from vitbn_sweep.identity import job_dirname
+from vitbn_sweep.results import write_metrics, write_result
+from vitbn_sweep.sweep_status import (
+    CLAIM_FILE,
+    JOBS_FILE,
+    STATES,
+    SweepWatcher,
+    duration,
+    progress_line,
+    read_sweep,
+)
+
+
+def job(
+    sweep: Path,
+    name: str,
+    *,
+    epochs: int = 4,
+    done: int = 0,
+    seconds: float = 10.0,
+    status: str | None = None,
+    claim: bool = False,
+    depth: int = 2,
+    hydra: bool = True,
+) -> Path:
+    """A job dir as a job leaves it: ``done`` epochs of ``seconds`` each, maybe a result."""
+    path = sweep / name
+    path.mkdir(parents=True)
+    config = {"trainer": {"epochs": epochs}, "model": {"name": "vit", "depth": depth}}
+    if hydra:
+        (path / ".hydra").mkdir()
+        (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [
+        {"epoch": e, "test_acc": 0.5 + e / 100, "epoch_seconds": seconds}
+        for e in range(1, done + 1)
+    ]
+    if rows:
+        write_metrics(path, rows)
+    if claim:
+        owner = {"kind": "slurm", "slurm_job_id": "12_3"}
+        (path / CLAIM_FILE).write_text(json.dumps({"owner": owner}))
+    if status:
+        record = {
+            "status": status,
+            "config": config,
+            "total_seconds": done * seconds,
+            "diverged_at": {"epoch": done + 1, "step": 7} if status == "diverged" else None,
+            "error": {"type": "RuntimeError", "message": "boom"} if status == "failed" else None,
+        }
+        write_result(path, record)
+    return path
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """One job in every state; jobs.json lists them all (and one not started)."""
+    root = tmp_path / "grid"
+    job(root, "a=completed", done=4, status="completed")
+    job(root, "a=diverged", done=2, status="diverged")
+    job(root, "a=failed", done=1, status="failed")
+    job(root, "a=running", done=2, claim=True)
+    job(root, "a=incomplete", done=1)
+    (root / "report").mkdir()  # not a job
+    names = ["a=completed", "a=diverged", "a=failed", "a=running", "a=incomplete", "a=new"]
+    (root / JOBS_FILE).write_text(json.dumps(names))
+    started = time.time() - 100  # the command started before its jobs wrote anything
+    os.utime(root / JOBS_FILE, (started, started))
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"trainer": {"epochs": 4}, "hydra": {}}))
+    return root
+
+
+def test_every_job_is_classified_with_its_progress(sweep: Path) -> None:
+    status = read_sweep(sweep)
+    jobs = {j.name: j for j in status.jobs}
+    assert {n: j.state for n, j in jobs.items()} == {
+        "a=completed": "completed",
+        "a=diverged": "diverged",
+        "a=failed": "failed",
+        "a=running": "running",
+        "a=incomplete": "incomplete",
+        "a=new": "not started",
+    }
+    assert status.listed and status.counts() == dict.fromkeys(STATES, 1) and status.done == 3
+    assert (jobs["a=running"].epochs_done, jobs["a=running"].epochs_planned) == (2, 4)
+    assert jobs["a=running"].test_acc == pytest.approx(0.52)
+    assert jobs["a=new"].epochs_planned == 4  # from the sweep's multirun.yaml
+    assert jobs["a=diverged"].detail == "at epoch 3"
+    assert jobs["a=failed"].detail == "RuntimeError: boom"
+    assert jobs["a=completed"].seconds == 40.0
+
+
+def test_without_jobs_json_only_job_dirs_count(sweep: Path) -> None:
+    (sweep / JOBS_FILE).unlink()
+    status = read_sweep(sweep)
+    assert not status.listed
+    assert sorted(j.name for j in status.jobs) == [
+        "a=completed",
+        "a=diverged",
+        "a=failed",
+        "a=incomplete",
+        "a=running",
+    ]
+
+
+def test_eta_from_timed_epochs_and_jobs_at_once(sweep: Path) -> None:
+    now = time.time()
+    os.utime(sweep / "a=running" / "metrics.csv", (now - 4, now - 4))
+    os.utime(sweep / "a=running" / ".hydra" / "config.yaml", (now - 30, now - 30))
+    os.utime(sweep / "a=running" / CLAIM_FILE, (now - 30, now - 30))
+    status = read_sweep(sweep, now=now)
+    # 10 s per epoch everywhere: running 2 left minus 4 s into its third, incomplete 3 left,
+    # not started 4 (planned from multirun.yaml); one job runs (one claim): ETA = compute
+    assert status.remaining_s == pytest.approx(2 * 10 - 4 + 3 * 10 + 4 * 10)
+    assert (status.parallel, status.eta_s) == (1, status.remaining_s)
+    assert read_sweep(sweep, now=now, parallel=2).eta_s == pytest.approx(86 / 2)
+    assert progress_line(status).endswith(f"| ETA {duration(86)}") and duration(86) == "1m26s"
+
+
+def test_eta_uses_the_epoch_time_of_the_same_depth(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    job(root, "d=1", depth=1, done=2, seconds=2.0, status="completed", epochs=2)
+    job(root, "d=7", depth=7, done=1, seconds=30.0, epochs=3)
+    job(root, "d=7,s=1", depth=7, done=0, epochs=3)
+    job(root, "d=1,s=1", depth=1, done=0, epochs=2)
+    status = read_sweep(root, now=time.time())
+    assert status.remaining_s == pytest.approx(2 * 30 + 3 * 30 + 2 * 2)
+
+
+def test_no_eta_before_the_first_epoch_ends(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    job(root, "a=1", claim=True)
+    (root / JOBS_FILE).write_text(json.dumps(["a=1", "a=2"]))
+    status = read_sweep(root)
+    assert status.remaining_s is None and status.eta_s is None
+    assert progress_line(status).endswith("| ETA after the first epoch")
+    assert "0/2 jobs done" in progress_line(status)
+
+
+def test_a_claim_whose_owner_is_gone_reads_incomplete(sweep: Path) -> None:
+    owners = []
+
+    def alive(owner: dict) -> bool:
+        owners.append(owner)
+        return False
+
+    status = read_sweep(sweep, alive=alive)
+    assert {j.name: j.state for j in status.jobs}["a=running"] == "incomplete"
+    assert owners == [{"kind": "slurm", "slurm_job_id": "12_3"}]
+
+
+def test_a_claimed_job_waits_until_it_writes_files_of_its_own(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    (root / "a=1").mkdir(parents=True)
+    (root / "a=1" / CLAIM_FILE).write_text("{}")  # claimed at launch by the sweep command
+    old = job(root, "a=2", done=1, claim=True)  # cut by an earlier command, launched again
+    os.utime(old / "metrics.csv", (1, 1))
+    os.utime(old / ".hydra" / "config.yaml", (1, 1))
+    (root / JOBS_FILE).write_text(json.dumps(["a=1", "a=2"]))
+    assert [j.state for j in read_sweep(root).jobs] == ["not started", "not started"]
+    (root / "a=1" / ".hydra").mkdir()
+    (root / "a=1" / ".hydra" / "config.yaml").write_text("trainer: {epochs: 3}\n")
+    assert [j.state for j in read_sweep(root).jobs] == ["running", "not started"]
+
+
+def test_planned_epochs_from_the_job_dirname_when_nothing_else_says(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    root.mkdir()
+    (root / JOBS_FILE).write_text(json.dumps(["model.depth=3,trainer.epochs=7"]))
+    (only,) = read_sweep(root).jobs
+    assert (only.state, only.epochs_planned, only.depth) == ("not started", 7, 3)
+
+
+# --- the watcher ---------------------------------------------------------------------------
+
+
+def test_watcher_prints_each_ended_job_once_and_progress_lines(sweep: Path) -> None:
+    out, names = io.StringIO(), json.loads((sweep / JOBS_FILE).read_text())
+    watcher = SweepWatcher(sweep, [sweep / n for n in names], stream=out, interval_s=3600)
+    watcher.start()  # the thread sleeps an hour: the test polls
+    first = out.getvalue()
+    assert first == "sweep grid: 6 jobs, 3 already ended\n"
+    watcher.poll()  # first poll: the progress line
+    assert out.getvalue().count("\n") == 2 and "3/6 jobs done" in out.getvalue()
+    watcher.poll()  # nothing new, and the log interval has not passed: silent
+    assert out.getvalue().count("\n") == 2
+    write_result(sweep / "a=running", {"status": "completed", "total_seconds": 31.0})
+    watcher.poll()
+    lines = out.getvalue().splitlines()[2:]
+    assert lines[0] == "sweep grid: completed: a=running (2/4 epochs, test_acc 0.5200, 31s)"
+    assert (
+        lines[1].startswith("sweep grid: [")
+        and "4/6 jobs done (2 completed, 1 diverged" in (lines[1])
+    )
+    final = watcher.stop()
+    assert final.done == 4 and "4/6 jobs done" in out.getvalue().splitlines()[-1]
+    assert out.getvalue().count("completed: a=running") == 1  # announced once
+    assert "a=completed" not in out.getvalue()  # ended before the watch: not announced
+    assert "\r" not in out.getvalue()
+
+
+def test_watcher_thread_reports_without_being_polled(sweep: Path) -> None:
+    out = io.StringIO()
+    names = json.loads((sweep / JOBS_FILE).read_text())
+    with SweepWatcher(sweep, names, stream=out, interval_s=0.05) as watcher:
+        write_result(sweep / "a=incomplete", {"status": "failed", "error": {"type": "OSError"}})
+        deadline = time.monotonic() + 10
+        while "failed: a=incomplete" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watcher.tty is False  # a StringIO is no terminal
+    text = out.getvalue()
+    assert "sweep grid: failed: a=incomplete (1/4 epochs, test_acc 0.5100) - OSError\n" in text
+    assert text.splitlines()[-1].startswith("sweep grid: [") and "\r" not in text
+
+
+@pytest.mark.parametrize("tty,lines", [(True, 3), (False, 2)])
+def test_a_terminal_gets_a_line_per_epoch_a_log_file_only_per_job(
+    sweep: Path, tty: bool, lines: int
+) -> None:
+    out = io.StringIO()
+    watcher = SweepWatcher(sweep, ["a=running"], stream=out, tty=tty, interval_s=3600)
+    watcher.start()
+    watcher.poll()
+    write_metrics(sweep / "a=running", [{"epoch": e, "epoch_seconds": 1.0} for e in (1, 2, 3)])
+    watcher.poll()  # an epoch ended: news on a terminal, not worth a log line
+    assert out.getvalue().count("\n") == lines
+
+
+def test_watcher_follows_a_real_sweep(tmp_path: Path, data_dir: Path) -> None:
+    overrides = ["model=vit,vitbnffn", "model.depth=1", *TINY, "sweep_name=live"]
+    fixed = [o for o in overrides if not o.startswith("model=")]
+    names = [job_dirname([*fixed, f"model={m}"]) for m in ("vit", "vitbnffn")]
+    sweep = tmp_path / "outputs" / "live"
+    env = {**os.environ, "VITBN_OUTPUT_DIR": str(tmp_path / "outputs")}
+    cmd = [sys.executable, "-m", "vitbn_sweep", "-m", *overrides]
+    out = io.StringIO()
+    watcher = SweepWatcher(sweep, [sweep / n for n in names], stream=out, interval_s=0.1)
+    watcher.start()
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    status = watcher.stop()
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = out.getvalue()
+    assert status.done == 2 and [j.state for j in status.jobs] == ["completed", "completed"]
+    for name in names:
+        assert text.count(f"completed: {name} (1/1 epochs, test_acc ") == 1
+    assert text.splitlines()[0] == "sweep live: 2 jobs, 0 already ended"
+    assert "2/2 jobs done (2 completed, 0 diverged, 0 failed)" in text.splitlines()[-1]
+
+
+# --- analysis status -----------------------------------------------------------------------
+
+
+def test_analysis_status_prints_the_table_and_the_eta(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.cli import main
+
+    assert main(["status", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    rows = {word: line for line in out.splitlines() for word in line.split() if "a=" in word}
+    assert rows["a=running"].split()[:2] == ["running", "2/4"]
+    assert "last write" in rows["a=running"] and rows["a=new"].split()[:3] == [
+        "not",
+        "started",
+        "-/4",
+    ]
+    assert rows["a=diverged"].startswith("diverged ") and "a=diverged  (at epoch 3)" in out
+    assert "1 completed, 1 diverged, 1 failed, 1 running, 1 incomplete, 1 not started" in out
+    assert "ETA " in out.splitlines()[-1] and "1 job(s) at once" in out
+
+
+def test_analysis_status_of_a_missing_sweep_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.cli import main
+
+    assert main(["status", str(tmp_path / "nope")]) == 2
+    assert "no such sweep directory" in capsys.readouterr().err

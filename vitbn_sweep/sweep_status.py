@@ -1,0 +1,518 @@
+"""Where a sweep stands, read from its directory alone, and a watcher that reports it live.
+
+Every file read here is written atomically by the job (temporary file + rename), so
+reading while jobs run is safe. Per job directory ``<sweep_dir>/<job>/``:
+
+    result.json          the job ended: completed | diverged | failed (its ``status``)
+    .claim.json          no result yet and a live run holds the job: running
+    metrics.csv          one row per finished epoch: progress, ``epoch_seconds`` for the ETA
+    .hydra/config.yaml   the job's config (planned epochs, depth) before result.json exists
+
+A job directory with neither ``result.json`` nor a live claim is *incomplete*: cut
+short, or run by a launcher that writes no claim. ``<sweep_dir>/jobs.json`` (a JSON
+list of job directory names: every job of the latest command), when present, also
+gives the jobs that have no directory yet: *not started*. Without it only jobs with
+a directory are known.
+
+The ETA: seconds per epoch from the timed epochs (the job's own, else those of jobs
+at the same depth, else all), times the epochs each unfinished job has left, divided
+by how many jobs run at once. No ETA before the first epoch of the sweep ends.
+
+Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from vitbn_sweep.results import METRICS_FILE, RESULT_FILE
+from vitbn_sweep.resume import CHECKPOINT_FILE
+
+CLAIM_FILE, JOBS_FILE, MULTIRUN_FILE = ".claim.json", "jobs.json", "multirun.yaml"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
+RUNNING, INCOMPLETE, NOT_STARTED = "running", "incomplete", "not started"
+STATES = (COMPLETED, DIVERGED, FAILED, RUNNING, INCOMPLETE, NOT_STARTED)
+ENDED = (COMPLETED, DIVERGED, FAILED)
+NOT_JOB_DIRS = frozenset({"report"})
+Alive = Callable[[Mapping[str, Any]], bool]  # is a claim's owner (a process, a Slurm job) alive?
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job as its directory shows it now."""
+
+    name: str
+    state: str
+    epochs_done: int = 0
+    epochs_planned: int | None = None
+    epoch_seconds: tuple[float, ...] = ()
+    test_acc: float | None = None  # the last finished epoch's
+    last_active: float | None = None  # unix time of the newest file the job wrote
+    seconds: float | None = None  # total run time of an ended job
+    depth: int | None = None
+    detail: str = ""  # "at epoch 4" for a diverged job, the error for a failed one
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """Every job of a sweep, and the ETA; ``listed``: the job list came from jobs.json."""
+
+    sweep_dir: Path
+    jobs: tuple[JobStatus, ...]
+    listed: bool
+    parallel: int  # jobs assumed to run at once for the ETA
+    remaining_s: float | None  # compute left, summed over jobs; None before any timed epoch
+    eta_s: float | None
+
+    def counts(self) -> dict[str, int]:
+        return {state: sum(job.state == state for job in self.jobs) for state in STATES}
+
+    @property
+    def done(self) -> int:
+        return sum(job.ended for job in self.jobs)
+
+
+# --- reading one job ----------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dig(config: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(config, Mapping):
+            return None
+        config = config.get(key)
+    return config
+
+
+def dirname_value(name: str, key: str) -> str | None:
+    """The value of ``key`` in a job directory name made of overrides (``a=1,key=3``)."""
+    found = re.search(rf"(?:^|,){re.escape(key)}=([^,]*)(?:,|$)", name)
+    return found.group(1) if found else None
+
+
+def _config_int(configs: Sequence[Any], name: str, dotted: str) -> int | None:
+    """``dotted`` from the first config that has it as an int, else from the directory name."""
+    for config in configs:
+        value = _int(_dig(config, dotted))
+        if value is not None:
+            return value
+    text = dirname_value(name, dotted)
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _metrics(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _ended_detail(result: Mapping[str, Any]) -> str:
+    if result.get("status") == DIVERGED:
+        return f"at epoch {_dig(result, 'diverged_at.epoch')}"
+    if result.get("status") == FAILED:
+        error = result.get("error") or {}
+        kind, message = error.get("type") or "error", error.get("message")
+        return f"{kind}: {message}" if message else str(kind)
+    return ""
+
+
+def _claimed(job_dir: Path, alive: Alive | None) -> bool:
+    """A claim file is there and (when ``alive`` can tell) its owner still runs."""
+    if not (job_dir / CLAIM_FILE).exists():
+        return False
+    claim = _read_json(job_dir / CLAIM_FILE)
+    owner = claim.get("owner") if isinstance(claim, dict) else None
+    return alive is None or not isinstance(owner, dict) or alive(owner)
+
+
+def _unended_state(claimed: bool, active: float | None, since: float | None, live: bool) -> str:
+    """running, incomplete or not started, for a job without a result.
+
+    ``active``: when the job last wrote a file of its own (not its claim); ``since``:
+    when the latest command started (None: unknown). A claimed job that wrote nothing
+    since is waiting for its turn: not started. ``live``: the command is known to run
+    now (the watcher), so a job active since it started runs, claimed or not.
+    """
+    started = active is not None and (since is None or active >= since)
+    if claimed or (live and started):
+        return RUNNING if started else NOT_STARTED
+    return INCOMPLETE if active is not None else NOT_STARTED
+
+
+def read_job(
+    job_dir: Path,
+    name: str,
+    sweep_config: Mapping[str, Any] | None = None,
+    alive: Alive | None = None,
+    since: float | None = None,
+    live: bool = False,
+) -> JobStatus:
+    """The status of one job from its directory (which may not exist: not started).
+
+    ``alive(owner)``: whether a claim's owner still runs (without it, any claim is live);
+    ``since``, ``live``: when the latest command started, and whether it runs now
+    (see ``_unended_state``).
+    """
+    result = _read_json(job_dir / RESULT_FILE)
+    result = result if isinstance(result, dict) and result.get("status") in ENDED else None
+    configs = [result and result.get("config"), _read_yaml(job_dir / HYDRA_CONFIG), sweep_config]
+    rows = _metrics(job_dir / METRICS_FILE)
+    seconds = [s for s in (_number(r.get("epoch_seconds")) for r in rows) if s is not None]
+    own_files = (METRICS_FILE, CHECKPOINT_FILE, str(HYDRA_CONFIG))
+    active = max((t for t in (_mtime(job_dir / f) for f in own_files) if t), default=None)
+    if result:
+        state = str(result["status"])
+    else:
+        state = _unended_state(_claimed(job_dir, alive), active, since, live)
+    return JobStatus(
+        name=name,
+        state=state,
+        epochs_done=len(rows),
+        epochs_planned=_config_int(configs, name, "trainer.epochs"),
+        epoch_seconds=tuple(seconds),
+        test_acc=_number(rows[-1].get("test_acc")) if rows else None,
+        last_active=active,
+        seconds=_number(result.get("total_seconds")) if result else None,
+        depth=_config_int(configs, name, "model.depth"),
+        detail=_ended_detail(result) if result else "",
+    )
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+# --- the sweep ----------------------------------------------------------------------------
+
+
+def listed_jobs(sweep_dir: Path) -> list[str] | None:
+    """The job directory names in ``<sweep_dir>/jobs.json``, or None when there is none."""
+    names = _read_json(sweep_dir / JOBS_FILE)
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return names
+    return None
+
+
+def found_jobs(sweep_dir: Path) -> list[str]:
+    """Job directories under ``sweep_dir`` (any dir holding a job's files; hidden dirs and
+    ``report/`` skipped), as names relative to it."""
+    markers = (RESULT_FILE, METRICS_FILE, CLAIM_FILE, CHECKPOINT_FILE, ".hydra")
+    names, todo = [], [sweep_dir]
+    while todo:
+        folder = todo.pop()
+        try:
+            children = [p for p in folder.iterdir() if p.is_dir() and p.name[0] != "."]
+        except OSError:
+            continue
+        for child in children:
+            if any((child / marker).exists() for marker in markers):
+                names.append(child.relative_to(sweep_dir).as_posix())
+            elif child.name not in NOT_JOB_DIRS:
+                todo.append(child)
+    return sorted(names)
+
+
+def sweep_config(sweep_dir: Path) -> dict[str, Any]:
+    """The sweep's composed config from Hydra's ``multirun.yaml`` (without ``hydra``)."""
+    doc = _read_yaml(sweep_dir / MULTIRUN_FILE)
+    return {k: v for k, v in doc.items() if k != "hydra"} if isinstance(doc, dict) else {}
+
+
+def _seconds_per_epoch(jobs: Iterable[JobStatus]) -> tuple[dict[int | None, float], float | None]:
+    by_depth: dict[int | None, list[float]] = {}
+    for job in jobs:
+        by_depth.setdefault(job.depth, []).extend(job.epoch_seconds)
+    every = [s for seconds in by_depth.values() for s in seconds]
+    means = {depth: statistics.fmean(s) for depth, s in by_depth.items() if s and depth is not None}
+    return means, statistics.fmean(every) if every else None
+
+
+def remaining_seconds(jobs: Sequence[JobStatus], now: float) -> float | None:
+    """Compute left over the unfinished jobs, in seconds; None before any epoch was timed."""
+    by_depth, overall = _seconds_per_epoch(jobs)
+    if overall is None:
+        return None
+    planned = [j.epochs_planned for j in jobs if j.epochs_planned is not None]
+    typical = statistics.median_low(planned) if planned else None
+    total = 0.0
+    for job in jobs:
+        epochs = job.epochs_planned if job.epochs_planned is not None else typical
+        if job.ended or epochs is None:
+            continue
+        per_epoch = (
+            statistics.fmean(job.epoch_seconds)
+            if job.epoch_seconds
+            else by_depth.get(job.depth, overall)
+        )
+        left = max(epochs - job.epochs_done, 0) * per_epoch
+        if job.state == RUNNING and job.last_active is not None and left:
+            left -= min(max(now - job.last_active, 0.0), per_epoch)  # into its current epoch
+        total += left
+    return total
+
+
+def read_sweep(
+    sweep_dir: str | Path,
+    job_names: Sequence[str] | None = None,
+    *,
+    now: float | None = None,
+    parallel: int | None = None,
+    live_since: float | None = None,
+    alive: Alive | None = None,
+) -> SweepStatus:
+    """The status of every job of ``sweep_dir``.
+
+    ``job_names``: the jobs (directory names relative to ``sweep_dir``); default
+    ``jobs.json``, else every job directory found. ``parallel``: how many jobs run at
+    once (default: the jobs running now, at least 1). ``live_since``: when the sweep
+    command that runs now started (the watcher's case): a job that wrote a file of its
+    own since then is running, with or without a claim. Without it, the latest command
+    started when it wrote ``jobs.json``, and a claimed job that wrote nothing since is
+    waiting (not started). ``alive(owner)``: whether a claim's owner still runs (a
+    claim left by a killed run then reads incomplete); without it every claim is live.
+    """
+    sweep_dir = Path(sweep_dir)
+    now = time.time() if now is None else now
+    listed = listed_jobs(sweep_dir)
+    names = list(job_names or listed or found_jobs(sweep_dir))
+    since = live_since if live_since is not None else _mtime(sweep_dir / JOBS_FILE)
+    defaults = sweep_config(sweep_dir)
+    live = live_since is not None
+    jobs = [read_job(sweep_dir / name, name, defaults, alive, since, live) for name in names]
+    running = sum(job.state == RUNNING for job in jobs)
+    at_once = max(parallel or running, 1)
+    remaining = remaining_seconds(jobs, now)
+    eta = None if remaining is None else remaining / at_once
+    known = job_names is not None or listed is not None
+    return SweepStatus(sweep_dir, tuple(jobs), known, at_once, remaining, eta)
+
+
+# --- words --------------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """``45s``, ``12m05s``, ``3h04m``, ``2d03h``."""
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def eta_text(status: SweepStatus) -> str:
+    if status.done == len(status.jobs):
+        return "nothing left"
+    if status.eta_s is None:
+        return "ETA after the first epoch"
+    return f"ETA {duration(status.eta_s)}"
+
+
+def progress_line(status: SweepStatus, width: int = 20) -> str:
+    """``[#####...............] 5/20 jobs done (4 completed, 1 diverged, 0 failed), ...``."""
+    total, done, counts = len(status.jobs), status.done, status.counts()
+    filled = round(width * done / total) if total else width
+    ended = ", ".join(f"{counts[s]} {s}" for s in ENDED)
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} jobs done ({ended}), "
+        f"{counts[RUNNING]} running | {eta_text(status)}"
+    )
+
+
+def job_line(job: JobStatus) -> str:
+    """One finished job: its state, name, epochs, last accuracy and time."""
+    epochs = f"{job.epochs_done}/{job.epochs_planned or '?'} epochs"
+    acc = f", test_acc {job.test_acc:.4f}" if job.test_acc is not None else ""
+    took = f", {duration(job.seconds)}" if job.seconds is not None else ""
+    detail = f" - {job.detail}" if job.detail else ""
+    return f"{job.state}: {job.name} ({epochs}{acc}{took}){detail}"
+
+
+# --- live ---------------------------------------------------------------------------------
+
+
+class SweepWatcher:
+    """Reports a running sweep from a background thread, in whole lines (log-file safe).
+
+    ``SweepWatcher(sweep_dir, job_dirs, stream=sys.stderr, interval_s=10.0, parallel=None)``
+    watches ``job_dirs`` (every job of the command, the ones to skip included: they
+    count as done). ``start()`` prints one line (jobs, already ended) and starts a daemon
+    thread that checks the job directories every ``interval_s`` seconds and prints:
+
+    - one line per job that ends while watched (state, name, epochs, accuracy, time);
+    - a progress line (bar, done/total, completed/diverged/failed so far, running, ETA)
+      when a job ends; otherwise, when an epoch ended somewhere, on a terminal at once
+      and in a log file at most once per ``log_every_s`` (default 5 min). Whole lines
+      only, never a carriage return: the jobs of a local launcher print to the same
+      terminal.
+
+    ``stop()`` stops the thread, checks once more, prints the final progress line
+    (unless the last line already said it) and returns the final ``SweepStatus``.
+    ``parallel``: jobs the launcher runs at once (default: the jobs seen running).
+    Also a context manager. A failure to read the directory is reported once and never
+    stops the sweep.
+    """
+
+    def __init__(
+        self,
+        sweep_dir: str | Path,
+        job_dirs: Iterable[str | Path],
+        *,
+        stream: TextIO | None = None,
+        interval_s: float = 10.0,
+        log_every_s: float = 300.0,
+        parallel: int | None = None,
+        tty: bool | None = None,
+    ) -> None:
+        self.sweep_dir = Path(sweep_dir)
+        self.names = [_relative(self.sweep_dir, Path(p)) for p in job_dirs]
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _isatty(self.stream) if tty is None else tty
+        self.interval_s, self.parallel = interval_s, parallel
+        self.every_s = 0.0 if self.tty else log_every_s
+        self.prefix = f"sweep {self.sweep_dir.name}: "
+        self._stop, self._lock = threading.Event(), threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._ended: set[str] = set()
+        self._last_signature: tuple[int, ...] = ()
+        self._last_line = ""
+        self._last_at = -math.inf
+        self._since = time.time()
+        self._warned = False
+
+    def start(self) -> SweepWatcher:
+        self._since = time.time()
+        status = self._read()
+        self._ended = {job.name for job in status.jobs if job.ended}
+        self._say(f"{len(status.jobs)} jobs, {len(self._ended)} already ended")
+        self._thread = threading.Thread(target=self._run, name="sweep-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> SweepStatus:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(self.interval_s, 1.0) + 5.0)
+        with self._lock:
+            status = self._report()
+            if progress_line(status) != self._last_line:
+                self._progress(status)
+        return status
+
+    def __enter__(self) -> SweepWatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def poll(self) -> SweepStatus:
+        """Check the job directories once and print what changed (the thread's step)."""
+        with self._lock:
+            status = self._report()
+            due = time.monotonic() - self._last_at >= self.every_s
+            if _signature(status) != self._last_signature and due:
+                self._progress(status)
+            return status
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.poll()
+            except Exception as exc:  # a watcher must never cost the sweep
+                if not self._warned:
+                    self._warned = True
+                    self._say(f"status not readable ({type(exc).__name__}: {exc}); still running")
+
+    def _read(self) -> SweepStatus:
+        return read_sweep(
+            self.sweep_dir, self.names, parallel=self.parallel, live_since=self._since
+        )
+
+    def _report(self) -> SweepStatus:
+        """Read, print one line per newly ended job, and the progress line if any ended."""
+        status = self._read()
+        new = [job for job in status.jobs if job.ended and job.name not in self._ended]
+        for job in new:
+            self._ended.add(job.name)
+            self._say(job_line(job))
+        if new:
+            self._progress(status)
+        return status
+
+    def _progress(self, status: SweepStatus) -> None:
+        self._last_signature, self._last_at = _signature(status), time.monotonic()
+        self._last_line = progress_line(status)
+        self._say(self._last_line)
+
+    def _say(self, text: str) -> None:
+        self.stream.write(self.prefix + text + "\n")
+        self.stream.flush()
+
+
+def _signature(status: SweepStatus) -> tuple[int, ...]:
+    """What a new progress line would be news about: the counts and the epochs done."""
+    return (*status.counts().values(), sum(job.epochs_done for job in status.jobs))
+
+
+def _relative(sweep_dir: Path, job_dir: Path) -> str:
+    try:
+        return job_dir.relative_to(sweep_dir).as_posix()
+    except ValueError:
+        return job_dir.as_posix()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
