@@ -1,4 +1,4 @@
-"""``python -m analysis {report,critical,resolve} [PATH ...] [options]``."""
+"""``python -m analysis {report,critical,resolve,status,dashboard} [PATH ...] [options]``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import dashboard, status
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
 from analysis.load import SOURCES, AnalysisError, default_out, load_results, newest_sweep
@@ -95,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--wandb-project", default="vitbn-sweep", help="with --publish-wandb")
     report.add_argument("--wandb-entity", help="with --publish-wandb (default: yours)")
+    status.add_parser(commands)
+    dashboard.add_parser(commands)
     return parser
 
 
@@ -153,6 +156,8 @@ def _print_answer(a: Analysis) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "handler", None):  # status, dashboard: in their own modules
+        return args.handler(args)
     start = time.perf_counter()
     try:
         settings = _settings(args)

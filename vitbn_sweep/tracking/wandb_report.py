@@ -20,6 +20,7 @@ from typing import Any
 from vitbn_sweep.tracking.wandb_tracker import REPORT_JOB_TYPE, resolve_mode
 
 log = logging.getLogger(__name__)
+TABLES_KEY, FIGURES_KEY = "tables/{}", "figures/{}"  # the report run's history keys, by name
 
 
 def report_run_id(project: str, group: str) -> str:
@@ -61,10 +62,12 @@ def publish_report(
     )
     try:
         payload: dict[str, Any] = {
-            f"tables/{name}": wandb.Table(dataframe=frame, allow_mixed_types=True)
+            TABLES_KEY.format(name): wandb.Table(dataframe=frame, allow_mixed_types=True)
             for name, frame in tables.items()
         }
-        payload.update({f"figures/{name}": wandb.Image(str(p)) for name, p in figures.items()})
+        payload.update(
+            {FIGURES_KEY.format(name): wandb.Image(str(p)) for name, p in figures.items()}
+        )
         run.log(payload)
         where = str(Path(run.dir).parent) if run.offline else run.url
     finally:
