@@ -1,7 +1,9 @@
 """``python -m analysis status [SWEEP]``: every job of a sweep by state, and the ETA.
 
 Reads the sweep directory only (``vitbn_sweep.sweep_status``), so it works while the
-sweep runs (locally or on Slurm) and after it was cut.
+sweep runs (locally or on Slurm) and after it was cut. A claimed job counts as running
+while its owner lives (``vitbn_sweep.claims.Liveness``: the local process, or ``squeue``
+once per Slurm array).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from vitbn_sweep.claims import Liveness
 from vitbn_sweep.sweep_status import (
     INCOMPLETE,
     NOT_STARTED,
@@ -118,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"analysis: error: {sweep}: no such sweep directory", file=sys.stderr)
         return 2
     now = time.time()
-    status = read_sweep(sweep, now=now, parallel=args.parallel)
+    liveness = Liveness()  # a claim of a killed run, or of a cancelled Slurm job, is no run
+    status = read_sweep(
+        sweep, now=now, parallel=args.parallel, alive=lambda owner: liveness.alive(owner)[0]
+    )
     if not status.jobs:
         print(
             f"analysis: error: {sweep}: no jobs found (no job dirs, no jobs.json)", file=sys.stderr

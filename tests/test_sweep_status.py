@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY
+from vitbn_sweep import claims
 from vitbn_sweep.identity import job_dirname
 from vitbn_sweep.results import write_metrics, write_result
 from vitbn_sweep.sweep_status import (
@@ -52,8 +53,8 @@ def job(
     ]
     if rows:
         write_metrics(path, rows)
-    if claim:
-        owner = {"kind": "slurm", "slurm_job_id": "12_3"}
+    if claim:  # held by this (live) process
+        owner = claims.this_owner("test-token")
         (path / CLAIM_FILE).write_text(json.dumps({"owner": owner}))
     if status:
         record = {
@@ -161,7 +162,7 @@ def test_a_claim_whose_owner_is_gone_reads_incomplete(sweep: Path) -> None:
 
     status = read_sweep(sweep, alive=alive)
     assert {j.name: j.state for j in status.jobs}["a=running"] == "incomplete"
-    assert owners == [{"kind": "slurm", "slurm_job_id": "12_3"}]
+    assert owners == [claims.this_owner("test-token")]
 
 
 def test_a_claimed_job_waits_until_it_writes_files_of_its_own(tmp_path: Path) -> None:
@@ -282,6 +283,20 @@ def test_analysis_status_prints_the_table_and_the_eta(
     assert rows["a=diverged"].startswith("diverged ") and "a=diverged  (at epoch 3)" in out
     assert "1 completed, 1 diverged, 1 failed, 1 running, 1 incomplete, 1 not started" in out
     assert "ETA " in out.splitlines()[-1] and "1 job(s) at once" in out
+
+
+def test_analysis_status_reads_a_killed_runs_claim_as_incomplete(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.cli import main
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that has ended
+    gone.wait()
+    owner = {**claims.this_owner("t"), "pid": gone.pid}  # killed: its pid no longer runs
+    (sweep / "a=running" / CLAIM_FILE).write_text(json.dumps({"owner": owner}))
+    assert main(["status", str(sweep)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["incomplete", "2/4"] in [row[:2] for row in rows if "a=running" in row]
 
 
 def test_analysis_status_of_a_missing_sweep_is_an_error(
