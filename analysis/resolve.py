@@ -55,11 +55,19 @@ class CellPlan:
     models: tuple[str, ...] = ()
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """A row's condition as hashable (column, value) pairs; a missing value is None."""
+    return tuple((c, None if _missing(row[c]) else row[c]) for c in conditions)
+
+
 def _matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
     mask = pd.Series(True, index=frame.index)
     for column, value in condition:
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        mask &= frame[column].isna() if missing else frame[column] == value
+        mask &= frame[column].isna() if _missing(value) else frame[column] == value
     return mask
 
 
@@ -78,7 +86,7 @@ def plan_seeds(
     """
     plans = []
     for row in critical.to_dict("records"):
-        condition = tuple((c, row[c]) for c in conditions)
+        condition = condition_of(row, conditions)
         open_depths = {int(d) for d in str(row["open_depths"]).split(",") if d}
         cells = diffs[_matching(diffs, condition)]
         here = jobs[_matching(jobs, condition)]
@@ -113,10 +121,11 @@ def plan_round(a: Analysis, max_seeds: int) -> list[CellPlan]:
 
 
 def _value(value: Any) -> str:
-    """A Python value as a Hydra override value."""
+    """A Python (or numpy) value as a Hydra override value."""
+    value = value.item() if hasattr(value, "item") else value
     if isinstance(value, bool):
         return str(value).lower()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "null"
     if isinstance(value, int | float):
         return repr(value)
@@ -178,7 +187,7 @@ def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
     """Per condition: the critical depth so far, then each undecided cell and what it gets."""
     lines = []
     for row in a.critical.to_dict("records"):
-        condition = tuple((c, row[c]) for c in a.conditions)
+        condition = condition_of(row, a.conditions)
         lines.append(
             f"  {_label(condition)}: critical depth {row['critical_depth']} "
             f"({row['verdict']}; seeds {row['seeds']})"

@@ -251,3 +251,12 @@ def test_learning_rate_stability(tmp_path):
     assert table.loc["vitbnffn", "drop"] == pytest.approx(0.01)
     assert table.loc["vit", "ci_low"] > 0.05 and table.loc["vit", "method"] == "paired t"
     assert set(table["lr_low"]) == {0.003} and set(table["lr_high"]) == {0.005}
+
+
+def test_a_sweeps_numbers_do_not_depend_on_what_else_was_loaded(tmp_path):
+    write_grid(tmp_path / "a", {1: -0.02, 2: 0.03}, lr=0.003)
+    write_grid(tmp_path / "b", {1: 0.05, 2: 0.05}, lr=0.005, noise=0.004)
+    alone = analyze(*records_from_dirs([tmp_path / "a"]), Settings()).diffs
+    both = analyze(*records_from_dirs([tmp_path / "b", tmp_path / "a"]), Settings()).diffs
+    both = both[both["lr"] == 0.003].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, both)
