@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report resolve bench test test-slow test-all test-slurm wheel-check lint format clean
+.PHONY: install run report resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check lint format clean
 
 # MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
 # project's machines, CI), else the config's default ./data (downloaded on first use).
@@ -34,6 +34,27 @@ report: $(STAMP)  ## report of a sweep: make report SWEEP=outputs/grid_c (defaul
 MAX_SEEDS ?= 6
 resolve: $(STAMP)  ## one more seed where a critical depth is unresolved, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6; RESOLVE_ARGS="--dry-run"
 	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) $(RESOLVE_ARGS)
+
+status: $(STAMP)  ## jobs of a sweep by state, and the ETA (reads the sweep dir only): make status SWEEP=outputs/grid_c
+	$(PY) -m analysis status $(SWEEP)
+
+dashboard: $(STAMP)  ## the sweep's wandb view and report (spec in <sweep>/report/; published with credentials): make dashboard SWEEP=...
+	$(PY) -m analysis dashboard $(SWEEP) $(DASHBOARD_ARGS)
+
+MLFLOW_PORT ?= 5000
+MLFLOW_URI ?=
+mlflow-ui: $(STAMP)  ## MLflow UI on a sweep's local store (<outputs>/mlflow), or MLFLOW_URI=...: make mlflow-ui SWEEP=outputs/grid_c
+	@uri="$(MLFLOW_URI)"; \
+	case "$$uri" in http://*|https://*) echo "$$uri is an MLflow server: its UI is at that address"; exit 0;; esac; \
+	if [ -z "$$uri" ]; then \
+	  sweep="$(SWEEP)"; outputs="$${sweep:+$$sweep/..}"; outputs="$${outputs:-$${VITBN_OUTPUT_DIR:-outputs}}"; \
+	  db="$$(cd "$$outputs" 2>/dev/null && pwd)/mlflow/mlflow.db"; \
+	  test -f "$$db" || { echo "no MLflow store at $$outputs/mlflow/mlflow.db: run the sweep with logger=mlflow, or give MLFLOW_URI=..."; exit 2; }; \
+	  uri="sqlite:///$$db"; \
+	fi; \
+	echo "MLflow UI on $$uri: http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it)"; \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
+	  exec $(PY) -m mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 test: $(STAMP)  ## the fast test suite (no tests marked slow)
 	$(PY) -m pytest -q
