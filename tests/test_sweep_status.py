@@ -179,12 +179,14 @@ def test_a_claimed_job_waits_until_it_writes_files_of_its_own(tmp_path: Path) ->
     assert [j.state for j in read_sweep(root).jobs] == ["running", "not started"]
 
 
-def test_planned_epochs_from_the_job_dirname_when_nothing_else_says(tmp_path: Path) -> None:
+def test_a_job_not_started_plans_from_its_dirname_then_from_the_sweep(tmp_path: Path) -> None:
     root = tmp_path / "grid"
     root.mkdir()
-    (root / JOBS_FILE).write_text(json.dumps(["model.depth=3,trainer.epochs=7"]))
-    (only,) = read_sweep(root).jobs
-    assert (only.state, only.epochs_planned, only.depth) == ("not started", 7, 3)
+    (root / JOBS_FILE).write_text(json.dumps(["model.depth=3,trainer.epochs=7", "model.depth=2"]))
+    (root / "multirun.yaml").write_text("trainer: {epochs: 4}\nmodel: {depth: 1}\n")
+    overridden, default = read_sweep(root).jobs
+    assert (overridden.state, overridden.epochs_planned, overridden.depth) == ("not started", 7, 3)
+    assert (default.epochs_planned, default.depth) == (4, 2)
 
 
 # --- the watcher ---------------------------------------------------------------------------

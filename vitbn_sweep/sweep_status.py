@@ -126,14 +126,14 @@ def dirname_value(name: str, key: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _config_int(configs: Sequence[Any], name: str, dotted: str) -> int | None:
-    """``dotted`` from the first config that has it as an int, else from the directory name."""
-    for config in configs:
+def _config_int(name: str, dotted: str, own: Sequence[Any], sweep: Any) -> int | None:
+    """``dotted`` from the job's own configs, else its directory name, else the sweep's."""
+    for config in own:
         value = _int(_dig(config, dotted))
         if value is not None:
             return value
     text = dirname_value(name, dotted)
-    return int(text) if text is not None and text.isdigit() else None
+    return int(text) if text is not None and text.isdigit() else _int(_dig(sweep, dotted))
 
 
 def _metrics(path: Path) -> list[dict[str, str]]:
@@ -200,7 +200,7 @@ def read_job(
     """
     result = _read_json(job_dir / RESULT_FILE)
     result = result if isinstance(result, dict) and result.get("status") in ENDED else None
-    configs = [result and result.get("config"), _read_yaml(job_dir / HYDRA_CONFIG), sweep_config]
+    own = [result and result.get("config"), _read_yaml(job_dir / HYDRA_CONFIG)]
     rows = _metrics(job_dir / METRICS_FILE)
     seconds = [s for s in (_number(r.get("epoch_seconds")) for r in rows) if s is not None]
     own_files = (METRICS_FILE, CHECKPOINT_FILE, str(HYDRA_CONFIG))
@@ -213,12 +213,12 @@ def read_job(
         name=name,
         state=state,
         epochs_done=len(rows),
-        epochs_planned=_config_int(configs, name, "trainer.epochs"),
+        epochs_planned=_config_int(name, "trainer.epochs", own, sweep_config),
         epoch_seconds=tuple(seconds),
         test_acc=_number(rows[-1].get("test_acc")) if rows else None,
         last_active=active,
         seconds=_number(result.get("total_seconds")) if result else None,
-        depth=_config_int(configs, name, "model.depth"),
+        depth=_config_int(name, "model.depth", own, sweep_config),
         detail=_ended_detail(result) if result else "",
     )
 
