@@ -136,11 +136,11 @@ def _value(value: Any) -> str:
 def _place(sweep: SweepInfo) -> list[str]:
     """Overrides that put the jobs in ``sweep.path``, under the user's sweep name."""
     sweep_dir = Path(sweep.path).resolve()
-    place = [f"hydra.sweep.dir='{sweep_dir}'"]
+    place = [f"hydra.sweep.dir={_value(sweep_dir.as_posix())}"]
     name = sweep.config.get("sweep_name")
     if isinstance(name, str) and "${" not in name and sweep_dir.as_posix().endswith(f"/{name}"):
         outputs = sweep_dir.as_posix()[: -len(name) - 1] or "/"
-        place += [f"sweep_name={_value(name)}", f"paths.outputs='{outputs}'"]
+        place += [f"sweep_name={_value(name)}", f"paths.outputs={_value(outputs)}"]
     return place
 
 

@@ -169,10 +169,10 @@ def run_study(
 
 
 def resolve_study(
-    studies: int, max_seeds: int = 6, noise: Noise = Noise(), seed: int = 0
+    studies: int, max_seeds: int = 6, noise: Noise = Noise(), level: float = 0.95, seed: int = 0
 ) -> dict[str, dict]:
     """Jobs and answers of resolve and of max_seeds everywhere over ``studies`` studies."""
-    settings = Settings()
+    settings = Settings(level=level)
     out = {}
     for name, adaptive in (
         ("resolve from 2 seeds", True),
@@ -199,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-seeds", type=int, default=6)
     parser.add_argument("--seed-sd", type=float, default=SEED_SD, help="accuracy fraction")
     parser.add_argument("--seed-corr", type=float, default=SEED_CORR)
+    parser.add_argument("--level", type=float, default=0.95, help="of the studies' intervals")
     args = parser.parse_args(argv)
     noise = Noise(args.seed_sd, args.seed_corr)
     tic = time.perf_counter()
@@ -213,14 +214,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"| {n} | {paired:.1%} | {unpaired:.1%} | {boot:.1%} |")
     print(
         f"\n{args.studies} simulated studies: depths 1-7, the true difference crossing from "
-        "BN worse to BN better at a depth uniform in [3, 6], 1.5 points per layer; margin 1 point"
+        "BN worse to BN better at a depth uniform in [3, 6], 1.5 points per layer; margin 1 "
+        f"point; {args.level:.0%} intervals"
     )
     print(
         "| strategy | jobs (mean) | jobs (max) | right | wrong (in the grey zone) | open "
         "(truth within its bounds) |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    for name, r in resolve_study(args.studies, args.max_seeds, noise).items():
+    for name, r in resolve_study(args.studies, args.max_seeds, noise, args.level).items():
         print(
             f"| {name} | {r['jobs_mean']:.1f} | {r['jobs_max']} | {r['right']:.1%} | "
             f"{r['wrong']:.1%} ({r['wrong_grey']:.1%}) | {r['open']:.1%} "
