@@ -287,7 +287,11 @@ def _go_online(target: Target, a: Analysis, files: Any) -> Target:
     from vitbn_sweep.tracking.wandb_report import publish_report
 
     entity = target.entity or wandb.Api().default_entity or ""
-    named = {"critical_depth": a.critical, "depth_differences": a.diffs}
+    named = {
+        "critical_depth": a.critical,
+        "depth_differences": a.diffs,
+        "lr_stability": a.stability,
+    }
     publish_report(
         {name: frame for name, frame in named.items() if not frame.empty},
         {figure.name: figure.png for figure in files.figures},
