@@ -28,6 +28,9 @@ def ended_at(sweep: Path) -> dict[str, str]:
 def test_a_rerun_with_where_and_how_keys_retrains_nothing(data_dir: Path, tmp_path: Path) -> None:
     first = run_cli(SWEEP, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
+    live = first.stdout + first.stderr  # the sweep's live status: one line per ended job
+    assert live.count("sweep default: completed: ") == 2 and "2/2 jobs done" in live
+    assert "\r" not in live  # a log file, not a terminal: whole lines only
     sweep = tmp_path / "outputs" / "default"
     before = ended_at(sweep)
     assert len(before) == 2

@@ -13,7 +13,9 @@
 3. Claims. A job that a live run elsewhere holds (another command's local
    process, or its Slurm job, pending or running) is not launched again; the
    jobs launched here are claimed before launch (see ``vitbn_sweep.claims``).
-4. A record and a summary. Each command is recorded in the sweep directory
+4. A live status (``vitbn_sweep.sweep_status.SweepWatcher``): one line per job
+   that ends and a progress line (done / total, failed, diverged, ETA).
+5. A record and a summary. Each command is recorded in the sweep directory
    (``vitbn_sweep.sweep_record``) and ends with one line: completed, diverged,
    failed, skipped, running elsewhere. The exit code is 1 when any job of the
    sweep is failed at the end, 2 for an invalid config (nothing launched).
@@ -41,6 +43,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from vitbn_sweep import claims, sweep_record
 from vitbn_sweep.resume import JobDirConflict, finished
 from vitbn_sweep.sweep_record import SweepPlan
+from vitbn_sweep.sweep_status import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,9 @@ class ValidatingSweeper(BasicSweeper):
             claims.claim(plan.job_dirs[tuple(overrides)], me)
         errors: dict[tuple[str, ...], BaseException] = {}
         launch_failed = False
+        # One line per job that ends and a sweep progress line with an ETA, whatever the
+        # launcher: the watcher reads only the job directories.
+        watcher = SweepWatcher(sweep_dir, [plan.job_dirs[tuple(o)] for o in plan.jobs]).start()
         try:
             size = self.max_batch_size or max(len(plan.pending), 1)
             for start in range(0, len(plan.pending), size):
@@ -153,6 +159,7 @@ class ValidatingSweeper(BasicSweeper):
                             ret._return_value,
                         )
         finally:
+            watcher.stop()
             for overrides in plan.pending:  # jobs that never started keep no claim of ours
                 claims.release(plan.job_dirs[tuple(overrides)], me)
                 with contextlib.suppress(OSError):  # nor an empty directory
