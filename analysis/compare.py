@@ -11,8 +11,9 @@ candidate minus baseline of the mean score over seeds, with its t interval
 - **no data**: a model without a scored seed.
 
 The critical depth is the smallest swept depth from which every swept depth is a win.
-Each win is a level-5 % test (for a 95 % interval), and requiring all of them is an
-intersection-union test, whose level is that of each test: no multiplicity correction.
+Each win is a one-sided test at level 2.5 % (the lower end of a two-sided 95 % interval
+above 0); requiring all of them is an intersection-union test, whose level is that of each
+test: no multiplicity correction.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def groups(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[tuple, pd.
         yield (key if isinstance(key, tuple) else (key,)), group
 
 
-def cell_state(n_a: int, n_b: int, diff: float, low: float, high: float, margin: float):
+def cell_state(
+    n_a: int, n_b: int, diff: float, low: float, high: float, margin: float
+) -> tuple[str, str]:
     """(state, note) of one cell from its seed counts, estimate and interval."""
     if n_a == 0 or n_b == 0:
         return NO_DATA, "no scored seed for " + ("either model" if n_a == n_b else "one model")
