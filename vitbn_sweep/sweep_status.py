@@ -38,10 +38,11 @@ from typing import Any, TextIO
 
 import yaml
 
+from vitbn_sweep.claims import CLAIM_FILE
 from vitbn_sweep.results import METRICS_FILE, RESULT_FILE
 from vitbn_sweep.resume import CHECKPOINT_FILE
+from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE
 
-CLAIM_FILE, JOBS_FILE, MULTIRUN_FILE = ".claim.json", "jobs.json", "multirun.yaml"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
 RUNNING, INCOMPLETE, NOT_STARTED = "running", "incomplete", "not started"
