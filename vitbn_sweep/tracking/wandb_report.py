@@ -62,7 +62,10 @@ def publish_report(
     )
     try:
         payload: dict[str, Any] = {
-            TABLES_KEY.format(name): wandb.Table(dataframe=frame, allow_mixed_types=True)
+            # missing values (pandas NA in nullable columns) as None: JSON has no NA
+            TABLES_KEY.format(name): wandb.Table(
+                dataframe=frame.astype(object).where(frame.notna(), None), allow_mixed_types=True
+            )
             for name, frame in tables.items()
         }
         payload.update(
