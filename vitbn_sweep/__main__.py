@@ -22,6 +22,7 @@ from vitbn_sweep.validate import ConfigError
 PLUGINS = (
     "hydra_plugins.vitbn_sweep_sweeper.sweeper.ValidatingSweeper",
     "hydra_plugins.vitbn_sweep_sweeper.slurm.ClaimingSlurmLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
 )
 
 

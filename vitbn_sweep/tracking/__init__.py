@@ -72,11 +72,14 @@ class Safe(Tracker):
             self._call("finish", record)
 
 
-def build_tracker(logger: Mapping[str, Any], *, job_dir: Path) -> Tracker:
+def build_tracker(
+    logger: Mapping[str, Any], *, job_dir: Path, side_by_side: bool = False
+) -> Tracker:
     """The tracker named by ``logger.name``, wrapped in ``Safe``.
 
     wandb and mlflow are imported only by the tracker that uses them (``logger=none``
-    imports neither).
+    imports neither). ``side_by_side``: other jobs' runs are open in this process at the
+    same time (the members of a stacked group), so starting this one must not end them.
     """
     name = logger["name"]
     if name == "none":
@@ -84,7 +87,7 @@ def build_tracker(logger: Mapping[str, Any], *, job_dir: Path) -> Tracker:
     if name == "wandb":
         from vitbn_sweep.tracking.wandb_tracker import WandbTracker
 
-        return Safe(WandbTracker(logger, job_dir=job_dir))
+        return Safe(WandbTracker(logger, job_dir=job_dir, side_by_side=side_by_side))
     if name == "mlflow":
         from vitbn_sweep.tracking.mlflow_tracker import MlflowTracker
 

@@ -141,8 +141,11 @@ def _warn_offline_once(identity: JobIdentity, job_dir: Path, why: str) -> None:
 
 
 class WandbTracker(Tracker):
-    def __init__(self, logger: Mapping[str, Any], *, job_dir: Path) -> None:
+    def __init__(
+        self, logger: Mapping[str, Any], *, job_dir: Path, side_by_side: bool = False
+    ) -> None:
         self.logger, self.job_dir = dict(logger), Path(job_dir)
+        self.side_by_side = side_by_side  # other jobs' runs are open in this process too
         self.run: Any = None
 
     def start(self, config: Mapping[str, Any]) -> None:
@@ -172,7 +175,9 @@ class WandbTracker(Tracker):
             config=dict(config),
             dir=str(self.job_dir),
             mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
-            reinit="finish_previous",  # finish a run left open by an earlier job in this process
+            # finish a run left open by an earlier job in this process; side by side (a
+            # stacked group) every member's run stays open, each tracker holding its own
+            reinit="create_new" if self.side_by_side else "finish_previous",
             # quiet: no run banner and summary from wandb per job (a sweep's log stays
             # readable); our own warnings, e.g. how to sync offline runs, still show.
             settings=wandb.Settings(silent=bool(self.logger["quiet"])),

@@ -1,0 +1,1 @@
+"""Hydra launcher of vitbn_sweep: a sweep's jobs trained in stacked groups (``stacked``)."""

@@ -1,0 +1,490 @@
+"""Train a group of jobs as one stacked model: ``train_group(configs, job_dirs)``.
+
+The jobs of a group differ only in ``optim.lr`` and ``trainer.seed`` (and how-keys;
+``vitbn_sweep.stacked`` forms the groups). Their models become one stacked model
+(``vitbn_sweep.models.stacked``) trained by one fused forward and backward per step, and
+each member still gets exactly what ``train.run`` gives that job alone:
+
+- initial weights: ``torch.manual_seed(seed)`` then ``build_model``, as in train.py; the
+  stacked model is these M models' parameters stacked;
+- data: its own pipeline built with its own seed, so the same shuffle, augmentation and
+  test images as the job alone (the batches of all members are stacked step by step);
+- optimiser: Adam with its own learning rate and bias correction (``StackedAdam``);
+- results: metrics.csv after every epoch, result.json at the end and its own tracker run,
+  in its own job directory; checkpoint.pt in the single job's layout (the model's state
+  dict, ``torch.optim.Adam``'s state dict), so a member can resume as a single job and a
+  single job's checkpoint as a member;
+- resume: ``resume.plan`` per member (skip, continue, start). Members cut at different
+  epochs train side by side, each at its own epoch: every epoch has the same number of
+  steps, so the members' epochs end together;
+- divergence: checked as a single job checks it (every ``DIVERGENCE_CHECK_EVERY`` steps
+  and at the end of an epoch); a diverged member is recorded with the epoch and step a
+  single job would record and leaves the stack, the others go on; a member whose last
+  epoch is done leaves it too.
+
+Only the timings differ from a job alone: ``epoch_seconds`` is the group's epoch and
+``samples_per_s`` a member's own samples over the group's training time. Per-member log
+lines carry the member's job directory (``MEMBER_LOG_KEY``), so a launcher can write each
+member's log into its directory (``MemberLogFilter``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import socket
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from vitbn_sweep import claims, resume
+from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
+from vitbn_sweep.data import Pipeline, build_pipeline
+from vitbn_sweep.models import build_model
+from vitbn_sweep.models.stacked import (
+    build_stacked_model,
+    keep_members,
+    member_state,
+    stack_states,
+)
+from vitbn_sweep.stacked import group_key
+from vitbn_sweep.stacked_adam import StackedAdam
+from vitbn_sweep.tracking import Tracker, build_tracker
+from vitbn_sweep.train import (
+    DIVERGENCE_CHECK_EVERY,
+    end_epoch,
+    epoch_line,
+    finish_job,
+    resolve_device,
+    start_record,
+)
+from vitbn_sweep.validate import validate
+
+log = logging.getLogger(__name__)
+MEMBER_LOG_KEY = "vitbn_member"  # LogRecord attribute: the job dir a log line is about
+
+Outcome = dict[str, Any] | Exception  # a member's result record, or what failed it
+
+
+class MemberLogFilter(logging.Filter):
+    """Passes the log lines about one member (by its job directory)."""
+
+    def __init__(self, job_dir: Path) -> None:
+        super().__init__()
+        self.job_dir = str(job_dir)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, MEMBER_LOG_KEY, None) == self.job_dir
+
+
+def job_name(config: Mapping[str, Any]) -> str:
+    """A job's name in log lines, as train.run writes it."""
+    return (
+        f"{config['model']['name']} depth={config['model']['depth']} "
+        f"lr={config['optim']['lr']} seed={config['trainer']['seed']}"
+    )
+
+
+@dataclass(eq=False)
+class Member:
+    """One job of the group: its config, directory, results so far and single-model layout."""
+
+    index: int  # position in the group, and in train_group's outcomes
+    config: dict[str, Any]
+    job_dir: Path
+    checkpoint: dict[str, Any]  # the checkpoint it resumes from, or {}
+    owner: dict[str, Any]  # its claim on job_dir (vitbn_sweep.claims)
+    record: dict[str, Any]
+    tracker: Tracker
+    t0: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    model: nn.Module | None = None  # the single model: initial weights, checkpoint layout
+    optimizer: torch.optim.Adam | None = None  # the single job's Adam: checkpoint layout
+    pipeline: Pipeline | None = None
+
+    @property
+    def name(self) -> str:
+        return job_name(self.config)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch it trains now (1-based)."""
+        return len(self.rows) + 1
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        log.log(level, "%s: " + msg, self.name, *args, extra={MEMBER_LOG_KEY: str(self.job_dir)})
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """End the job with ``status`` as train.run ends one (result.json, claim, tracker)."""
+        return finish_job(
+            self.job_dir,
+            self.record,
+            self.rows,
+            status=status,
+            t0=self.t0,
+            owner=self.owner,
+            tracker=self.tracker,
+        )
+
+
+class Stack:
+    """The members in training, as one stacked model and one stacked optimiser."""
+
+    def __init__(self, members: list[Member], model: nn.Module, optimizer: StackedAdam) -> None:
+        self.members, self.model, self.optimizer = members, model, optimizer
+        self.param_names = [n for n, _ in model.named_parameters()]
+
+    def keep(self, index: list[int]) -> None:
+        """Keep only the members at ``index``; the others stop costing compute."""
+        device = next(self.model.parameters()).device
+        keep_members(self.model, torch.tensor(index, dtype=torch.long, device=device))
+        self.optimizer.keep(index)
+        self.members = [self.members[i] for i in index]
+
+    def checkpoint_state(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(model, optimizer) state dicts of member ``k`` as its single job would save them."""
+        member = self.members[k]
+        assert member.model is not None and member.optimizer is not None
+        member.model.load_state_dict(member_state(self.model, k))
+        step, exp_avg, exp_avg_sq = self.optimizer.member_state(k)
+        for p, m1, m2 in zip(member.model.parameters(), exp_avg, exp_avg_sq, strict=True):
+            member.optimizer.state[p] = {
+                "step": torch.tensor(float(step), dtype=torch.float32),
+                "exp_avg": m1.clone(),
+                "exp_avg_sq": m2.clone(),
+            }
+        return member.model.state_dict(), member.optimizer.state_dict()
+
+
+def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    config = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    config.pop("hydra", None)
+    return config  # type: ignore[return-value]
+
+
+def train_group(
+    configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
+) -> list[Outcome]:
+    """Train the jobs ``configs`` (one group) stacked; each writes its results to its job dir.
+
+    Returns, per job in order, its result record (also for a job found ended and skipped),
+    or the exception that failed it (its result.json then says ``failed``). Invalid
+    configs, or configs that cannot share a stack, raise ``ConfigError`` / ``ValueError``
+    before anything is written; an interrupt (Ctrl-C, a scheduler's signal) propagates,
+    leaving every unfinished member to continue from its checkpoint.
+    """
+    plain = [_plain(c) for c in configs]
+    for config in plain:
+        validate(config)
+    if len({group_key(c) for c in plain}) > 1:
+        raise ValueError("train_group: these jobs differ in more than optim.lr and trainer.seed")
+    trainer = plain[0]["trainer"]
+    device = resolve_device(trainer["device"])
+    autocast = autocast_factory(trainer["precision"], device)
+    outcomes: list[Outcome | None] = [None] * len(plain)
+
+    members: list[Member] = []
+    token, liveness = claims.sweep_token(), claims.Liveness()
+    for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
+        todo = resume.plan(job_dir, config)
+        name, about = job_name(config), {MEMBER_LOG_KEY: str(job_dir)}
+        if todo.action == "skip":
+            status = todo.previous["status"]
+            log.info("%s: already %s in %s; skipped", name, status, job_dir, extra=about)
+            outcomes[index] = todo.previous
+            continue
+        other = claims.foreign_live_owner(job_dir, token, liveness)
+        if other is not None:
+            log.warning("%s: %s is training %s; not training it twice", name, other, job_dir,
+                        extra=about)  # fmt: skip
+            outcomes[index] = {"status": "claimed", "owner": other}
+            continue
+        owner = claims.this_owner(token)
+        claims.claim(job_dir, owner)
+        members.append(_member(index, config, job_dir, todo.checkpoint or {}, owner, device))
+    if not members:
+        return outcomes  # type: ignore[return-value]
+
+    if trainer["threads"] is not None:
+        torch.set_num_threads(trainer["threads"])
+    if device.type == "cpu":
+        torch.set_flush_denormal(trainer["flush_denormal"])
+    log.info(
+        "stacked group of %d on %s (%s), %d threads: %s",
+        len(members),
+        device,
+        socket.gethostname(),
+        torch.get_num_threads(),
+        "; ".join(m.name for m in members),
+    )
+    for m in members:
+        m.record.update(threads=torch.get_num_threads())
+        m.log(
+            logging.INFO,
+            "stacked with %d jobs on %s -> %s%s",
+            len(members),
+            device,
+            m.job_dir,
+            f" (resuming after epoch {m.checkpoint['epoch']})" if m.checkpoint else "",
+        )
+    stack: Stack | None = None
+    try:
+        for m in members:
+            m.job_dir.mkdir(parents=True, exist_ok=True)
+            m.tracker.start(m.config)
+        stack = _build_stack(members, device)
+        _train(stack, autocast=autocast, outcomes=outcomes)
+    except (KeyboardInterrupt, SystemExit):
+        log.warning("stacked group interrupted; run the same command again to continue")
+        raise
+    except Exception as exc:
+        error = {"type": type(exc).__name__, "message": str(exc),
+                 "traceback": traceback.format_exc()}  # fmt: skip
+        for m in stack.members if stack is not None else members:
+            m.log(logging.ERROR, "failed (%s: %s)", type(exc).__name__, exc)
+            m.record["error"] = error
+            m.finish("failed")
+            outcomes[m.index] = exc
+    return outcomes  # type: ignore[return-value]
+
+
+def _member(
+    index: int,
+    config: dict[str, Any],
+    job_dir: Path,
+    ckpt: dict[str, Any],
+    owner: dict[str, Any],
+    device: torch.device,
+) -> Member:
+    """A member's result record and tracker, as train.run starts them."""
+    return Member(
+        index=index,
+        config=config,
+        job_dir=job_dir,
+        checkpoint=ckpt,
+        owner=owner,
+        record=start_record(config, device, ckpt),
+        tracker=build_tracker(config["logger"], job_dir=job_dir, side_by_side=True),
+        t0=time.perf_counter() - ckpt.get("seconds", 0.0),
+        rows=list(ckpt.get("rows", [])),
+    )
+
+
+def _build_stack(members: list[Member], device: torch.device) -> Stack:
+    """Each member's model, Adam and pipeline exactly as train.py builds them; then stacked."""
+    first = members[0].config
+    data, model_cfg, trainer = first["data"], first["model"], first["trainer"]
+    sizes = {k: data[k] for k in ("image_size", "channels")} | {"num_classes": data["num_classes"]}
+    for m in members:
+        t, optim = m.config["trainer"], m.config["optim"]
+        torch.manual_seed(t["seed"])
+        m.model = build_model(model_cfg, **sizes).to(device)
+        m.optimizer = torch.optim.Adam(
+            m.model.parameters(),
+            lr=optim["lr"],
+            betas=tuple(optim["betas"]),
+            eps=optim["eps"],
+            weight_decay=optim["weight_decay"],
+        )
+        if m.checkpoint:
+            m.model.load_state_dict(m.checkpoint["model"])
+            m.optimizer.load_state_dict(m.checkpoint["optimizer"])
+        m.pipeline = build_pipeline(
+            m.config["data"],
+            batch_size=t["batch_size"],
+            test_batch_size=t["test_batch_size"],
+            seed=t["seed"],
+            device=device,
+        )
+    model = build_stacked_model(model_cfg, members=len(members), **sizes).to(device)
+    model.load_state_dict(stack_states([m.model.state_dict() for m in members]))
+    names = [n for n, _ in model.named_parameters()]
+    if any([n for n, _ in m.model.named_parameters()] != names for m in members):
+        raise RuntimeError("the stacked model's parameters do not match the single model's")
+    optim = first["optim"]
+    optimizer = StackedAdam(
+        list(model.parameters()),
+        lr=[m.config["optim"]["lr"] for m in members],
+        betas=tuple(optim["betas"]),
+        eps=optim["eps"],
+        weight_decay=optim["weight_decay"],
+    )
+    for k, m in enumerate(members):
+        state = m.optimizer.state
+        params = list(m.model.parameters())
+        if params[0] in state:  # resumed: the checkpoint's moments and step
+            optimizer.load_member(
+                k,
+                int(state[params[0]]["step"].item()),
+                [state[p]["exp_avg"] for p in params],
+                [state[p]["exp_avg_sq"] for p in params],
+            )
+    model = prepare_model(model, compile=trainer["compile"], device=device)
+    return Stack(list(members), model, optimizer)
+
+
+def _train(stack: Stack, *, autocast: Autocast, outcomes: list[Outcome | None]) -> None:
+    """Epochs of every member until each has finished or diverged."""
+    while stack.members:
+        epoch_start = time.perf_counter()
+        stats = train_epoch(stack, autocast=autocast, outcomes=outcomes)
+        if not stack.members:
+            return
+        chunk = stack.members[0].config["trainer"]["eval_chunk"]
+        test_acc = evaluate(stack, augmented=True, autocast=autocast, chunk=chunk)
+        test_acc_clean = evaluate(stack, augmented=False, autocast=autocast, chunk=chunk)
+        epoch_seconds = time.perf_counter() - epoch_start
+        done = []
+        for k, m in enumerate(stack.members):
+            row = {
+                "epoch": m.epoch,
+                "train_loss": stats[k]["train_loss"],
+                "train_acc": stats[k]["train_acc"],
+                "test_acc": test_acc[k],
+                "test_acc_clean": test_acc_clean[k],
+                "epoch_seconds": epoch_seconds,
+                "samples_per_s": stats[k]["samples_per_s"],
+            }
+            end_epoch(
+                m.job_dir,
+                m.config,
+                m.rows,
+                row,
+                state=lambda k=k: stack.checkpoint_state(k),  # type: ignore[misc]
+                t0=m.t0,
+                started_at=m.record["started_at"],
+                tracker=m.tracker,
+            )
+            epochs = m.config["trainer"]["epochs"]
+            m.log(logging.INFO, "%s", epoch_line(row, epochs))
+            if len(m.rows) >= epochs:
+                outcomes[m.index] = m.finish("completed")
+                done.append(k)
+        if done:
+            stack.keep([k for k in range(len(stack.members)) if k not in done])
+
+
+def train_epoch(
+    stack: Stack, *, autocast: Autocast = contextlib.nullcontext, outcomes: list[Outcome | None]
+) -> list[dict[str, float]]:
+    """One epoch of every member of ``stack``, each at its own epoch, in lockstep.
+
+    Returns per remaining member (in ``stack.members`` order) mean loss, accuracy and
+    throughput. Members whose loss turned NaN or infinite are recorded as diverged (their
+    ``outcomes`` set) and dropped from the stack.
+    """
+    model, optimizer = stack.model, stack.optimizer
+    check = stack.members[0].config["trainer"]["diverge_check"]
+    model.train()
+    start = time.perf_counter()
+    streams = [iter(m.pipeline.train_batches(m.epoch)) for m in stack.members]  # type: ignore[union-attr]
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros(len(streams), device=device)
+    correct = torch.zeros(len(streams), dtype=torch.long, device=device)
+    seen = steps = 0
+    for step in itertools.count(1):
+        batches = [next(s, None) for s in streams]
+        if all(b is None for b in batches):
+            break
+        if any(b is None or len(b[1]) != len(batches[0][1]) for b in batches):
+            raise RuntimeError("the members' training batches differ in number or size")
+        images = torch.stack([b[0] for b in batches])  # (M, b, c, H, W)
+        labels = torch.stack([b[1] for b in batches])  # (M, b)
+        with autocast():  # forward and loss only; weights and gradients stay fp32
+            logits = model(images)  # (M, b, classes)
+            losses = (
+                F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+                .view(labels.shape)
+                .mean(1)
+            )  # (M,): each member's mean loss
+        optimizer.zero_grad()
+        losses.sum().backward()  # member m's gradient is that of its own loss
+        optimizer.step()
+        batch = labels.shape[1]
+        loss_sum = loss_sum + losses.detach() * batch
+        correct = correct + (logits.argmax(-1) == labels).sum(1)
+        seen, steps = seen + batch, step
+        if check and step % DIVERGENCE_CHECK_EVERY == 0:
+            kept = _drop_diverged(stack, loss_sum, step, outcomes)
+            if kept is not None:
+                if not stack.members:
+                    return []
+                streams = [streams[i] for i in kept]
+                loss_sum, correct = loss_sum[kept], correct[kept]
+    if seen == 0:
+        raise RuntimeError("the training set yielded no batch")
+    if check:
+        kept = _drop_diverged(stack, loss_sum, steps, outcomes)
+        if kept is not None:
+            loss_sum, correct = loss_sum[kept], correct[kept]
+    seconds = time.perf_counter() - start
+    return [
+        {"train_loss": loss / seen, "train_acc": hits / seen, "samples_per_s": seen / seconds}
+        for loss, hits in zip(loss_sum.tolist(), correct.tolist(), strict=True)
+    ]
+
+
+def _drop_diverged(
+    stack: Stack, loss_sum: torch.Tensor, step: int, outcomes: list[Outcome | None]
+) -> list[int] | None:
+    """Record the members whose summed loss is not finite as diverged and drop them.
+
+    Returns the indices kept, or None when every member is finite (nothing changed).
+    """
+    finite = loss_sum.isfinite().tolist()
+    if all(finite):
+        return None
+    for ok, m in zip(finite, stack.members, strict=True):
+        if not ok:
+            m.log(logging.WARNING, "train loss not finite at epoch %d, step %d; recorded as "
+                  "diverged", m.epoch, step)  # fmt: skip
+            m.record["diverged_at"] = {"epoch": m.epoch, "step": step}
+            outcomes[m.index] = m.finish("diverged")
+    kept = [k for k, ok in enumerate(finite) if ok]
+    stack.keep(kept)
+    return kept
+
+
+@torch.no_grad()
+def evaluate(
+    stack: Stack,
+    *,
+    augmented: bool,
+    autocast: Autocast = contextlib.nullcontext,
+    chunk: int | None = None,
+) -> list[float]:
+    """Top-1 accuracy of every member on its own test set of its current epoch (eval mode).
+
+    ``chunk``: images per forward pass, over all members together (each member's share
+    is ``chunk // M``); it bounds memory without changing the result, as in train.evaluate.
+    """
+    model = stack.model
+    model.eval()
+    members = len(stack.members)
+    streams = [
+        m.pipeline.test_batches(m.epoch, augmented=augmented)  # type: ignore[union-attr]
+        for m in stack.members
+    ]
+    device = next(model.parameters()).device
+    correct = torch.zeros(members, dtype=torch.long, device=device)
+    total = 0
+    for batches in zip(*streams, strict=True):
+        images = torch.stack([b[0] for b in batches])  # (M, n, c, H, W)
+        labels = torch.stack([b[1] for b in batches])  # (M, n)
+        n = labels.shape[1]
+        part = max(1, chunk // members) if chunk else n
+        for i in range(0, n, part):
+            with autocast():
+                logits = model(images[:, i : i + part])
+            correct += (logits.argmax(-1) == labels[:, i : i + part]).sum(1)
+        total += n
+    return [hits / total for hits in correct.tolist()]
