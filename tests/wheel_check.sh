@@ -10,7 +10,11 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$REPO"
+# From a copy: setuptools builds in <source>/build, whose leftovers a wheel may pick up.
+mkdir "$WORK/src"
+tar -C "$REPO" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./results \
+  --exclude=./outputs --exclude='*.egg-info' --exclude=__pycache__ -cf - . | tar -C "$WORK/src" -xf -
+"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/src"
 "$PY" -m venv "$WORK/venv"
 DEPS=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 SITE=$("$WORK/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

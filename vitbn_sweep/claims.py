@@ -37,11 +37,16 @@ SLURM_LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "R
 SQUEUE_TIMEOUT_S = 20
 
 
-def sweep_token() -> str:
-    """The token of this sweep command: inherited if set, else a new one (exported)."""
-    token = os.environ.get(TOKEN_ENV) or uuid.uuid4().hex
+def new_sweep_token() -> str:
+    """A new token for a sweep command, exported to everything it starts (workers, Slurm jobs)."""
+    token = uuid.uuid4().hex
     os.environ[TOKEN_ENV] = token
     return token
+
+
+def job_token() -> str:
+    """The token of this job: its sweep's (inherited), else its own (a single run)."""
+    return os.environ.get(TOKEN_ENV) or uuid.uuid4().hex
 
 
 def _pid_start(pid: int) -> str | None:

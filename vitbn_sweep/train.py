@@ -254,7 +254,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     if todo.action == "skip":
         log.info("%s: already %s in %s; skipped", name, todo.previous["status"], job_dir)
         return todo.previous
-    token = claims.sweep_token()
+    token = claims.job_token()
     other = claims.foreign_live_owner(job_dir, token)
     if other is not None:
         log.warning("%s: %s is training %s; not training it twice", name, other, job_dir)

@@ -33,7 +33,7 @@ class ClaimingSlurmLauncher(SlurmLauncher):
 
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        token = os.environ.get(claims.TOKEN_ENV) or claims.sweep_token()
+        token = os.environ.get(claims.TOKEN_ENV) or claims.new_sweep_token()
         submit = submitit.AutoExecutor.map_array
 
         def submit_and_claim(executor: Any, fn: Any, *iterables: Any) -> list[Any]:

@@ -109,7 +109,7 @@ class ValidatingSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         tic = time.perf_counter()
-        token = claims.sweep_token()
+        token = claims.new_sweep_token()
         try:
             plan = self.plan(self.job_overrides(arguments), token)
         except SweepConfigError as exc:
