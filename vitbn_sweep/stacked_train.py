@@ -193,7 +193,7 @@ def train_group(
     outcomes: list[Outcome | None] = [None] * len(plain)
 
     members: list[Member] = []
-    token, liveness = claims.sweep_token(), claims.Liveness()
+    token, liveness = claims.job_token(), claims.Liveness()
     for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
         todo = resume.plan(job_dir, config)
         name, about = job_name(config), {MEMBER_LOG_KEY: str(job_dir)}
