@@ -21,7 +21,7 @@ from torch import nn
 
 import vitbn_sweep.stacked_train as stacked_train
 from tests.conftest import compose_config
-from vitbn_sweep import resume
+from vitbn_sweep import claims, resume
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
@@ -273,6 +273,8 @@ def test_interrupted_members_resume_stacked_or_alone(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # One sweep command throughout: the interrupted runs' claims (this live process) are ours.
+    monkeypatch.setenv(claims.TOKEN_ENV, "one-sweep")
     common = ("trainer.epochs=3", "model=vitbnffn", "model.depth=1")
     a, b, c = configs(tiny_config, *common)
     dirs = {name: tmp_path / name for name in "abc"}
@@ -454,3 +456,23 @@ def test_stacked_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) 
     again = run_cli(args, cwd=tmp_path)  # every job found ended: nothing trained again
     assert again.returncode == 0, again.stderr
     assert [(job / "result.json").read_text() for job in jobs] == ended
+
+
+def test_bench_measures_stacked_training_per_member_sample(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vitbn_sweep import bench
+
+    tiny = ["data.train_size=200", "data.test_size=100", "trainer.test_batch_size=100"]
+    monkeypatch.setattr(bench, "study_config", lambda *o: compose_config([*o, *tiny]))
+    b = bench.Bench(torch.device("cpu"), seconds=0.0)
+    model, optimizer = b.stacked("vitbnffn", 1, 3)
+    assert b.stacked_train_rate(model, optimizer) > 0 and optimizer.steps == [2, 2, 2]
+    assert b.stacked_eval_rate(model, 3) > 0
+    # rates count the samples of all members: 3 members at 300 samples/s train a job's
+    # epoch of 100 samples in 1/3 s of the shared process (no eval, no test set here)
+    figures = {f"{m}_d{d}": {"stacked": 300.0, "eval": math.inf}
+               for m in bench.MODELS for d in bench.DEPTHS}  # fmt: skip
+    rate = bench.grid_epochs_per_hour(figures, "stacked", num_train=100, num_test=0,
+                                      test_aug_s=0.0)  # fmt: skip
+    assert rate == pytest.approx(3 * 3600)

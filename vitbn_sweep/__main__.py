@@ -23,6 +23,7 @@ PLUGINS = (
     "hydra_plugins.vitbn_sweep_sweeper.sweeper.ValidatingSweeper",
     "hydra_plugins.vitbn_sweep_sweeper.slurm.ClaimingSlurmLauncher",
     "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.slurm.StackedSlurmLauncher",
 )
 
 

@@ -8,12 +8,15 @@ difference is the data path's share of a step); (c) the study's full grid (2 mod
 depths 1-7 x 2 learning rates x 10 epochs = 280 epochs) in epochs per hour: the reference
 one job at a time with all threads, the fast pipeline one job at a time, and the fast
 pipeline packed (N jobs at once with cores/N threads each, measured with N concurrent
-worker processes); (d) the peak resident memory of a depth-7 run, in a fresh process.
+worker processes), and the fast pipeline stacked (``hydra/launcher=stacked``: ``--members``
+jobs of one model and depth as one stacked model in one process, each member drawing its
+own batches); (d) the peak resident memory of a depth-7 run, in a fresh process.
 
 Every figure is the median of ``--repeats`` timed windows of ``--seconds`` each; the two
 pipelines are timed alternately within each repeat, so drifting load hits both alike.
 Prints a Markdown table and writes ``benchmark.json`` with, per case, both figures and
-their ratio, and a summary ``ratios`` {augment, train_d1, train_d4, train_d7, grid}.
+their ratio, and a summary ``ratios`` {augment, train_d1, train_d4, train_d7, grid,
+grid_stacked}.
 """
 
 from __future__ import annotations
@@ -44,13 +47,17 @@ from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.reference import build_reference_model
+from vitbn_sweep.models.stacked import build_stacked_model, stack_states
+from vitbn_sweep.stacked_adam import StackedAdam
 from vitbn_sweep.train import evaluate
 
 MODELS = ("vit", "vitbnffn")
 DEPTHS = (1, 4, 7)
 GRID_DEPTHS = range(1, 8)
 GRID_LRS, GRID_EPOCHS = 2, 10
-TARGETS = {"augment": 10.0, "train_d1": 2.0, "train_d4": 1.5, "train_d7": 1.5, "grid": 2.5}
+STACKED_MEMBERS = 6  # a group of experiment=article_full: 2 learning rates x 3 seeds
+TARGETS = {"augment": 10.0, "train_d1": 2.0, "train_d4": 1.5, "train_d7": 1.5, "grid": 2.5,
+           "grid_stacked": 2.5}  # fmt: skip
 MAX_DATA_SHARE_D1, MAX_RSS_MB = 0.10, 2048
 EVAL_REPEATS = 3  # one 5,000-image forward each: eval is a small part of an epoch
 
@@ -126,6 +133,59 @@ class Bench:
         model = model.to(self.device)
         return model, torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"])
 
+    def stacked(self, name: str, depth: int, members: int) -> tuple[nn.Module, StackedAdam]:
+        """``members`` lean models (seeds 0, 1, ...) as one stacked model, with its Adam."""
+        cfg = study_config(f"model={name}", f"model.depth={depth}")
+        data, optim = cfg["data"], cfg["optim"]
+        sizes = {k: data[k] for k in ("image_size", "channels", "num_classes")}
+        singles = []
+        for seed in range(members):
+            torch.manual_seed(seed)
+            singles.append(build_model(cfg["model"], **sizes))
+        model = build_stacked_model(cfg["model"], members=members, **sizes)
+        model.load_state_dict(stack_states([m.state_dict() for m in singles]))
+        model = model.to(self.device)
+        optimizer = StackedAdam(list(model.parameters()), lr=[optim["lr"]] * members,
+                                betas=tuple(optim["betas"]), eps=optim["eps"],
+                                weight_decay=optim["weight_decay"])  # fmt: skip
+        return model, optimizer
+
+    def stacked_train_rate(self, model: nn.Module, optimizer: StackedAdam) -> float:
+        """Train samples/s of all members together, each member with its own fast batches."""
+        model.train()
+        stream, members = self.streams["fast"], optimizer.members
+        loss_sum = torch.zeros(members, device=self.device)
+
+        def step() -> int:  # the per-step work of stacked_train.train_epoch
+            nonlocal loss_sum
+            batches = [next(stream) for _ in range(members)]
+            images, labels = (torch.stack([b[i] for b in batches]) for i in (0, 1))
+            logits = model(images)  # (M, b, classes)
+            losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+            losses = losses.view(labels.shape).mean(1)
+            optimizer.zero_grad()
+            losses.sum().backward()
+            optimizer.step()
+            loss_sum = loss_sum + losses.detach() * labels.shape[1]
+            return labels.numel()
+
+        step()
+        return rate(step, seconds=self.seconds, device=self.device)
+
+    @torch.no_grad()
+    def stacked_eval_rate(self, model: nn.Module, members: int) -> float:
+        """Test samples/s of all members together, scored as stacked_train.evaluate scores."""
+        model.eval()
+        chunk = max(1, self.cfg["fast"]["trainer"]["eval_chunk"] // members)
+        images = self.test_batch.expand(members, *self.test_batch.shape)  # (M, n, c, H, W)
+
+        def forward() -> int:
+            for i in range(0, images.shape[1], chunk):
+                model(images[:, i : i + chunk]).argmax(-1)
+            return images.shape[0] * images.shape[1]
+
+        return median([rate(forward, seconds=0.0, device=self.device) for _ in range(EVAL_REPEATS)])
+
     def augment_rate(self, pipeline: str) -> float:
         stream = self.streams[pipeline]
         return rate(lambda: len(next(stream)[1]), seconds=self.seconds, device=self.device)
@@ -196,6 +256,21 @@ def measure_cases(bench: Bench, repeats: int) -> dict[str, Any]:
         }
         figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
         print(f"  {name} depth {depth}: {figures}", file=sys.stderr, flush=True)
+    return out
+
+
+def measure_stacked(bench: Bench, repeats: int, members: int) -> dict[str, Any]:
+    """Samples/s (all members together) of stacked training and scoring, per model and depth."""
+    out: dict[str, Any] = {}
+    for name, depth in itertools.product(MODELS, DEPTHS):
+        model, optimizer = bench.stacked(name, depth, members)
+        train = [bench.stacked_train_rate(model, optimizer) for _ in range(repeats)]
+        out[f"{name}_d{depth}"] = {
+            "stacked": median(train),
+            "eval": bench.stacked_eval_rate(model, members),
+        }
+        figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
+        print(f"  {name} depth {depth}, {members} stacked: {figures}", file=sys.stderr, flush=True)
     return out
 
 
@@ -397,7 +472,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"Grid (280 epochs): study set-up one job at a time {g['torchvision_sequential']:.0f} "
         f"epochs/h ({280 / g['torchvision_sequential']:.2f} h); fast one at a time "
         f"{g['fast_sequential']:.0f} epochs/h; fast packed {g['fast_packed']:.0f} epochs/h "
-        f"({280 / g['fast_packed']:.2f} h); packing gain {g['packing_gain']:.2f}x.",
+        f"({280 / g['fast_packed']:.2f} h); packing gain {g['packing_gain']:.2f}x."
+        + (
+            f" Fast stacked ({report['stacked']['members']} jobs per model): "
+            f"{g['fast_stacked']:.0f} epochs/h ({280 / g['fast_stacked']:.2f} h)."
+            if "fast_stacked" in g
+            else ""
+        ),
     ]
     return "\n".join(lines)
 
@@ -412,6 +493,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         type=int,
         default=None,
         help="torch threads of the one-job-at-a-time figures (default: torch's)",
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=STACKED_MEMBERS,
+        help=f"jobs per stacked model in the stacked grid figure (default {STACKED_MEMBERS})",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark.json"))
     parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
@@ -474,6 +561,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     else:
         packed, grid["fast_packed"] = {}, grid["fast_sequential"]
     grid["packing_gain"] = grid["fast_packed"] / grid["fast_sequential"]
+    print(f"  stacked: {args.members} jobs per model ...", file=sys.stderr)
+    stacked = measure_stacked(bench, args.repeats, args.members)
+    grid["fast_stacked"] = grid_epochs_per_hour(stacked, "stacked", test_aug_s=0.0, **sizes)
     cases.append(
         case(
             "grid: fast packed vs study one at a time",
@@ -481,6 +571,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             grid["fast_packed"],
             grid["torchvision_sequential"],
             fast_sequential=grid["fast_sequential"],
+        )
+    )
+    cases.append(
+        case(
+            "grid: fast stacked vs study one at a time",
+            "epochs/h",
+            grid["fast_stacked"],
+            grid["torchvision_sequential"],
+            fast_packed=grid["fast_packed"],
+            members=args.members,
         )
     )
 
@@ -496,6 +596,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "interop_threads": torch.get_num_interop_threads(),
         "cores": cores,
         "packed": {"jobs": jobs, "threads_per_job": threads_per_job, "per_job": packed},
+        "stacked": {
+            "members": args.members,
+            "threads": torch.get_num_threads(),
+            "per_model": stacked,
+        },
         "repeats": args.repeats,
         "seconds": args.seconds,
         "legend": "train cases: fast = fast pipeline + lean model (vitbn_sweep.models); "
@@ -513,6 +618,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             "train_d4": train_ratio(4),
             "train_d7": train_ratio(7),
             "grid": grid["fast_packed"] / grid["torchvision_sequential"],
+            "grid_stacked": grid["fast_stacked"] / grid["torchvision_sequential"],
         },
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")

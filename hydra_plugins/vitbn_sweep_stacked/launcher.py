@@ -12,8 +12,9 @@ group trains through ``vitbn_sweep.stacked_train.train_group``. It returns one
 ``JobReturn`` per job, in the order received, as every Hydra launcher does.
 
 A ``GroupTask`` is a plain picklable callable that holds only the Hydra context, the sweep
-config and its members' overrides, so a scheduler can ship it to a node as is (one
-Slurm task per group: ``executor.submit(task)``). Groups run one after another here.
+config and its members' overrides, so a scheduler can ship it to a node as is: one Slurm
+array task per group with ``hydra/launcher=stacked_slurm`` (``slurm.py``). Groups run one
+after another here.
 
 Kept free of torch imports at module level: Hydra imports every module under
 ``hydra_plugins`` at start-up.
@@ -186,23 +187,13 @@ class StackedLauncher(Launcher):
     ) -> tuple[list[list[int]], list[GroupTask]]:
         """The jobs' groups (indices into ``job_overrides``) and a task per group."""
         assert self.config is not None and self.hydra_context is not None
-        loader = self.hydra_context.config_loader
-        configs = [
-            task_config(loader.load_sweep_config(self.config, list(overrides)))
-            for overrides in job_overrides
-        ]
-        groups = group_jobs(configs, max_members=self.max_members)
-        state = Singleton.get_state()
-        tasks = [
-            GroupTask(
-                hydra_context=self.hydra_context,
-                config=self.config,
-                jobs=[Job(initial_job_idx + i, list(job_overrides[i])) for i in group],
-                singleton_state=state,
-            )
-            for group in groups
-        ]
-        return groups, tasks
+        return group_tasks(
+            self.hydra_context,
+            self.config,
+            job_overrides,
+            initial_job_idx,
+            max_members=self.max_members,
+        )
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -212,17 +203,62 @@ class StackedLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         groups, tasks = self.group_tasks(job_overrides, initial_job_idx)
-        log.info(
-            "Launching %d jobs in %d stacked groups (at most %d members each)",
-            len(job_overrides),
-            len(groups),
-            self.max_members,
+        log_groups(groups, job_overrides, initial_job_idx, max_members=self.max_members)
+        return in_job_order(groups, [task() for task in tasks])
+
+
+def group_tasks(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    *,
+    max_members: int,
+) -> tuple[list[list[int]], list[GroupTask]]:
+    """The jobs' groups (indices into ``job_overrides``) and a task per group."""
+    loader = hydra_context.config_loader
+    configs = [
+        task_config(loader.load_sweep_config(config, list(overrides)))
+        for overrides in job_overrides
+    ]
+    groups = group_jobs(configs, max_members=max_members)
+    state = Singleton.get_state()
+    tasks = [
+        GroupTask(
+            hydra_context=hydra_context,
+            config=config,
+            jobs=[Job(initial_job_idx + i, list(job_overrides[i])) for i in group],
+            singleton_state=state,
         )
-        returns: list[JobReturn | None] = [None] * len(job_overrides)
-        for g, (group, task) in enumerate(zip(groups, tasks, strict=True)):
-            for i in group:
-                log.info("\tgroup %d #%d : %s", g, initial_job_idx + i,
-                         " ".join(filter_overrides(job_overrides[i])))  # fmt: skip
-            for i, ret in zip(group, task(), strict=True):
-                returns[i] = ret
-        return returns  # type: ignore[return-value]
+        for group in groups
+    ]
+    return groups, tasks
+
+
+def log_groups(
+    groups: list[list[int]],
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    *,
+    max_members: int,
+) -> None:
+    log.info(
+        "Launching %d jobs in %d stacked groups (at most %d members each)",
+        len(job_overrides),
+        len(groups),
+        max_members,
+    )
+    for g, group in enumerate(groups):
+        for i in group:
+            log.info("\tgroup %d #%d : %s", g, initial_job_idx + i,
+                     " ".join(filter_overrides(job_overrides[i])))  # fmt: skip
+
+
+def in_job_order(
+    groups: list[list[int]], returns: Sequence[Sequence[JobReturn]]
+) -> list[JobReturn]:
+    """The groups' JobReturns back in the order of the jobs."""
+    ordered: dict[int, JobReturn] = {}
+    for group, rets in zip(groups, returns, strict=True):
+        ordered.update(zip(group, rets, strict=True))
+    return [ordered[i] for i in sorted(ordered)]
