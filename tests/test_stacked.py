@@ -330,6 +330,24 @@ def test_a_failure_fails_every_member_still_training(
         )
 
 
+def test_a_failure_leaves_members_that_ended_before_it_as_they_ended(
+    tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    end_epoch = stacked_train.end_epoch
+
+    def end_epoch_but_b(job_dir: Path, *args: Any, **kwargs: Any) -> None:
+        if job_dir == dirs[1]:  # after member a has completed
+            raise OSError("disk full")
+        end_epoch(job_dir, *args, **kwargs)
+
+    monkeypatch.setattr(stacked_train, "end_epoch", end_epoch_but_b)
+    outcomes = train_group(configs(tiny_config, "model=dnn", members=MEMBERS[:2]), dirs)
+    assert outcomes[0]["status"] == "completed" and isinstance(outcomes[1], OSError)
+    statuses = [json.loads((d / "result.json").read_text())["status"] for d in dirs]
+    assert statuses == ["completed", "failed"]
+
+
 def test_jobs_that_differ_in_more_than_lr_and_seed_are_refused(
     tiny_config: Config, tmp_path: Path
 ) -> None:

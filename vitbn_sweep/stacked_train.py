@@ -192,7 +192,7 @@ def train_group(
     autocast = autocast_factory(trainer["precision"], device)
     outcomes: list[Outcome | None] = [None] * len(plain)
 
-    members: list[Member] = []
+    to_train: list[tuple[int, dict[str, Any], Path, dict[str, Any], dict[str, Any]]] = []
     token, liveness = claims.job_token(), claims.Liveness()
     for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
         todo = resume.plan(job_dir, config)
@@ -210,14 +210,15 @@ def train_group(
             continue
         owner = claims.this_owner(token)
         claims.claim(job_dir, owner)
-        members.append(_member(index, config, job_dir, todo.checkpoint or {}, owner, device))
-    if not members:
+        to_train.append((index, config, job_dir, todo.checkpoint or {}, owner))
+    if not to_train:
         return outcomes  # type: ignore[return-value]
 
     if trainer["threads"] is not None:
         torch.set_num_threads(trainer["threads"])
     if device.type == "cpu":
         torch.set_flush_denormal(trainer["flush_denormal"])
+    members = [_member(*job, device) for job in to_train]
     log.info(
         "stacked group of %d on %s (%s), %d threads: %s",
         len(members),
@@ -227,7 +228,6 @@ def train_group(
         "; ".join(m.name for m in members),
     )
     for m in members:
-        m.record.update(threads=torch.get_num_threads())
         m.log(
             logging.INFO,
             "stacked with %d jobs on %s -> %s%s",
@@ -250,6 +250,8 @@ def train_group(
         error = {"type": type(exc).__name__, "message": str(exc),
                  "traceback": traceback.format_exc()}  # fmt: skip
         for m in stack.members if stack is not None else members:
+            if outcomes[m.index] is not None:  # ended just before (completed or diverged)
+                continue
             m.log(logging.ERROR, "failed (%s: %s)", type(exc).__name__, exc)
             m.record["error"] = error
             m.finish("failed")
