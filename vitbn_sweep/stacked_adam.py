@@ -54,11 +54,6 @@ class StackedAdam:
         for p in self.params:
             p.grad = None
 
-    def _per_member(self, values: list[float], like: torch.Tensor) -> torch.Tensor:
-        """(M,) float32 on ``like``'s device, viewed (M, 1, ..., 1) to broadcast over ``like``."""
-        t = torch.tensor(values, dtype=like.dtype).to(like.device, non_blocking=True)
-        return t.view(-1, *([1] * (like.dim() - 1)))
-
     @torch.no_grad()
     def step(self) -> None:
         self.steps = [t + 1 for t in self.steps]
@@ -68,7 +63,11 @@ class StackedAdam:
             -(lr / (1 - beta1 ** float(t))) for lr, t in zip(self.lr, self.steps, strict=True)
         ]
         bias2_sqrt = [(1 - beta2 ** float(t)) ** 0.5 for t in self.steps]
+        first = self.params[0]  # one copy of the (M,) factors to the device per step
+        factors = torch.tensor([neg_step_size, bias2_sqrt], dtype=first.dtype)
+        neg_step_size_t, bias2_sqrt_t = factors.to(first.device, non_blocking=True)
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+            per_member = (-1,) + (1,) * (p.dim() - 1)  # (M, 1, ..., 1): broadcasts over p
             grad = p.grad
             if grad is None:
                 raise RuntimeError("StackedAdam.step: a parameter has no gradient")
@@ -76,9 +75,9 @@ class StackedAdam:
                 grad = grad.add(p, alpha=self.weight_decay)
             m.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (v.sqrt() / self._per_member(bias2_sqrt, v)).add_(self.eps)
+            denom = (v.sqrt() / bias2_sqrt_t.view(per_member)).add_(self.eps)
             # param.addcdiv_(m, denom, value=-step_size): param + (value * m) / denom
-            p.add_(m.mul(self._per_member(neg_step_size, m)).div_(denom))
+            p.add_(m.mul(neg_step_size_t.view(per_member)).div_(denom))
 
     def keep(self, index: Sequence[int]) -> None:
         """Keep only the members ``index`` (in that order); the parameters must have been

@@ -96,7 +96,8 @@ class StackedBatchNorm(nn.Module):
             n = rows.shape[1]
             if n < 2:
                 raise ValueError(f"Expected more than 1 value per channel when training, got {n}")
-            var, mean = torch.var_mean(rows, dim=1, correction=0)  # (M, C) each
+            # (M, C) each; in float32 also under bf16 autocast, as BatchNorm takes them
+            var, mean = torch.var_mean(rows.float(), dim=1, correction=0)
             with torch.no_grad():
                 m = self.momentum
                 self.running_mean.mul_(1 - m).add_(mean, alpha=m)
