@@ -221,6 +221,16 @@ def test_group_equals_its_jobs_run_one_at_a_time(
             assert mine["optimizer"]["state"][i]["step"] == state["step"]
 
 
+def test_a_torchvision_pipeline_job_is_a_group_of_its_own(
+    tiny_config: Config, single: Callable[..., Path], tmp_path: Path
+) -> None:
+    common = ("trainer.epochs=2", "model=dnnbn", "data.pipeline=torchvision")
+    (config,) = configs(tiny_config, *common, members=MEMBERS[:1])
+    assert group_jobs(configs(tiny_config, *common), max_members=8) == [[0], [1], [2]]
+    train_group([config], [tmp_path])
+    assert_same_metrics(tmp_path, single(config, *common, *member_overrides(*MEMBERS[0])))
+
+
 def test_diverging_member_is_recorded_and_leaves_the_stack(
     tiny_config: Config,
     single: Callable[..., Path],
