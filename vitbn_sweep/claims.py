@@ -76,6 +76,14 @@ def this_owner(token: str, slurm_job_id: str | None = None) -> dict[str, Any]:
     }
 
 
+def _is_this_process(owner: Mapping[str, Any]) -> bool:
+    """A claim this very process left (a run cut by Ctrl-C and started again in it)."""
+    me = this_owner("")
+    return owner.get("kind") == "local" and all(
+        owner.get(k) == me[k] for k in ("host", "pid", "pid_start")
+    )
+
+
 def describe(owner: Mapping[str, Any]) -> str:
     if owner.get("kind") == "slurm":
         return f"Slurm job {owner.get('slurm_job_id')}"
@@ -141,7 +149,7 @@ def _squeue(job_id: str) -> set[str] | None:
 def foreign_live_owner(job_dir: Path, token: str, liveness: Liveness | None = None) -> str | None:
     """Who else holds ``job_dir`` right now (a description), or None if it is free to train."""
     claim = read(job_dir)
-    if claim is None or claim["owner"].get("token") == token:
+    if claim is None or claim["owner"].get("token") == token or _is_this_process(claim["owner"]):
         return None
     alive, why = (liveness or Liveness()).alive(claim["owner"])
     if alive:
