@@ -1,12 +1,24 @@
-"""Adaptive seeds: one more seed at exactly the cells whose state can still move a critical
-depth, round after round, until every such cell is resolved or has ``max_seeds`` seeds.
+"""Adaptive seeds: one more seed at exactly the cells whose outcome can still move a critical
+depth, round after round, until every such cell is settled or has ``max_seeds`` seeds.
 
-A cell matters when it is unresolved (or without data) above the largest lost depth of its
-condition (``Verdict.open_depths``); cells below a lost depth cannot change the answer and
-get nothing. Seeds are added in pairs, the same seed for both models, so the cell stays
-paired. Jobs go through the project's own CLI (``python -m vitbn_sweep -m``), with the
-user's overrides and launcher (read from the sweep's ``multirun.yaml``), into the same
-sweep directory: ended jobs are never rerun, the sweeper skips them.
+A cell's state is the report's (``analysis.compare``: win, lose, unresolved, no data); the
+plan adds when to *stop* seeding it. Looking at a cell after every seed and stopping at its
+first win or lose would test it up to ``max_seeds - 1`` times, and a difference just below
+the margin would often be called a win at 2-3 seeds and never looked at again. So a win or
+a lose is only *settled* when its interval at the stricter ``stop_level`` lies wholly above
+(win) or below (lose) the margin; until then it is *provisional* and gets seeds, like an
+unresolved cell, while it matters. The default ``stop_level`` is a Bonferroni split of the
+report's error over a cell's early looks (at 2 .. max_seeds - 1 seeds), so that its early
+stops together err about as rarely as one test at ``--level``; at ``max_seeds`` the report's
+rule decides, as it would for a sweep run with ``max_seeds`` seeds everywhere.
+
+A cell matters when its outcome can still change its condition's critical depth: an
+unresolved, empty or provisionally won cell above the largest lost depth, and that lost
+depth itself while its lose is provisional. Cells below it get nothing while it stands (if
+it turns, the next round seeds them). Seeds are added in pairs, the same seed for both
+models, so the cell stays paired. Jobs go through the project's own CLI
+(``python -m vitbn_sweep -m``), with the user's overrides and launcher (read from the
+sweep's ``multirun.yaml``), into the same sweep directory: ended jobs are never rerun.
 """
 
 from __future__ import annotations
@@ -18,14 +30,24 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from analysis import render
-from analysis.compare import NO_DATA, UNRESOLVED, Analysis, analyze
+from analysis.compare import (
+    LOSE,
+    NO_DATA,
+    UNRESOLVED,
+    WIN,
+    Analysis,
+    analyze,
+    depth_differences,
+    groups,
+    verdict,
+)
 from analysis.frames import config_key
 from analysis.load import (
     AnalysisError,
@@ -45,14 +67,54 @@ PLACE_KEYS = ("sweep_name", "paths.outputs", "hydra.sweep.dir")
 
 @dataclass(frozen=True)
 class CellPlan:
-    """What one round does with one cell that is not decided."""
+    """What one round does with one cell that matters or is undecided.
+
+    ``state`` is the report's; ``why`` says why the cell is not settled (for a provisional
+    win or lose: its interval at the stop level still reaches the margin).
+    """
 
     condition: tuple[tuple[str, Any], ...]  # (frame column, value) pairs
     depth: int
+    state: str
     action: str  # SEED, CAPPED or NO_EFFECT
     why: str
     seed: int | None = None
     models: tuple[str, ...] = ()
+
+
+def default_stop_level(level: float, max_seeds: int) -> float:
+    """The report's error ``1 - level`` split evenly (Bonferroni) over the early looks a cell
+    can get, at 2 .. ``max_seeds`` - 1 seeds: 0.9875 for 0.95 and 6 seeds."""
+    return 1 - (1 - level) / max(max_seeds - 2, 1)
+
+
+def settled(state: str, stop_low: float, stop_high: float, margin: float) -> bool:
+    """Whether a cell needs no more seeds, whatever else happens: a win whose interval at the
+    stop level lies above the margin, or a lose whose interval lies below it."""
+    if state == WIN:
+        return bool(stop_low > margin)
+    return state == LOSE and bool(stop_high < margin)
+
+
+def deciding_depths(
+    depths: Sequence[int], states: Sequence[str], settles: Sequence[bool]
+) -> tuple[int, ...]:
+    """The depths (ascending) whose outcome can still move the critical depth.
+
+    ``states``: the cells' states, depths ascending; ``settles``: which are ``settled``.
+    Provisional wins count as unresolved (they may still lose), so every open cell above the
+    largest lost depth matters, as in ``compare.verdict``; that lost depth matters too while
+    its lose is provisional, and cells below it only once it has turned.
+    """
+    planning = [
+        UNRESOLVED if state == WIN and not ok else state
+        for state, ok in zip(states, settles, strict=True)
+    ]
+    out = set(verdict(depths, planning).open_depths)
+    lost = [i for i, state in enumerate(states) if state == LOSE]
+    if lost and not settles[lost[-1]]:
+        out.add(depths[lost[-1]])
+    return tuple(sorted(out))
 
 
 def _missing(value: Any) -> bool:
@@ -71,50 +133,97 @@ def _matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.S
     return mask
 
 
+def _points(x: float) -> str:
+    return f"{x * 100:.1f}"
+
+
+def _percent(level: float) -> str:
+    return f"{level * 100:.4g} %"
+
+
+def _why(cell: dict[str, Any], margin: float, stop_level: float) -> str:
+    """Why a cell is not settled: its state and note, or its stop-level interval."""
+    if cell["state"] not in (WIN, LOSE):
+        return f"{cell['state']}: {cell['note']}" if cell["note"] else cell["state"]
+    interval = f"{_points(cell['stop_low'])} to {_points(cell['stop_high'])} points"
+    side = "below" if cell["state"] == WIN else "above"
+    return (
+        f"provisional {cell['state']}: its {_percent(stop_level)} interval ({interval}) still "
+        f"reaches {side} the margin ({margin * 100:g} point{'' if margin == 0.01 else 's'})"
+    )
+
+
 def plan_seeds(
-    diffs: pd.DataFrame,
-    critical: pd.DataFrame,
+    cells: pd.DataFrame,
     jobs: pd.DataFrame,
     conditions: Sequence[str],
     max_seeds: int,
+    margin: float,
+    stop_level: float,
 ) -> list[CellPlan]:
-    """The plan of one round for every undecided cell (unresolved or without data).
+    """The plan of one round: every cell that matters and is not settled (seed or capped),
+    and every other unresolved or empty cell (no effect).
 
-    ``jobs``: one row per ended job (conditions, model, depth, seed), whatever its status:
-    a failed seed is not retried here, the next seed is taken. A cell's next seed is the
-    smallest one that not both models have; it goes to the model(s) without it.
+    ``cells``: ``compare.depth_differences`` rows plus ``stop_low``/``stop_high``, their
+    interval at ``stop_level``. ``jobs``: one row per ended job (conditions, model, depth,
+    seed), whatever its status: a failed seed is not retried here, the next seed is taken.
+    A cell's next seed is the smallest one that not both models have; it goes to the
+    model(s) without it.
     """
     plans = []
-    for row in critical.to_dict("records"):
-        condition = condition_of(row, conditions)
-        open_depths = {int(d) for d in str(row["open_depths"]).split(",") if d}
-        cells = diffs[_matching(diffs, condition)]
+    for _, group in groups(cells, list(conditions)):
+        group = group.sort_values("depth")
+        rows = group.to_dict("records")
+        condition = condition_of(rows[0], conditions)
         here = jobs[_matching(jobs, condition)]
-        pair = (row["candidate"], row["baseline"])
-        for cell in cells[cells["state"].isin([UNRESOLVED, NO_DATA])].to_dict("records"):
-            depth = int(cell["depth"])
-            why = f"{cell['state']}: {cell['note']}" if cell["note"] else cell["state"]
-            if depth not in open_depths:
-                plans.append(CellPlan(condition, depth, NO_EFFECT, why))
+        pair = (rows[0]["candidate"], rows[0]["baseline"])
+        depths = [int(c["depth"]) for c in rows]
+        states = [c["state"] for c in rows]
+        settles = [settled(c["state"], c["stop_low"], c["stop_high"], margin) for c in rows]
+        matter = set(deciding_depths(depths, states, settles))
+        for cell, depth in zip(rows, depths, strict=True):
+            if depth not in matter and cell["state"] not in (UNRESOLVED, NO_DATA):
+                continue  # settled, or a provisional win or lose below a lost depth
+            why = _why(cell, margin, stop_level)
+            if depth not in matter:
+                plans.append(CellPlan(condition, depth, cell["state"], NO_EFFECT, why))
                 continue
             at = here[here["depth"] == depth]
             seeds = {m: set(at.loc[at["model"] == m, "seed"].astype(int)) for m in pair}
             if min(len(s) for s in seeds.values()) >= max_seeds:
-                plans.append(CellPlan(condition, depth, CAPPED, why))
+                plans.append(CellPlan(condition, depth, cell["state"], CAPPED, why))
                 continue
             both = set.intersection(*seeds.values())
             seed = min(s for s in range(len(both) + 1) if s not in both)
             models = tuple(sorted(m for m in pair if seed not in seeds[m]))
-            plans.append(CellPlan(condition, depth, SEED, why, seed, models))
+            plans.append(CellPlan(condition, depth, cell["state"], SEED, why, seed, models))
     return plans
 
 
-def plan_round(a: Analysis, max_seeds: int) -> list[CellPlan]:
-    """``plan_seeds`` on an ``Analysis`` (its non-duplicate jobs)."""
+def with_stop_intervals(
+    diffs: pd.DataFrame,
+    scores: pd.DataFrame,
+    pair: tuple[str, str],
+    settings: Settings,
+    stop_level: float,
+) -> pd.DataFrame:
+    """``diffs`` (``compare.depth_differences`` of ``scores``) with ``stop_low`` and
+    ``stop_high``: each cell's interval at ``stop_level``."""
+    stop = depth_differences(scores, pair, replace(settings, level=stop_level))
+    return diffs.assign(  # the same scores: the same cells in the same order
+        stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
+    )
+
+
+def plan_round(a: Analysis, max_seeds: int, stop_level: float | None = None) -> list[CellPlan]:
+    """``plan_seeds`` on an ``Analysis`` (its non-duplicate jobs); ``stop_level`` defaults to
+    ``default_stop_level``."""
     if a.pair is None or a.diffs.empty:
         return []
+    level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
+    cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
     jobs = a.summary[~a.summary["duplicate"]]
-    return plan_seeds(a.diffs, a.critical, jobs, a.conditions, max_seeds)
+    return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level)
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -184,7 +293,7 @@ def _label(condition: Sequence[tuple[str, Any]]) -> str:
 
 
 def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
-    """Per condition: the critical depth so far, then each undecided cell and what it gets."""
+    """Per condition: the critical depth so far, then each cell in the plan and what it gets."""
     lines = []
     for row in a.critical.to_dict("records"):
         condition = condition_of(row, a.conditions)
@@ -195,12 +304,23 @@ def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
         for plan in sorted((p for p in plans if p.condition == condition), key=lambda p: p.depth):
             if plan.action == SEED:
                 todo = f"seed {plan.seed} for {', '.join(plan.models)}"
+            elif plan.action == CAPPED and plan.state in (WIN, LOSE):
+                todo = f"no seed: it has max_seeds already, and stays a {plan.state}"
             elif plan.action == CAPPED:
                 todo = "no seed: it has max_seeds already"
             else:
                 todo = "no seed: it cannot change the critical depth (a larger depth loses)"
             lines.append(f"    depth {plan.depth}: {plan.why} -> {todo}")
     return lines
+
+
+def _done(plans: Sequence[CellPlan]) -> str:
+    capped = [p for p in plans if p.action == CAPPED]
+    if any(p.state in (UNRESOLVED, NO_DATA) for p in capped):
+        return "cells left unresolved at max_seeds"
+    if capped:
+        return "resolved (provisional cells at max_seeds decided by the report's rule)"
+    return "resolved"
 
 
 def _analyze(sweep_dir: Path, settings: Settings) -> Analysis:
@@ -216,16 +336,22 @@ def resolve(
     max_rounds: int | None = None,
     dry_run: bool = False,
     extra: Sequence[str] = (),
+    stop_level: float | None = None,
     run: Callable[..., Any] = subprocess.run,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Rounds of seeds until no cell that matters is undecided; the exit code (0; 1: stuck).
+    """Rounds of seeds until no cell that matters is unsettled; the exit code (0; 1: stuck).
 
-    ``run`` launches one argv (``subprocess.run``'s signature and result); ``dry_run``
-    prints the first round's plan and commands and launches nothing.
+    ``stop_level``: of the interval that settles a win or lose (default:
+    ``default_stop_level``). ``run`` launches one argv (``subprocess.run``'s signature and
+    result); ``dry_run`` prints the first round's plan and commands and launches nothing.
     """
     if max_seeds < 2:
         raise AnalysisError("max_seeds must be >= 2: one seed gives no interval")
+    if stop_level is None:
+        stop_level = default_stop_level(settings.level, max_seeds)
+    if not 0 < stop_level < 1:
+        raise AnalysisError("stop_level must be in (0, 1)")
     sweep_dir = Path(sweep_dir)
     sweep = read_sweep(sweep_dir)
     if sweep is None:
@@ -239,13 +365,17 @@ def resolve(
             echo("resolve: error: the last round launched jobs but no new result appeared")
             return 1
         ended = len(a.summary)
-        plans = plan_round(a, max_seeds)
+        plans = plan_round(a, max_seeds, stop_level)
         seeded = [p for p in plans if p.action == SEED]
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
+        if round_ == 1:
+            echo(
+                f"  a win or lose is settled once its {_percent(stop_level)} interval clears the "
+                f"margin; until then it is provisional and gets seeds while it matters"
+            )
         echo("\n".join(describe_round(a, plans)) or "  no model pair to compare: nothing to do")
         if not seeded:
-            capped = any(p.action == CAPPED for p in plans)
-            echo("done: " + ("cells left unresolved at max_seeds" if capped else "resolved"))
+            echo("done: " + _done(plans))
             return 0
         varying = {c for c in a.conditions if a.summary[c].nunique(dropna=False) > 1}
         argvs = commands(plans, sweep, varying, extra)

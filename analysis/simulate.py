@@ -4,9 +4,12 @@
    difference, for the t intervals the analysis uses (paired, unpaired) and, for contrast,
    the percentile bootstrap it used before (seeds resampled per model).
 2. Adaptive seeds: simulated studies whose true difference crosses from "BN worse" to "BN
-   better" between depth 3 and 6, answered by ``resolve``'s own decision code (cells,
-   verdict, plan) from 2 seeds on, against running ``max_seeds`` seeds everywhere: jobs
-   spent, and how often the critical depth found is the true one.
+   better" between depth 3 and 6, answered from 2 seeds on by ``resolve``'s rule (the
+   report's cell states, ``resolve.settled`` and ``resolve.deciding_depths``), by the rule
+   it had before (stop seeding a cell at its first win or lose) and by ``max_seeds`` seeds
+   everywhere, all on the same studies and the same seed draws (a cell's k-th seed is the
+   same number whoever runs it): jobs spent, rounds, and how often the critical depth found
+   is the true one.
 
 Seed noise: ``SEED_SD`` (1 accuracy point), the standard deviation of a job's final test
 accuracy over seeds at one grid point. An assumption, within the 0.5-1.5 points usual for
@@ -28,14 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.compare import Verdict, critical_depths, depth_differences, verdict
+from analysis.compare import LOSE, WIN, cell_state, verdict
 from analysis.intervals import paired_bounds, unpaired_bounds
-from analysis.resolve import SEED, plan_seeds
+from analysis.resolve import deciding_depths, default_stop_level, settled
 from analysis.settings import Settings
 
 SEED_SD = 0.01  # accuracy fraction (1 point): see the module docstring
 SEED_CORR = 0.0  # correlation of the two models' accuracies at one seed
-PAIR = ("vitbnffn", "vit")
 DEPTHS = tuple(range(1, 8))
 
 
@@ -83,151 +85,223 @@ def bootstrap_coverage(n: int, experiments: int, n_boot: int = 2000, seed: int =
 # --- 2. adaptive seeds -------------------------------------------------------------------
 
 
-def true_differences(rng: np.random.Generator) -> np.ndarray:
-    """BN worse at shallow depths, better at deep ones; the crossing uniform in [3, 6]."""
-    crossing = rng.uniform(3.0, 6.0)
-    return 0.015 * (np.array(DEPTHS) - crossing)  # 1.5 points per layer
+def draw_studies(
+    rng: np.random.Generator, studies: int, noise: Noise, max_seeds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """True differences (studies, depths): BN worse at shallow depths, better at deep ones,
+    1.5 points per layer, crossing 0 at a depth uniform in [3, 6]; and each cell's per-seed
+    differences candidate minus baseline (studies, depths, max_seeds), which is all a
+    paired interval sees (two jobs' noise, correlated by ``noise.corr``)."""
+    crossing = rng.uniform(3.0, 6.0, studies)
+    truth = 0.015 * (np.array(DEPTHS) - crossing[:, None])
+    spread = noise.sd * np.sqrt(2 * (1 - noise.corr))
+    return truth, truth[..., None] + spread * rng.standard_normal((*truth.shape, max_seeds))
 
 
-class Study:
-    """One simulated sweep: a seed's accuracy for any (model, depth, seed) it is asked to run.
+class Intervals:
+    """Every cell's estimate and paired interval at ``level`` from its first n seeds."""
 
-    The two models' runs of one (depth, seed) share a draw (the data stream), weighted so
-    that their correlation is ``noise.corr``.
-    """
-
-    def __init__(self, rng: np.random.Generator, diffs: np.ndarray, noise: Noise) -> None:
-        self.rng, self.diffs, self.noise = rng, diffs, noise
-        self.rows: list[dict] = []
-        self.shared: dict[tuple[int, int], float] = {}
-
-    def run(self, model: str, depth: int, seed: int) -> None:
-        mean = 0.95 + (self.diffs[DEPTHS.index(depth)] if model == PAIR[0] else 0.0)
-        shared = self.shared.setdefault((depth, seed), self.rng.normal())
-        corr = self.noise.corr
-        draw = np.sqrt(corr) * shared + np.sqrt(1 - corr) * self.rng.normal()
-        self.rows.append({"model": model, "depth": depth, "seed": seed})
-        self.rows[-1]["score"] = mean + self.noise.sd * draw
-
-    def scores(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.rows)
-        return frame.assign(lr=0.003, batch_size=100, epoch=10, status="completed")
-
-
-@dataclass
-class Outcome:
-    jobs: int
-    found: Verdict
-    truth: Verdict
-    grey: bool  # the answer is off at a depth whose true difference is in (0, margin]
-
-    @property
-    def right(self) -> bool:
-        return self.found.resolved and self.found.text == self.truth.text
-
-    @property
-    def wrong(self) -> bool:
-        return self.found.resolved and self.found.text != self.truth.text
-
-    @property
-    def bracketed(self) -> bool:
-        """Not resolved, and the truth within the bounds given."""
-        high = self.found.high if self.found.high is not None else np.inf
-        truth = self.truth.high if self.truth.high is not None else np.inf
-        return not self.found.resolved and self.found.low <= truth <= high
-
-
-def _answer(study: Study, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, Verdict]:
-    cells = depth_differences(study.scores(), PAIR, settings)
-    ordered = cells.sort_values("depth")
-    return cells, critical_depths(cells), verdict(list(DEPTHS), ordered["state"].tolist())
-
-
-def run_study(
-    rng: np.random.Generator, settings: Settings, max_seeds: int, adaptive: bool, noise: Noise
-) -> Outcome:
-    """One study answered by ``resolve``'s plan from 2 seeds (adaptive) or max_seeds seeds."""
-    diffs = true_differences(rng)
-    truth = verdict(list(DEPTHS), ["win" if d > settings.margin else "lose" for d in diffs])
-    study = Study(np.random.default_rng(rng.integers(2**31)), diffs, noise)
-    for depth in DEPTHS:
-        for seed in range(2 if adaptive else max_seeds):
-            for model in PAIR:
-                study.run(model, depth, seed)
-    cells, critical, found = _answer(study, settings)
-    while adaptive:
-        plans = plan_seeds(cells, critical, study.scores(), ["lr", "batch_size"], max_seeds)
-        seeded = [p for p in plans if p.action == SEED]
-        if not seeded:
-            break
-        for plan in seeded:
-            for model in plan.models:
-                study.run(model, plan.depth, plan.seed)
-        cells, critical, found = _answer(study, settings)
-    grey = any(0 < d <= settings.margin for d in diffs)
-    return Outcome(len(study.rows), found, truth, grey and found.text != truth.text)
-
-
-def resolve_study(
-    studies: int, max_seeds: int = 6, noise: Noise = Noise(), level: float = 0.95, seed: int = 0
-) -> dict[str, dict]:
-    """Jobs and answers of resolve and of max_seeds everywhere over ``studies`` studies."""
-    settings = Settings(level=level)
-    out = {}
-    for name, adaptive in (
-        ("resolve from 2 seeds", True),
-        (f"{max_seeds} seeds everywhere", False),
-    ):
-        rng = np.random.default_rng(seed)  # the same true differences for both strategies
-        runs = [run_study(rng, settings, max_seeds, adaptive, noise) for _ in range(studies)]
-        out[name] = {
-            "jobs_mean": float(np.mean([o.jobs for o in runs])),
-            "jobs_max": int(max(o.jobs for o in runs)),
-            "right": float(np.mean([o.right for o in runs])),
-            "wrong": float(np.mean([o.wrong for o in runs])),
-            "wrong_grey": float(np.mean([o.wrong and o.grey for o in runs])),
-            "open": float(np.mean([not o.found.resolved for o in runs])),
-            "open_bracketed": float(np.mean([o.bracketed for o in runs])),
+    def __init__(self, paired: np.ndarray, level: float) -> None:
+        self.by_n = {
+            n: (paired[..., :n].mean(axis=-1), *paired_bounds(paired[..., :n], level))
+            for n in range(2, paired.shape[-1] + 1)
         }
+
+    def at(self, study: int, depth_index: int, n: int) -> tuple[float, float, float]:
+        """(estimate, low, high) of one cell with n seeds."""
+        diff, low, high = (float(x[study, depth_index]) for x in self.by_n[n])
+        return diff, low, high
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How seeds are spent: ``max_seeds`` everywhere (not ``adaptive``), or ``resolve``'s
+    rounds from 2 seeds with wins and loses settled by the ``stop_level`` interval (None: at
+    once, the rule ``resolve`` had before)."""
+
+    name: str
+    adaptive: bool = True
+    stop_level: float | None = None
+
+
+def answer(
+    strategy: Strategy,
+    study: int,
+    report: Intervals,
+    stop: Intervals | None,
+    max_seeds: int,
+    margin: float,
+) -> tuple[list[int], int, list[str]]:
+    """Seeds per depth, rounds and the cells' final states of one study under ``strategy``."""
+    n = [2 if strategy.adaptive else max_seeds] * len(DEPTHS)
+    rounds = 0
+    while True:
+        cells = [report.at(study, i, k) for i, k in enumerate(n)]
+        states = [cell_state(k, k, *cell, margin)[0] for k, cell in zip(n, cells, strict=True)]
+        if not strategy.adaptive:
+            return n, rounds, states
+        if stop is None:
+            settles = [state in (WIN, LOSE) for state in states]
+        else:
+            bounds = [stop.at(study, i, k)[1:] for i, k in enumerate(n)]
+            settles = [settled(st, *b, margin) for st, b in zip(states, bounds, strict=True)]
+        todo = [d for d in deciding_depths(DEPTHS, states, settles) if n[d - 1] < max_seeds]
+        if not todo:
+            return n, rounds, states
+        rounds += 1
+        for depth in todo:
+            n[depth - 1] += 1
+
+
+OUTCOMES = ("jobs", "rounds", "right", "wrong", "wrong_grey", "open", "open_bracketed")
+
+
+def outcome(
+    n: Sequence[int], rounds: int, states: Sequence[str], truth: np.ndarray, margin: float
+) -> tuple[float, ...]:
+    """One study's ``OUTCOMES``: jobs, rounds, right, wrong, wrong with a win at a depth
+    whose true difference is in (0, margin] (the grey zone), open, open with the truth
+    within the range given."""
+    found = verdict(DEPTHS, states)
+    true = verdict(DEPTHS, [WIN if d > margin else LOSE for d in truth])
+    wrong = found.resolved and found.text != true.text
+    grey = any(s == WIN and 0 < d <= margin for s, d in zip(states, truth, strict=True))
+    high = np.inf if found.high is None else found.high
+    truth_high = np.inf if true.high is None else true.high
+    bracketed = not found.resolved and found.low <= truth_high <= high
+    right = found.resolved and not wrong
+    return 2 * sum(n), rounds, right, wrong, wrong and grey, not found.resolved, bracketed
+
+
+def compare_strategies(
+    strategies: Sequence[Strategy],
+    studies: int,
+    max_seeds: int = 6,
+    noise: Noise = Noise(),
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per strategy, all on the same studies and seed draws: the mean of each of
+    ``OUTCOMES``, the most jobs and rounds, and ``wrong_vs_first``: the paired difference in
+    wrong answers to the first strategy, with its standard error (``wrong_vs_first_se``)."""
+    margin = Settings().margin
+    truth, paired = draw_studies(np.random.default_rng(seed), studies, noise, max_seeds)
+    report = Intervals(paired, level)
+    stops = {s.stop_level: Intervals(paired, s.stop_level) for s in strategies if s.stop_level}
+    rows, first_wrong = [], None
+    for strategy in strategies:
+        stop = stops.get(strategy.stop_level)
+        per = np.array(
+            [
+                outcome(*answer(strategy, i, report, stop, max_seeds, margin), truth[i], margin)
+                for i in range(studies)
+            ],
+            dtype=float,
+        )
+        row = dict(zip(OUTCOMES, per.mean(axis=0), strict=True))
+        wrong = per[:, OUTCOMES.index("wrong")]
+        first_wrong = wrong if first_wrong is None else first_wrong
+        excess = wrong - first_wrong
+        rows.append(
+            {
+                "strategy": strategy.name,
+                **row,
+                "jobs_max": int(per[:, 0].max()),
+                "rounds_max": int(per[:, 1].max()),
+                "wrong_vs_first": excess.mean(),
+                "wrong_vs_first_se": excess.std(ddof=1) / np.sqrt(studies),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def strategies(
+    level: float, max_seeds: int, extra_stop_levels: Sequence[float] = ()
+) -> list[Strategy]:
+    """``max_seeds`` everywhere, resolve's rule before, resolve's rule now, and resolve's
+    rule at other stop levels (the trade-off between jobs and wrong answers)."""
+    out = [
+        Strategy(f"{max_seeds} seeds everywhere", adaptive=False),
+        Strategy("resolve, before: stop at the first win or lose"),
+    ]
+    stop = default_stop_level(level, max_seeds)
+    out.append(Strategy(f"resolve, now: stop level {stop * 100:.4g} %", stop_level=stop))
+    out += [
+        Strategy(f"resolve, stop level {s * 100:.4g} %", stop_level=s) for s in extra_stop_levels
+    ]
     return out
+
+
+def _table(rows: pd.DataFrame) -> list[str]:
+    lines = [
+        "| strategy | jobs (mean / max) | rounds (mean / max) | right | wrong (grey zone) | "
+        "wrong minus everywhere's (s.e.) | open (truth within its range) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows.to_dict("records"):
+        lines.append(
+            f"| {r['strategy']} | {r['jobs']:.1f} / {r['jobs_max']} | "
+            f"{r['rounds']:.1f} / {r['rounds_max']} | {r['right']:.1%} | "
+            f"{r['wrong']:.1%} ({r['wrong_grey']:.1%}) | "
+            f"{r['wrong_vs_first'] * 100:+.1f} ({r['wrong_vs_first_se'] * 100:.1f}) | "
+            f"{r['open']:.1%} ({r['open_bracketed']:.1%}) |"
+        )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.simulate", description=__doc__)
     parser.add_argument("--experiments", type=int, default=4000, help="coverage experiments")
-    parser.add_argument("--studies", type=int, default=400, help="simulated resolve studies")
+    parser.add_argument("--studies", type=int, default=4000, help="simulated resolve studies")
     parser.add_argument("--max-seeds", type=int, default=6)
-    parser.add_argument("--seed-sd", type=float, default=SEED_SD, help="accuracy fraction")
+    parser.add_argument(
+        "--seed-sd",
+        type=float,
+        nargs="+",
+        default=[SEED_SD, SEED_SD / 2],
+        help="accuracy fraction; one table of studies per value (coverage: the first)",
+    )
     parser.add_argument("--seed-corr", type=float, default=SEED_CORR)
     parser.add_argument("--level", type=float, default=0.95, help="of the studies' intervals")
+    parser.add_argument(
+        "--stop-levels",
+        type=float,
+        nargs="*",
+        default=[],
+        help="more stop levels for resolve's rule, to trace jobs against wrong answers",
+    )
+    parser.add_argument("--no-coverage", action="store_true", help="the studies only")
     args = parser.parse_args(argv)
-    noise = Noise(args.seed_sd, args.seed_corr)
+    noise = Noise(args.seed_sd[0], args.seed_corr)
     tic = time.perf_counter()
-    print(f"seed noise: sd {noise.sd * 100:g} points per model, same-seed correlation {noise.corr}")
-    print(f"\ncoverage of a nominal 95 % interval, {args.experiments} experiments each:")
-    print("| seeds per model | paired t | unpaired t | percentile bootstrap (before) |")
-    print("| --- | --- | --- | --- |")
-    for n in (2, 3, 5):
-        paired = t_coverage(n, True, args.experiments, noise, seed=n)
-        unpaired = t_coverage(n, False, args.experiments, noise, seed=n)
-        boot = bootstrap_coverage(n, min(args.experiments, 2000), seed=n)
-        print(f"| {n} | {paired:.1%} | {unpaired:.1%} | {boot:.1%} |")
-    print(
-        f"\n{args.studies} simulated studies: depths 1-7, the true difference crossing from "
-        "BN worse to BN better at a depth uniform in [3, 6], 1.5 points per layer; margin 1 "
-        f"point; {args.level:.0%} intervals"
-    )
-    print(
-        "| strategy | jobs (mean) | jobs (max) | right | wrong (in the grey zone) | open "
-        "(truth within its bounds) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, r in resolve_study(args.studies, args.max_seeds, noise, args.level).items():
+    if not args.no_coverage:
         print(
-            f"| {name} | {r['jobs_mean']:.1f} | {r['jobs_max']} | {r['right']:.1%} | "
-            f"{r['wrong']:.1%} ({r['wrong_grey']:.1%}) | {r['open']:.1%} "
-            f"({r['open_bracketed']:.1%}) |"
+            f"seed noise: sd {noise.sd * 100:g} point{'' if noise.sd == 0.01 else 's'} per "
+            "model, same-seed correlation "
+            f"{noise.corr}"
         )
+        print(f"\ncoverage of a nominal 95 % interval, {args.experiments} experiments each:")
+        print("| seeds per model | paired t | unpaired t | percentile bootstrap (before) |")
+        print("| --- | --- | --- | --- |")
+        for n in (2, 3, 5):
+            paired = t_coverage(n, True, args.experiments, noise, seed=n)
+            unpaired = t_coverage(n, False, args.experiments, noise, seed=n)
+            boot = bootstrap_coverage(n, min(args.experiments, 2000), seed=n)
+            print(f"| {n} | {paired:.1%} | {unpaired:.1%} | {boot:.1%} |")
+    for sd in args.seed_sd:
+        print(
+            f"\n{args.studies} simulated studies: depths 1-7, the true difference crossing "
+            "from BN worse to BN better at a depth uniform in [3, 6], 1.5 points per layer; "
+            f"margin 1 point; {args.level:.0%} intervals; seed noise {sd * 100:g} "
+            f"point{'' if sd == 0.01 else 's'} per job (same-seed correlation "
+            f"{args.seed_corr}); from 2 seeds, at most "
+            f"{args.max_seeds}"
+        )
+        plan = strategies(args.level, args.max_seeds, args.stop_levels)
+        rows = compare_strategies(
+            plan, args.studies, args.max_seeds, Noise(sd, args.seed_corr), args.level
+        )
+        print("\n".join(_table(rows)))
     print(f"\n({time.perf_counter() - tic:.0f} s)")
 
 

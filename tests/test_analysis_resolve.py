@@ -1,7 +1,8 @@
 """``resolve``: which cells get a seed and why, the commands it runs, and its rounds.
 
 The decision logic runs on synthetic job dirs; the rounds on a fake launcher that writes
-job dirs with a known truth; ``test_resolve_a_real_sweep`` runs the real CLI end to end.
+job dirs with a known truth; ``test_resolve_a_real_sweep`` runs the real CLI end to end;
+``test_the_simulated_studies`` checks the simulation that measures the stop rule.
 """
 
 from __future__ import annotations
@@ -12,11 +13,26 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from analysis import Settings, analyze, records_from_dirs
+from analysis.compare import depth_differences
 from analysis.load import read_sweep
-from analysis.resolve import CAPPED, NO_EFFECT, SEED, commands, plan_round, resolve
+from analysis.resolve import (
+    CAPPED,
+    NO_EFFECT,
+    SEED,
+    commands,
+    deciding_depths,
+    default_stop_level,
+    plan_round,
+    plan_seeds,
+    resolve,
+    with_stop_intervals,
+)
+from analysis.simulate import DEPTHS, Intervals, Noise, Strategy, answer, draw_studies
 from tests.analysis_synth import write_grid, write_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +80,115 @@ def test_the_plan_cell_by_cell(tmp_path):
     assert plans[(0.003, 3)].models == ("vit", "vitbnffn")
     assert plans[(0.003, 5)].action == CAPPED
     assert plans_by_cell(tmp_path, max_seeds=4)[0][(0.003, 5)].seed == 3
+
+
+def paired_cell(root: Path, depth: int, diffs: list[float], lr: float = 0.003) -> None:
+    """Seed s of both models at ``depth``: the candidate ``diffs[s]`` above the baseline."""
+    for seed, diff in enumerate(diffs):
+        write_job(root / f"d{depth}", "vitbnffn", depth, seed, [0.5, 0.80 + diff], lr=lr)
+        write_job(root / f"d{depth}", "vit", depth, seed, [0.5, 0.80], lr=lr)
+
+
+def test_provisional_wins_and_loses_cell_by_cell(tmp_path):
+    # Paired differences chosen so that each cell's 95 % interval (the report's state) and
+    # 98.75 % interval (the stop level for 6 seeds) fall where the comment says, margin 1 pt.
+    lr_a = {
+        1: [0.0, 0.02, -0.01],  # unresolved, below a settled lose: no effect
+        2: [-0.05, -0.051, -0.049],  # lose, settled (stop interval below the margin)
+        3: [0.02, 0.03, 0.025],  # win (95 %: 1.3-3.7 pt), provisional (98.75 %: -0.1-5.1)
+        4: [0.05, 0.051, 0.049],  # win, settled (98.75 %: 4.5-5.5 pt)
+        5: [0.0, 0.05, 0.02],  # unresolved (interval reaches 0)
+        6: [0.06, 0.061, 0.059],  # win, settled
+        7: [0.01, 0.04] * 3,  # win at 6 seeds (95 %: 0.8-4.2), provisional: capped
+    }
+    lr_b = {
+        1: [0.0, 0.02, -0.01],  # unresolved, below a provisional lose: waits for it
+        2: [-0.01, 0.0, -0.005],  # lose (95 %: high 0.7 pt), provisional (98.75 %: 2.1)
+        3: [0.05, 0.051, 0.049],  # win, settled
+    }
+    for lr, cells in ((0.003, lr_a), (0.005, lr_b)):
+        for depth, diffs in cells.items():
+            paired_cell(tmp_path / f"lr{lr}", depth, diffs, lr=lr)
+    plans, a = plans_by_cell(tmp_path, max_seeds=6)
+    states = a.diffs.set_index(["lr", "depth"])["state"].to_dict()
+    win, lose, unresolved = "win", "lose", "unresolved"
+    assert states == {  # the report's states, as the issue defines them
+        **{(0.003, d): s for d, s in enumerate([unresolved, lose, win, win, unresolved], 1)},
+        **{(0.003, 6): win, (0.003, 7): win},
+        **{(0.005, 1): unresolved, (0.005, 2): lose, (0.005, 3): win},
+    }
+    expected = {
+        (0.003, 1): (NO_EFFECT, None),
+        (0.003, 3): (SEED, 3),  # a provisional win gets a seed
+        (0.003, 5): (SEED, 3),
+        (0.003, 7): (CAPPED, None),
+        (0.005, 1): (NO_EFFECT, None),
+        (0.005, 2): (SEED, 3),  # a provisional lose at the largest lost depth too
+    }  # (0.003, 4) and (0.003, 6), settled wins, get nothing, as do settled loses
+    assert {cell: (p.action, p.seed) for cell, p in plans.items()} == expected
+    assert plans[(0.003, 3)].why.startswith("provisional win: its 98.75 % interval (-0.1 to")
+    assert "still reaches below the margin (1 point)" in plans[(0.003, 3)].why
+    assert plans[(0.005, 2)].why.startswith("provisional lose: its 98.75 % interval")
+    assert plans[(0.003, 5)].why == "unresolved: interval reaches 0"
+    assert plans[(0.003, 7)].state == win
+    # At a stop level equal to the report's (a win settles once its own 95 % interval
+    # clears the margin), depths 3 and 2 are settled; depth 7 is not (95 %: 0.8-4.2 pt).
+    at_95 = {(dict(p.condition)["lr"], p.depth): p for p in plan_round(a, 6, stop_level=0.95)}
+    assert {cell: p.action for cell, p in at_95.items()} == {
+        (0.003, 1): NO_EFFECT,
+        (0.003, 5): SEED,
+        (0.003, 7): CAPPED,
+        (0.005, 1): NO_EFFECT,
+    }
+
+
+def test_which_depths_decide():
+    depths = [1, 2, 3, 4, 5]
+    w, lo, u = "win", "lose", "unresolved"
+    # A provisional win above the largest lost depth decides; one below it does not.
+    assert deciding_depths(depths, [w, lo, w, w, w], [False, True, False, True, True]) == (3,)
+    # A provisional lose at the largest lost depth decides; cells below wait for it.
+    assert deciding_depths(depths, [u, lo, lo, u, w], [False, False, False, False, True]) == (3, 4)
+    # Every cell settled: nothing to do.
+    assert deciding_depths(depths, [lo, lo, w, w, w], [True] * 5) == ()
+    assert default_stop_level(0.95, 6) == 1 - 0.05 / 4
+    assert default_stop_level(0.95, 3) == 0.95
+
+
+def test_the_simulated_studies_follow_the_plan():
+    """``analysis.simulate``'s fast rounds (arrays of intervals) spend the seeds that
+    ``plan_seeds`` spends on the same results, round by round, and end in the same states."""
+    pair, stop_level = ("vitbnffn", "vit"), default_stop_level(0.95, 6)
+    _, paired = draw_studies(np.random.default_rng(3), 10, Noise(), 6)
+    report, stop = Intervals(paired, 0.95), Intervals(paired, stop_level)
+    strategy = Strategy("now", stop_level=stop_level)
+    provisional = 0
+    for study in range(len(paired)):
+        n_fast, rounds_fast, states_fast = answer(strategy, study, report, stop, 6, 0.01)
+        n, rounds = dict.fromkeys(DEPTHS, 2), 0
+        while True:
+            rows = [
+                {"model": model, "depth": depth, "seed": seed, "score": score}
+                for depth, k in n.items()
+                for seed in range(k)
+                for model, score in zip(
+                    pair, (0.9 + paired[study, depth - 1, seed], 0.9), strict=True
+                )
+            ]
+            scores = pd.DataFrame(rows).assign(lr=0.003, batch_size=100, epoch=10)
+            diffs = depth_differences(scores, pair, Settings())
+            cells = with_stop_intervals(diffs, scores, pair, Settings(), stop_level)
+            plans = plan_seeds(cells, scores, ["lr", "batch_size"], 6, 0.01, stop_level)
+            seeded = [p.depth for p in plans if p.action == SEED]
+            provisional += sum(p.why.startswith("provisional") for p in plans if p.action == SEED)
+            if not seeded:
+                break
+            rounds += 1
+            for depth in seeded:
+                n[depth] += 1
+        assert (list(n.values()), rounds) == (n_fast, rounds_fast), study
+        assert diffs.sort_values("depth")["state"].tolist() == states_fast, study
+    assert provisional > 0  # the studies exercise the stop rule
 
 
 def test_the_plan_fills_seed_gaps_and_cells_without_data(tmp_path):
@@ -159,22 +284,26 @@ def test_rounds_until_resolved_or_capped_then_nothing(tmp_path):
     assert resolve(sweep, Settings(), max_seeds=4, run=run, echo=printed.append) == 0
     out = "\n".join(printed)
     # Two seeds (paired, 1 degree of freedom): no cell is decided, so every one gets seed 2.
-    # Three: depths 1, 2 lose, 4 wins, 3 stays open and alone gets seed 3, which decides it.
-    round_2 = out[out.index("resolve round 2") :]
+    # Three (the stop level for 4 seeds is 97.5 %): depths 1 and 4 are settled, depth 2 is a
+    # provisional lose (97.5 %: -5.0 to 1.6 points), depth 3 unresolved: both get seed 3.
+    # Four: depth 3 wins, provisionally (97.5 %: 0.1 to 3.9), but has max_seeds.
+    round_2 = out[out.index("resolve round 2") : out.index("resolve round 3")]
     assert out.count("-> seed 2 for vit, vitbnffn") == 4
-    assert round_2.count("-> seed") == 1 and "depth 3: unresolved" in round_2
-    assert len(calls) == 2 and {"model.depth=3", "trainer.seed=3"} <= set(calls[1])
-    assert printed[-1] == "done: resolved"
+    assert round_2.count("-> seed 3") == 2 and "depth 3: unresolved" in round_2
+    assert "depth 2: provisional lose: its 97.5 % interval (-5.0 to 1.6 points)" in round_2
+    assert len(calls) == 2 and {"model.depth=2,3", "trainer.seed=3"} <= set(calls[1])
+    assert "depth 3: provisional win" in printed[-2] and "stays a win" in printed[-2]
+    assert printed[-1].startswith("done: resolved")
     records, stats = records_from_dirs([sweep])
     a = analyze(records, stats, Settings())
     assert a.critical.iloc[0]["critical_depth"] == "3"
-    assert a.scores.groupby("depth")["seed"].nunique().to_dict() == {1: 3, 2: 3, 3: 4, 4: 3}
+    assert a.scores.groupby("depth")["seed"].nunique().to_dict() == {1: 3, 2: 4, 3: 4, 4: 3}
     # The user's command is still the sweep's command, though resolve rewrote multirun.yaml.
     assert read_sweep(sweep).task == user
     calls.clear()
     printed.clear()
     assert resolve(sweep, Settings(), max_seeds=4, run=run, echo=printed.append) == 0
-    assert calls == [] and printed[-1] == "done: resolved"
+    assert calls == [] and printed[-1].startswith("done: resolved")
 
 
 def test_a_round_without_new_results_stops(tmp_path):
@@ -207,7 +336,7 @@ def _data_dir() -> Path:
 
 
 def test_resolve_a_real_sweep(tmp_path):
-    """The user's sweep, then ``make resolve``'s command, twice: seeds only where unresolved."""
+    """The user's sweep, then ``make resolve``'s command, twice: seeds only where the plan says."""
     env = {**os.environ, "VITBN_DATA_DIR": str(_data_dir()), "VITBN_OUTPUT_DIR": str(tmp_path)}
     env["WANDB_MODE"] = "disabled"
     sweep = [sys.executable, "-m", "vitbn_sweep", "-m", "sweep_name=tiny", "logger=none"]
@@ -219,15 +348,17 @@ def test_resolve_a_real_sweep(tmp_path):
     root = tmp_path / "tiny"
     records, stats = records_from_dirs([root])
     before = analyze(records, stats, Settings())
+    seeded = {p.depth for p in plan_round(before, 3) if p.action == SEED}
     open_before = {int(d) for d in before.critical.iloc[0]["open_depths"].split(",") if d}
+    assert open_before <= seeded  # and provisional wins or loses, if any
     resolve_cmd = [sys.executable, "-m", "analysis", "resolve", str(root), "--max-seeds", "3"]
     done = subprocess.run(resolve_cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     records, stats = records_from_dirs([root])
     after = analyze(records, stats, Settings())
     seeds = after.scores.groupby(["model", "depth"])["seed"].nunique()
-    for (model, depth), n in seeds.items():  # new seeds exactly at the open cells
-        assert n == (3 if depth in open_before else 2), (model, depth, done.stdout)
+    for (model, depth), n in seeds.items():  # new seeds exactly where the plan said
+        assert n == (3 if depth in seeded else 2), (model, depth, done.stdout)
     row = after.critical.iloc[0]
     open_after = {int(d) for d in row["open_depths"].split(",") if d}
     for depth in open_after:  # still open: only because the cap was reached
