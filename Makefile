@@ -32,7 +32,7 @@ report: $(STAMP)  ## report of a sweep: make report SWEEP=outputs/grid_c (defaul
 	$(PY) -m analysis report $(SWEEP) $(REPORT_ARGS)
 
 MAX_SEEDS ?= 6
-resolve: $(STAMP)  ## one more seed where a critical depth is unresolved, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6; RESOLVE_ARGS="--dry-run"
+resolve: $(STAMP)  ## one more seed where a critical depth is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6; RESOLVE_ARGS="--dry-run"
 	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) $(RESOLVE_ARGS)
 
 status: $(STAMP)  ## jobs of a sweep by state, and the ETA (reads the sweep dir only): make status SWEEP=outputs/grid_c

@@ -28,17 +28,25 @@ def _parser() -> argparse.ArgumentParser:
     critical = commands.add_parser("critical", help="print the critical-depth tables only")
     resolve = commands.add_parser(
         "resolve",
-        help="launch one more seed where a critical depth is unresolved, until it is resolved",
+        help="launch one more seed where a critical depth is not settled, until it is",
         description="Round after round: analyse the sweep, launch one more seed (both models) "
-        "at each cell that is unresolved and can still change a critical depth, through the "
-        "sweep's own command and launcher into the same sweep dir; until no such cell is left "
-        "or each has --max-seeds seeds.",
+        "at each cell that can still change a critical depth and is unresolved, or a win or "
+        "lose whose --stop-level interval still reaches across the margin (provisional), "
+        "through the sweep's own command and launcher into the same sweep dir; until no such "
+        "cell is left or each has --max-seeds seeds.",
     )
     resolve.add_argument(
         "sweep", nargs="?", help="the sweep dir (default: the newest sweep under outputs/)"
     )
     resolve.add_argument("--max-seeds", type=int, default=6, help="seeds per model and cell")
     resolve.add_argument("--max-rounds", type=int, help="stop after this many rounds")
+    resolve.add_argument(
+        "--stop-level",
+        type=float,
+        help="a win or lose is settled once its interval at this level clears the margin "
+        "(default: 1 - (1 - level) / (max_seeds - 2), 0.9875 for 95%% and 6 seeds; "
+        "--stop-level 0.95 stops at the first win or lose: fewer jobs, more wrong answers)",
+    )
     resolve.add_argument(
         "--dry-run", action="store_true", help="print the next round's plan, launch nothing"
     )
@@ -145,12 +153,14 @@ def _print_answer(a: Analysis) -> None:
     print(f"critical depth, {a.pair[0]} vs {a.pair[1]}: {a.settings.describe()}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
-    open_cells = sum(len([d for d in str(o).split(",") if d]) for o in a.critical["open_depths"])
-    if open_cells:
+    from analysis.resolve import SEED, plan_round
+
+    unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
+    if unsettled:
         where = a.stats.roots[0] if len(a.stats.roots) == 1 else "..."
         print(
-            f"{open_cells} cell(s) unresolved that can change the answer: "
-            f"run `make resolve SWEEP={where}` to settle them"
+            f"{unsettled} cell(s) not settled that can change the answer (unresolved, or a "
+            f"provisional win or lose): run `make resolve SWEEP={where}` to settle them"
         )
 
 
@@ -171,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_rounds=args.max_rounds,
                 dry_run=args.dry_run,
                 extra=args.override,
+                stop_level=args.stop_level,
             )
         records, stats, sweeps = load_results(
             args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri
