@@ -23,39 +23,39 @@ NORMS: dict[str, NormFactory] = {
 DNN_NORMS: dict[str, NormFactory] = {"batch": nn.BatchNorm1d, "none": identity_norm}
 
 
+VIT_SIZES = ("patch_size", "dim", "depth", "heads", "dim_head", "mlp_dim")
+
+
+def architecture(model: Mapping[str, Any], norms: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of the (validated) ``model`` config node, norms from ``norms``.
+
+    Shared by ``build_model`` and the stacked models, which take the same arguments.
+    """
+    kinds = model["norms"]
+    if model["arch"] == "vit":
+        return {
+            **{key: model[key] for key in VIT_SIZES},
+            **{f"{slot}_norm": norms[kind] for slot, kind in kinds.items()},
+        }
+    return {
+        "hidden": model["hidden"],
+        "depth": model["depth"],
+        "hidden_norm": norms[kinds["hidden"]],
+    }
+
+
 def build_model(
     model: Mapping[str, Any], *, image_size: int, channels: int, num_classes: int
 ) -> nn.Module:
     """Instantiate the model described by a (validated) ``model`` config node."""
-    norms = model["norms"]
+    sizes = {"image_size": image_size, "channels": channels, "num_classes": num_classes}
     if model["arch"] == "vit":
-        return ViT(
-            image_size=image_size,
-            channels=channels,
-            num_classes=num_classes,
-            patch_size=model["patch_size"],
-            dim=model["dim"],
-            depth=model["depth"],
-            heads=model["heads"],
-            dim_head=model["dim_head"],
-            mlp_dim=model["mlp_dim"],
-            embed_norm=NORMS[norms["embed"]],
-            attn_norm=NORMS[norms["attn"]],
-            ffn_pre_norm=NORMS[norms["ffn_pre"]],
-            ffn_hidden_norm=NORMS[norms["ffn_hidden"]],
-            final_norm=NORMS[norms["final"]],
-        )
-    return DNN(
-        image_size=image_size,
-        channels=channels,
-        num_classes=num_classes,
-        hidden=model["hidden"],
-        depth=model["depth"],
-        hidden_norm=DNN_NORMS[norms["hidden"]],
-    )
+        return ViT(**sizes, **architecture(model, NORMS))
+    return DNN(**sizes, **architecture(model, DNN_NORMS))
 
 
 __all__ = [
+    "architecture",
     "DNN",
     "NORMS",
     "DNN_NORMS",

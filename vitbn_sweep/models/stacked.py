@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitbn_sweep.models import architecture
+
 StackedNormFactory = Callable[..., nn.Module]  # (*, members, features) -> module
 
 
@@ -298,34 +300,9 @@ def build_stacked_model(
     model: Mapping[str, Any], *, members: int, image_size: int, channels: int, num_classes: int
 ) -> nn.Module:
     """The stacked counterpart of ``models.build_model``, uninitialised: load member states."""
-    norms = {slot: STACKED_NORMS[kind] for slot, kind in model["norms"].items()}
-    if model["arch"] == "vit":
-        return StackedViT(
-            members=members,
-            image_size=image_size,
-            channels=channels,
-            num_classes=num_classes,
-            patch_size=model["patch_size"],
-            dim=model["dim"],
-            depth=model["depth"],
-            heads=model["heads"],
-            dim_head=model["dim_head"],
-            mlp_dim=model["mlp_dim"],
-            embed_norm=norms["embed"],
-            attn_norm=norms["attn"],
-            ffn_pre_norm=norms["ffn_pre"],
-            ffn_hidden_norm=norms["ffn_hidden"],
-            final_norm=norms["final"],
-        )
-    return StackedDNN(
-        members=members,
-        image_size=image_size,
-        channels=channels,
-        num_classes=num_classes,
-        hidden=model["hidden"],
-        depth=model["depth"],
-        hidden_norm=norms["hidden"],
-    )
+    sizes = {"image_size": image_size, "channels": channels, "num_classes": num_classes}
+    stacked = StackedViT if model["arch"] == "vit" else StackedDNN
+    return stacked(members=members, **sizes, **architecture(model, STACKED_NORMS))
 
 
 def stack_states(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
