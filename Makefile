@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check lint format clean
+.PHONY: install run report resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check bench-gpu lint format clean
 
 # MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
 # project's machines, CI), else the config's default ./data (downloaded on first use).
@@ -72,6 +72,9 @@ SLURM_SH ?= ../shared/slurm/local-slurm.sh
 test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (root; started and stopped here)
 	bash $(SLURM_SH) start
 	$(PY) -m pytest -q -m slurm; rc=$$?; bash $(SLURM_SH) stop; exit $$rc
+
+bench-gpu: $(STAMP)  ## on a GPU machine: the CUDA path, make bench on CUDA, and the whole study timed (benchmarks/gpu.sh)
+	bash benchmarks/gpu.sh $(GPU_OUT)
 
 wheel-check: $(STAMP)  ## build the wheel, install it in a fresh venv, run a one-epoch job from another directory
 	bash tests/wheel_check.sh $(PY)

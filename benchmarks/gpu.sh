@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make bench-gpu: everything a GPU owner runs, as is, in one go (issue 11, part 2).
+#   bash benchmarks/gpu.sh [OUT_DIR]        (default OUT_DIR: benchmarks/gpu-<host>-<date>)
+# 1. the CUDA path, never run before: one tiny job per model on the GPU, fp32 and bf16,
+#    and the CUDA tests of the suite;
+# 2. make bench on the GPU: samples/s per depth, the grid's epochs/h (one at a time,
+#    packed, stacked), written to OUT_DIR/benchmark.json and bench.md;
+# 3. the study itself: experiment=warmup and experiment=article_full (96 jobs) with the
+#    stacked launcher into results/ (completed jobs are skipped), timed: the target is
+#    <= 5 min of wall time on one H200. Job results land in results/ as on CPU.
+# Needs the project's .venv (make install) and MNIST (VITBN_DATA_DIR or ../shared/data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${1:-benchmarks/gpu-$(hostname -s)-$(date +%Y-%m-%d)}
+mkdir -p "$OUT"
+if [[ -z ${VITBN_DATA_DIR:-} && -f ../shared/data/MNIST/raw/train-images-idx3-ubyte ]]; then
+  export VITBN_DATA_DIR=$(cd ../shared/data && pwd)
+fi
+if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+  echo "bench-gpu: no CUDA device here (torch.cuda.is_available() is false); run it on a GPU machine" >&2
+  exit 2
+fi
+log() { echo "[bench-gpu $(date +%H:%M:%S)] $*" | tee -a "$OUT/gpu.log"; }
+{ nvidia-smi || true; "$PY" -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; } \
+  > "$OUT/device.txt" 2>&1
+log "device: $(tail -1 "$OUT/device.txt")"
+
+log "1/3 the CUDA path: one tiny job per model, fp32 and bf16"
+TINY=(trainer.epochs=2 data.train_size=2000 data.test_size=1000 logger=none trainer.device=cuda)
+for precision in fp32 bf16; do
+  "$PY" -m vitbn_sweep -m model=vit,vitbnffn,vitbn,dnn,dnnbn model.depth=2 \
+    trainer.precision=$precision sweep_name=cuda-$precision paths.outputs="$OUT/smoke" "${TINY[@]}" \
+    2>&1 | tee -a "$OUT/gpu.log" | grep -E "sweep .*jobs:|job failed" || true
+done
+"$PY" -m vitbn_sweep -m hydra/launcher=stacked model=vit,vitbnffn model.depth=2 optim.lr=0.003,0.005 \
+  trainer.seed=0,1 sweep_name=cuda-stacked paths.outputs="$OUT/smoke" "${TINY[@]}" \
+  2>&1 | tee -a "$OUT/gpu.log" | grep -E "sweep .*jobs:|job failed" || true
+"$PY" -m pytest -q tests/test_bench.py tests/test_stacked.py -k "cuda or bf16" 2>&1 | tail -3 | tee -a "$OUT/gpu.log" || true
+
+log "2/3 make bench on the GPU"
+"$PY" -m vitbn_sweep.bench --out "$OUT/benchmark.json" > "$OUT/bench.md" 2>> "$OUT/gpu.log"
+cat "$OUT/bench.md"
+
+log "3/3 the study: warmup + article_full, stacked, into results/"
+start=$(date +%s)
+for experiment in warmup article_full; do
+  "$PY" -m vitbn_sweep -m experiment=$experiment hydra/launcher=stacked paths.outputs=results \
+    logger=none trainer.progress=log 2>&1 | tee -a "$OUT/study.log" | grep -E "sweep .*jobs" || true
+done
+seconds=$(( $(date +%s) - start ))
+log "study: ${seconds} s of wall time for warmup + article_full (target: <= 300 s on one H200)"
+echo "{\"study_wall_s\": ${seconds}, \"device\": \"$(tail -1 "$OUT/device.txt")\"}" > "$OUT/study.json"
+log "done: $OUT"
