@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import build_frames, condition_columns, job_scores
-from analysis.intervals import diff_interval
+from analysis.intervals import Interval, diff_interval
 from analysis.load import STATUSES, JobRecord, LoadStats, SweepInfo
 from analysis.settings import Settings
 
@@ -48,6 +48,17 @@ def groups(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[tuple, pd.
         return
     for key, group in frame.groupby(columns, dropna=False, sort=True):
         yield (key if isinstance(key, tuple) else (key,)), group
+
+
+def _frames_interval(a: pd.DataFrame, b: pd.DataFrame, level: float) -> Interval:
+    """``diff_interval`` of two frames of per-seed scores (columns ``score``, ``seed``)."""
+    return diff_interval(
+        a["score"].to_numpy(float),
+        b["score"].to_numpy(float),
+        level=level,
+        seeds_a=a["seed"].tolist(),
+        seeds_b=b["seed"].tolist(),
+    )
 
 
 def cell_state(
@@ -82,13 +93,7 @@ def depth_differences(
         for depth in sorted(group["depth"].unique()):
             at = group[(group["depth"] == depth) & group["score"].notna()]
             a, b = at[at["model"] == candidate], at[at["model"] == baseline]
-            interval = diff_interval(
-                a["score"].to_numpy(float),
-                b["score"].to_numpy(float),
-                level=settings.level,
-                seeds_a=a["seed"].tolist(),
-                seeds_b=b["seed"].tolist(),
-            )
+            interval = _frames_interval(a, b, settings.level)
             state, note = cell_state(
                 len(a), len(b), interval.diff, interval.low, interval.high, settings.margin
             )
@@ -246,13 +251,7 @@ def lr_stability(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         low = group[group["lr"] == lrs[0]]
         for lr in lrs[1:]:
             high = group[group["lr"] == lr]
-            interval = diff_interval(
-                low["score"].to_numpy(float),
-                high["score"].to_numpy(float),
-                level=settings.level,
-                seeds_a=low["seed"].tolist(),
-                seeds_b=high["seed"].tolist(),
-            )
+            interval = _frames_interval(low, high, settings.level)
             rows.append(
                 {
                     **dict(zip(keys, key, strict=True)),

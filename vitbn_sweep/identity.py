@@ -50,7 +50,7 @@ HOW_KEYS: tuple[str, ...] = (
     "trainer.compile",
     "trainer.flush_denormal",
 )
-DIRNAME_ITEM_SEP, DIRNAME_KV_SEP = ",", "="
+DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
 
 
 def is_how_key(key: str) -> bool:
@@ -67,10 +67,13 @@ def job_identity(config: Mapping[str, Any]) -> dict[str, Any]:
             dotted = f"{prefix}{key}"
             if is_how_key(dotted):
                 continue
-            out[key] = strip(value, f"{dotted}.") if isinstance(value, Mapping) else value
+            if isinstance(value, Mapping):
+                out[key] = strip(value, f"{dotted}.")
+            else:
+                out[key] = copy.deepcopy(value)  # a list leaf: the caller's stays its own
         return out
 
-    return strip(copy.deepcopy(dict(config)), "")
+    return strip(config, "")
 
 
 def override_key(override: str) -> str:
@@ -86,11 +89,7 @@ def job_dirname(overrides: Iterable[str]) -> str:
     with every how-key left out, whatever form it takes on the command line.
     """
     items = sorted(str(o) for o in overrides if not is_how_key(override_key(str(o))))
-    return DIRNAME_ITEM_SEP.join(items)
+    return DIRNAME_SEP.join(items)
 
 
-def _resolver(overrides: Any) -> str:
-    return job_dirname(overrides)
-
-
-OmegaConf.register_new_resolver("vitbn.job_dirname", _resolver, replace=True)
+OmegaConf.register_new_resolver("vitbn.job_dirname", job_dirname, replace=True)

@@ -73,26 +73,35 @@ def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
 
 
 @functools.cache
+def _primary_keys() -> frozenset[str]:
+    return frozenset(_leaves(_load("config.yaml")))
+
+
+@functools.cache
+def _option_keys(group: str, option: str) -> frozenset[str]:
+    return frozenset(_leaves(option_node(group, option), f"{group}."))
+
+
+@functools.cache
 def all_keys() -> frozenset[str]:
     """Every dotted key any config file defines (for the command line, before composing)."""
-    keys = set(_leaves(_load("config.yaml")))
+    keys = set(_primary_keys())
     for group in GROUPS:
         for option in options(group):
-            keys |= _leaves(option_node(group, option), f"{group}.")
+            keys |= _option_keys(group, option)
     return frozenset(keys)
 
 
 def _valid_keys(cfg: Mapping[str, Any]) -> set[str]:
     """The keys valid for ``cfg``: the primary config's, and those of the chosen options."""
-    keys = set(_leaves(_load("config.yaml")))
+    keys = set(_primary_keys())
     for group in GROUPS:
         node = cfg.get(group)
         selector = SELECTORS.get(group)
         chosen = node.get(selector) if isinstance(node, Mapping) and selector else None
         for option in options(group):
-            opt = option_node(group, option)
-            if chosen is None or opt.get(selector) == chosen:
-                keys |= _leaves(opt, f"{group}.")
+            if chosen is None or option_node(group, option).get(selector) == chosen:
+                keys |= _option_keys(group, option)
     return keys
 
 

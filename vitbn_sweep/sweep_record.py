@@ -39,6 +39,10 @@ class SweepPlan:
     ended: list[Sequence[str]] = field(default_factory=list)  # skipped: ended before
     elsewhere: dict[tuple[str, ...], str] = field(default_factory=dict)  # live foreign claims
 
+    def dir(self, overrides: Sequence[str]) -> Path:
+        """The directory of the job with these overrides."""
+        return self.job_dirs[tuple(overrides)]
+
 
 @dataclass
 class Summary:
@@ -59,7 +63,7 @@ def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any
     """Record a command that starts; returns its record (for ``finish``)."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / MULTIRUN_FILE)
-    names = [plan.job_dirs[tuple(o)].name for o in plan.jobs]
+    names = [plan.dir(o).name for o in plan.jobs]
     atomic_write_text(sweep_dir / JOBS_FILE, json.dumps(names, indent=1) + "\n")
     choices = OmegaConf.select(config, "hydra.runtime.choices", default={}) or {}
     record = {
@@ -92,8 +96,8 @@ def finish(
 ) -> Summary:
     """Record how the command ended; the summary line says it in one line."""
     sweep_dir = Path(record["sweep_dir"])
-    launched = Counter(_status(plan.job_dirs[tuple(o)]) for o in plan.pending)
-    failed_before = sum(_status(plan.job_dirs[tuple(o)]) == "failed" for o in plan.ended)
+    launched = Counter(_status(plan.dir(o)) for o in plan.pending)
+    failed_before = sum(_status(plan.dir(o)) == "failed" for o in plan.ended)
     counts = {
         "completed": launched["completed"],
         "diverged": launched["diverged"],
@@ -102,11 +106,10 @@ def finish(
         "skipped": len(plan.ended),
         "running elsewhere": len(plan.elsewhere),
     }
+    label = {"skipped": "skipped (ended before)"} if counts["skipped"] else {}
     line = f"sweep {sweep_dir}: {len(plan.jobs)} jobs: " + ", ".join(
-        f"{n} {what}" for what, n in counts.items()
+        f"{n} {label.get(what, what)}" for what, n in counts.items()
     )
-    if counts["skipped"]:
-        line = line.replace(" skipped", " skipped (ended before)")
     _append(
         sweep_dir,
         {
@@ -114,9 +117,7 @@ def finish(
             "at": now(),
             "pid": os.getpid(),
             "counts": counts,
-            "errors": {
-                plan.job_dirs[k].name: f"{type(e).__name__}: {e}" for k, e in errors.items()
-            },
+            "errors": {plan.dir(k).name: f"{type(e).__name__}: {e}" for k, e in errors.items()},
         },
     )
     return Summary(line, counts)

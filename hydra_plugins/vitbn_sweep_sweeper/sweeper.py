@@ -127,16 +127,16 @@ class ValidatingSweeper(BasicSweeper):
             time.perf_counter() - tic,
         )
         for overrides, owner in plan.elsewhere.items():
-            log.warning("not launched, %s runs it: %s", owner, plan.job_dirs[overrides].name)
+            log.warning("not launched, %s runs it: %s", owner, plan.dir(overrides).name)
         record = sweep_record.start(sweep_dir, self.config, plan)
         me = claims.this_owner(token)
         for overrides in plan.pending:  # claimed now: a rerun meanwhile does not launch them
-            claims.claim(plan.job_dirs[tuple(overrides)], me)
+            claims.claim(plan.dir(overrides), me)
         errors: dict[tuple[str, ...], BaseException] = {}
         launch_failed = False
         # One line per job that ends and a sweep progress line with an ETA, whatever the
         # launcher: the watcher reads only the job directories.
-        watcher = SweepWatcher(sweep_dir, [plan.job_dirs[tuple(o)] for o in plan.jobs]).start()
+        watcher = SweepWatcher(sweep_dir, [plan.dir(o) for o in plan.jobs]).start()
         try:
             size = self.max_batch_size or max(len(plan.pending), 1)
             for start in range(0, len(plan.pending), size):
@@ -154,16 +154,16 @@ class ValidatingSweeper(BasicSweeper):
                         errors[tuple(overrides)] = ret._return_value
                         log.error(
                             "job failed: %s: %s: %s (traceback in its result.json)",
-                            plan.job_dirs[tuple(overrides)].name,
+                            plan.dir(overrides).name,
                             type(ret._return_value).__name__,
                             ret._return_value,
                         )
         finally:
             watcher.stop()
             for overrides in plan.pending:  # jobs that never started keep no claim of ours
-                claims.release(plan.job_dirs[tuple(overrides)], me)
+                claims.release(plan.dir(overrides), me)
                 with contextlib.suppress(OSError):  # nor an empty directory
-                    plan.job_dirs[tuple(overrides)].rmdir()
+                    plan.dir(overrides).rmdir()
         summary = sweep_record.finish(record, plan, errors)
         log.info("%s", summary.line)
         if summary.failed or launch_failed:

@@ -55,13 +55,19 @@ def server_unreachable(base_url: str, timeout_s: float) -> str | None:
     return None
 
 
-def _marker(identity: JobIdentity, job_dir: Path) -> Path | None:
+def _sweep_dir(identity: JobIdentity, job_dir: Path) -> Path | None:
+    """The sweep directory above ``job_dir``, or None for a job outside a sweep."""
     if not (identity.in_sweep and identity.job):
         return None
     sweep_dir = Path(job_dir).resolve()
     for _ in Path(identity.job).parts:
         sweep_dir = sweep_dir.parent
-    return sweep_dir / UNREACHABLE_MARKER
+    return sweep_dir
+
+
+def _marker(identity: JobIdentity, job_dir: Path) -> Path | None:
+    sweep_dir = _sweep_dir(identity, job_dir)
+    return None if sweep_dir is None else sweep_dir / UNREACHABLE_MARKER
 
 
 def check_server(identity: JobIdentity, job_dir: Path, timeout_s: float) -> str | None:
@@ -119,10 +125,8 @@ def resolve_mode(configured: str, env: Mapping[str, str]) -> tuple[str, str]:
 
 def sync_hint(identity: JobIdentity, job_dir: Path) -> str:
     """The ``wandb sync`` command that uploads this job's (and its sweep's) offline runs."""
-    if identity.in_sweep and identity.job:
-        sweep_dir = Path(job_dir).resolve()
-        for _ in Path(identity.job).parts:
-            sweep_dir = sweep_dir.parent
+    sweep_dir = _sweep_dir(identity, job_dir)
+    if sweep_dir is not None:
         return f"wandb sync {sweep_dir}/*/wandb/offline-run-*"
     return f"wandb sync {Path(job_dir).resolve()}/wandb/offline-run-*"
 
