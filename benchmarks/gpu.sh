@@ -7,8 +7,13 @@
 #    packed, stacked), written to OUT_DIR/benchmark.json and bench.md;
 # 3. the study itself: experiment=warmup and experiment=article_full (96 jobs) with the
 #    stacked launcher into results/ (completed jobs are skipped), timed: the target is
-#    <= 5 min of wall time on one H200. Job results land in results/ as on CPU.
+#    <= 5 min of wall time on one H200. Job results land in results/ as on CPU; the stacked
+#    groups run STUDY_JOBS at a time (default 8), warmup and article_full side by side.
 # Needs the project's .venv (make install) and MNIST (VITBN_DATA_DIR or ../shared/data).
+# Knobs (environment): PY (python), BENCH_ARGS (e.g. "--repeats 2 --seconds 0.5"),
+# STUDY_JOBS, STUDY_ARGS, RESULTS (default results); SMOKE_TIMEOUT, BENCH_TIMEOUT and
+# STUDY_TIMEOUT in seconds (default: none), or DEADLINE (epoch seconds: the study gets what
+# is left until then). A study cut by its timeout keeps its completed jobs; a rerun resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -21,12 +26,17 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
   echo "bench-gpu: no CUDA device here (torch.cuda.is_available() is false); run it on a GPU machine" >&2
   exit 2
 fi
+BENCH_ARGS=${BENCH_ARGS:-}
+STUDY_JOBS=${STUDY_JOBS:-8}
+STUDY_ARGS=${STUDY_ARGS:-}  # extra overrides of the study runs (a dry run on CPU, say)
+limit() { local t=$1; shift; if [[ -n $t ]]; then timeout --signal=INT --kill-after=20 "$t" "$@"; else "$@"; fi; }
 log() { echo "[bench-gpu $(date +%H:%M:%S)] $*" | tee -a "$OUT/gpu.log"; }
 { nvidia-smi || true; "$PY" -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; } \
   > "$OUT/device.txt" 2>&1
 log "device: $(tail -1 "$OUT/device.txt")"
 
-log "1/3 the CUDA path: one tiny job per model, fp32 and bf16"
+log "1/3 the CUDA path: one tiny job per model, fp32 and bf16; tests/test_cuda.py"
+smoke() {
 TINY=(trainer.epochs=2 data.train_size=2000 data.test_size=1000 logger=none trainer.device=cuda)
 for precision in fp32 bf16; do
   "$PY" -m vitbn_sweep -m model=vit,vitbnffn,vitbn,dnn,dnnbn model.depth=2 \
@@ -36,18 +46,28 @@ done
 "$PY" -m vitbn_sweep -m hydra/launcher=stacked model=vit,vitbnffn model.depth=2 optim.lr=0.003,0.005 \
   trainer.seed=0,1 sweep_name=cuda-stacked paths.outputs="$OUT/smoke" "${TINY[@]}" \
   2>&1 | tee -a "$OUT/gpu.log" | grep -E "sweep .*jobs:|job failed" || true
-"$PY" -m pytest -q tests/test_bench.py tests/test_stacked.py -k "cuda or bf16" 2>&1 | tail -3 | tee -a "$OUT/gpu.log" || true
+"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_bench.py -k "cuda or bf16" 2>&1 \
+  | tail -15 | tee -a "$OUT/gpu.log" || true
+}
+limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
 
 log "2/3 make bench on the GPU"
-"$PY" -m vitbn_sweep.bench --out "$OUT/benchmark.json" > "$OUT/bench.md" 2>> "$OUT/gpu.log"
+limit "${BENCH_TIMEOUT:-}" "$PY" -m vitbn_sweep.bench $BENCH_ARGS --out "$OUT/benchmark.json" \
+  > "$OUT/bench.md" 2>> "$OUT/gpu.log" || log "bench: cut or failed"
 cat "$OUT/bench.md"
 
 log "3/3 the study: warmup + article_full, stacked, into results/"
+if [[ -n ${DEADLINE:-} ]]; then STUDY_TIMEOUT=$(( DEADLINE - $(date +%s) )); fi  # epoch seconds
 start=$(date +%s)
-for experiment in warmup article_full; do
-  "$PY" -m vitbn_sweep -m experiment=$experiment hydra/launcher=stacked paths.outputs=results \
-    logger=none trainer.progress=log 2>&1 | tee -a "$OUT/study.log" | grep -E "sweep .*jobs" || true
-done
+study() {  # experiment, groups at a time
+  limit "${STUDY_TIMEOUT:-}" "$PY" -m vitbn_sweep -m experiment=$1 hydra/launcher=stacked \
+    hydra.launcher.n_jobs=$2 paths.outputs=${RESULTS:-results} logger=none trainer.progress=log $STUDY_ARGS \
+    > "$OUT/study-$1.log" 2>&1
+  grep -E "sweep .*jobs" "$OUT/study-$1.log" | tee -a "$OUT/gpu.log" || true
+}
+study warmup 2 &
+study article_full "$STUDY_JOBS"
+wait
 seconds=$(( $(date +%s) - start ))
 log "study: ${seconds} s of wall time for warmup + article_full (target: <= 300 s on one H200)"
 echo "{\"study_wall_s\": ${seconds}, \"device\": \"$(tail -1 "$OUT/device.txt")\"}" > "$OUT/study.json"

@@ -486,6 +486,28 @@ def test_stacked_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) 
     assert [(job / "result.json").read_text() for job in jobs] == ended
 
 
+def test_groups_side_by_side_in_worker_processes_equal_groups_one_after_another(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import TINY, run_cli
+
+    args = ["-m", "hydra/launcher=stacked", "hydra.launcher.max_members=2", "model=vit,dnnbn",
+            "model.depth=1", "optim.lr=0.003,0.005", "trainer.threads=1", *TINY]  # fmt: skip
+    (tmp_path / "side").mkdir()
+    (tmp_path / "serial").mkdir()
+    side = run_cli([*args, "hydra.launcher.n_jobs=2"], cwd=tmp_path / "side")
+    assert side.returncode == 0, side.stderr
+    assert "Running 2 groups, 2 at a time (worker processes)" in side.stdout + side.stderr
+    serial = run_cli(args, cwd=tmp_path / "serial")
+    assert serial.returncode == 0, serial.stderr
+    jobs = sorted(p.name for p in (tmp_path / "side" / "outputs" / "default").iterdir()
+                  if p.is_dir())  # fmt: skip
+    assert len(jobs) == 4
+    for name in jobs:
+        assert_same_metrics(tmp_path / "side" / "outputs" / "default" / name,
+                            tmp_path / "serial" / "outputs" / "default" / name)  # fmt: skip
+
+
 def test_bench_measures_stacked_training_per_member_sample(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

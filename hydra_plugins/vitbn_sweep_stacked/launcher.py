@@ -13,8 +13,10 @@ group trains through ``vitbn_sweep.stacked_train.train_group``. It returns one
 
 A ``GroupTask`` is a plain picklable callable that holds only the Hydra context, the sweep
 config and its members' overrides, so a scheduler can ship it to a node as is: one Slurm
-array task per group with ``hydra/launcher=stacked_slurm`` (``slurm.py``). Groups run one
-after another here.
+array task per group with ``hydra/launcher=stacked_slurm`` (``slurm.py``). Here, groups run
+one after another (``n_jobs: 1``) or ``n_jobs`` at a time in worker processes (joblib's
+loky backend, as ``hydra/launcher=packed``): on a GPU, where these small models are bound
+by kernel launches rather than arithmetic, several groups side by side keep it busy.
 
 Kept free of torch imports at module level: Hydra imports every module under
 ``hydra_plugins`` at start-up.
@@ -171,8 +173,10 @@ def _member_log(job_dir: Path, path: Path, config: DictConfig) -> logging.Handle
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, *, max_members: int = 8) -> None:
-        self.max_members = max_members
+    def __init__(self, *, max_members: int = 8, n_jobs: int = 1) -> None:
+        if n_jobs < 1:
+            raise ValueError(f"hydra.launcher.n_jobs={n_jobs}: must be 1 or more")
+        self.max_members, self.n_jobs = max_members, n_jobs
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -204,7 +208,15 @@ class StackedLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         groups, tasks = self.group_tasks(job_overrides, initial_job_idx)
         log_groups(groups, job_overrides, initial_job_idx, max_members=self.max_members)
-        return in_job_order(groups, [task() for task in tasks])
+        if self.n_jobs == 1 or len(tasks) == 1:
+            return in_job_order(groups, [task() for task in tasks])
+        from joblib import Parallel, delayed
+
+        log.info("Running %d groups, %d at a time (worker processes)", len(tasks), self.n_jobs)
+        returns = Parallel(n_jobs=min(self.n_jobs, len(tasks)), backend="loky")(
+            delayed(task)() for task in tasks
+        )
+        return in_job_order(groups, returns)
 
 
 def group_tasks(
