@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.conftest import compose_config
 from vitbn_sweep import bench
 from vitbn_sweep.accel import autocast_factory, prepare_model
 from vitbn_sweep.validate import ConfigError
@@ -53,12 +54,34 @@ def test_markdown_report_flags_missed_targets() -> None:
                  "packing_gain": 1.6},
         "ratios": {"augment": 5.0, "train_d1": 2.5, "train_d4": 1.6, "train_d7": 1.6,
                    "grid": 2.67},
+        "peak_gflops": {"fp32": 200.0},
+        "limit": {"vit_d4": {"train_flops_per_sample": 67_569_408, "gflops_single": 50.0,
+                             "share_single_fp32": 0.25, "gflops_stacked": 60.0,
+                             "share_stacked_fp32": 0.3}},
     }  # fmt: skip
     text = bench.markdown(report)
     assert "| augment | images/s | 50000 | 10000 | 5.00x |" in text
     assert "| augment | 5.00x | >= 10.0x | NO |" in text
     assert "| grid | 2.67x | >= 2.5x | yes |" in text
     assert "| peak RSS depth 7 | 900 MB | <= 2048 MB | yes |" in text
+    assert "(fp32 200 GFLOP/s)" in text and "| vit_d4 | 0.068 | 50.0 | 25% | 60.0 | 30% |" in text
+
+
+def test_distance_to_limit_is_rate_times_flops_over_peak() -> None:
+    from vitbn_sweep.flops import train_flops
+
+    vit = compose_config(["model=vit"])["model"]
+    sizes = {"image_size": 28, "channels": 1, "num_classes": 10}
+    figures = {"vit_d1": {"fast": 1000.0}, "vit_d7": {"fast": 200.0}}
+    stacked = {"vit_d1": {"stacked": 3000.0}, "vit_d7": {"stacked": 400.0}}
+    limit = bench.distance_to_limit(figures, stacked, {"vit": vit}, sizes,
+                                    {"fp32": 1e11, "bf16": 4e11})  # fmt: skip
+    d7 = train_flops({**vit, "depth": 7}, **sizes)
+    assert limit["vit_d7"]["train_flops_per_sample"] == d7 == 118_017_792
+    assert limit["vit_d7"]["gflops_single"] == pytest.approx(200 * d7 / 1e9)
+    assert limit["vit_d7"]["share_single_fp32"] == pytest.approx(200 * d7 / 1e11)
+    assert limit["vit_d7"]["share_stacked_bf16"] == pytest.approx(400 * d7 / 4e11)
+    assert limit["vit_d1"]["gflops_stacked"] == pytest.approx(3000 * 17_121_024 / 1e9)
 
 
 def test_bf16_is_refused_on_cpu_and_fp32_is_a_no_op() -> None:

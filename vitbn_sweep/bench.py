@@ -10,7 +10,11 @@ one job at a time with all threads, the fast pipeline one job at a time, and the
 pipeline packed (N jobs at once with cores/N threads each, measured with N concurrent
 worker processes), and the fast pipeline stacked (``hydra/launcher=stacked``: ``--members``
 jobs of one model and depth as one stacked model in one process, each member drawing its
-own batches); (d) the peak resident memory of a depth-7 run, in a fresh process.
+own batches); (d) the peak resident memory of a depth-7 run, in a fresh process; (e) the
+distance to the limit: per model and depth, the training GFLOP/s these rates reach
+(``vitbn_sweep.flops``: matrix-product FLOPs per sample, forward and backward) and their
+share of the device's measured matrix-multiply peak, fp32 and, where the device has bf16
+matrix support, bf16.
 
 Every figure is the median of ``--repeats`` timed windows of ``--seconds`` each; the two
 pipelines are timed alternately within each repeat, so drifting load hits both alike.
@@ -45,6 +49,7 @@ from torch import nn
 
 from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
+from vitbn_sweep.flops import cpu_bf16_flags, matmul_peak, train_flops
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.reference import build_reference_model
 from vitbn_sweep.models.stacked import build_stacked_model, stack_states
@@ -356,6 +361,35 @@ def grid_epochs_per_hour(
     return epochs / (seconds / jobs / 3600)
 
 
+def peaks(device: torch.device) -> dict[str, float]:
+    """The device's matrix-multiply peak in FLOP/s: fp32, and bf16 where it has bf16 matrix
+    support (CUDA, or a CPU with AMX or AVX-512 bf16)."""
+    out = {"fp32": matmul_peak(device, torch.float32)}
+    if device.type == "cuda" or cpu_bf16_flags():
+        out["bf16"] = matmul_peak(device, torch.bfloat16)
+    return out
+
+
+def distance_to_limit(
+    figures: dict[str, Any], stacked: dict[str, Any], model_cfg: dict[str, dict[str, Any]],
+    sizes: dict[str, int], peak: dict[str, float],
+) -> dict[str, Any]:  # fmt: skip
+    """Per model and depth: training FLOPs per sample, GFLOP/s reached one job at a time
+    (fast pipeline) and stacked, and their share of each measured peak."""
+    out: dict[str, Any] = {}
+    for key, f in figures.items():
+        name, depth = key.rsplit("_d", 1)
+        flops = train_flops({**model_cfg[name], "depth": int(depth)}, **sizes)
+        reached = {"single": f["fast"] * flops, "stacked": stacked[key]["stacked"] * flops}
+        out[key] = {"train_flops_per_sample": flops} | {
+            f"gflops_{how}": rate / 1e9 for how, rate in reached.items()
+        } | {
+            f"share_{how}_{dtype}": rate / p for how, rate in reached.items()
+            for dtype, p in peak.items()
+        }  # fmt: skip
+    return out
+
+
 def rss_probe() -> None:
     """A depth-7 run's working set: the default (fast) pipeline on the full data, model,
     optimiser, 50 train steps, then the augmented and clean test sets at batch 5,000, scored
@@ -480,6 +514,23 @@ def markdown(report: dict[str, Any]) -> str:
             else ""
         ),
     ]
+    peak = report["peak_gflops"]
+    lines += [
+        "",
+        "Distance to the limit: training GFLOP/s (matrix products, forward + backward) and "
+        "share of the measured matrix-multiply peak ("
+        + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peak.items())
+        + ").",
+        "",
+        "| case | GFLOP/sample | one job | share fp32 | stacked | share fp32 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, c in report["limit"].items():
+        lines.append(
+            f"| {key} | {c['train_flops_per_sample'] / 1e9:.3f} | {c['gflops_single']:.1f} "
+            f"| {c['share_single_fp32']:.0%} | {c['gflops_stacked']:.1f} "
+            f"| {c['share_stacked_fp32']:.0%} |"
+        )
     return "\n".join(lines)
 
 
@@ -564,6 +615,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     print(f"  stacked: {args.members} jobs per model ...", file=sys.stderr)
     stacked = measure_stacked(bench, args.repeats, args.members)
     grid["fast_stacked"] = grid_epochs_per_hour(stacked, "stacked", test_aug_s=0.0, **sizes)
+    print("  matrix-multiply peak ...", file=sys.stderr)
+    peak = peaks(device)
+    data = bench.cfg["fast"]["data"]
+    limit = distance_to_limit(
+        figures,
+        stacked,
+        {m: study_config(f"model={m}")["model"] for m in MODELS},
+        {k: data[k] for k in ("image_size", "channels", "num_classes")},
+        peak,
+    )
     cases.append(
         case(
             "grid: fast packed vs study one at a time",
@@ -610,6 +671,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "one job at a time with all threads.",
         "cases": cases,
         "grid": grid,
+        "peak_gflops": {dtype: p / 1e9 for dtype, p in peak.items()},
+        "cpu_bf16_flags": cpu_bf16_flags(),
+        "limit": limit,
         "data_share_d1_fast": max(shares["vit_d1"], shares["vitbnffn_d1"]),
         "peak_rss_mb_depth7": peak_rss_mb(),
         "ratios": {
