@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check bench-gpu lint format clean
+.PHONY: install run report publish resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check bench-gpu lint format clean
 
 # MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
 # project's machines, CI), else the config's default ./data (downloaded on first use).
@@ -30,6 +30,9 @@ run: $(STAMP)  ## the demo: the smoke sweep (ViT vs ViTBNFFN, depths 1-3, 2 seed
 SWEEP ?=
 report: $(STAMP)  ## report of a sweep: make report SWEEP=outputs/grid_c (default: the newest sweep); REPORT_ARGS="--basis auc"
 	$(PY) -m analysis report $(SWEEP) $(REPORT_ARGS)
+
+publish: $(STAMP)  ## the study: results/README.md, results/*.csv, each sweep's report, the README's findings
+	$(PY) -m analysis publish results --readme README.md
 
 MAX_SEEDS ?= 6
 resolve: $(STAMP)  ## one more seed where a critical depth is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6; RESOLVE_ARGS="--dry-run"

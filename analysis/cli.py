@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import dashboard, status
+from analysis import dashboard, publish, status
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
 from analysis.load import SOURCES, AnalysisError, default_out, load_results, newest_sweep
@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--wandb-entity", help="with --publish-wandb (default: yours)")
     status.add_parser(commands)
     dashboard.add_parser(commands)
+    publish.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,83 @@
+"""The published study (results/README.md and the README's findings) matches the committed
+results: regenerated from them here, it must come out the same."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from analysis.load import AnalysisError
+from analysis.publish import (
+    FINDINGS_END,
+    FINDINGS_START,
+    analyse_study,
+    critical_markdown,
+    findings,
+    publish,
+    replace_block,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def committed_results(dest: Path) -> Path:
+    """The results as committed (git's tracked files), without what a running study adds."""
+    try:
+        tracked = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "results"], cwd=REPO, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .split("\0")
+        )
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: the folder as is
+        shutil.copytree(REPO / "results", dest / "results")
+        return dest / "results"
+    for name in filter(None, tracked):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name)
+    return dest / "results"
+
+
+def block(text: str) -> str:
+    return text.split(FINDINGS_START, 1)[1].split(FINDINGS_END, 1)[0].strip()
+
+
+def without_stamp(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("- generated ")]
+
+
+def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> None:
+    results = committed_results(tmp_path)
+    published = (REPO / "results" / "README.md").read_text()
+    study = analyse_study(results)
+    for p in study:  # every critical-depth table, as the analysis computes it now
+        assert critical_markdown(p.analysis) in published, p.name
+    assert block(published) == block((REPO / "README.md").read_text()) == findings(study)
+    readme = tmp_path / "README.md"
+    shutil.copy2(REPO / "README.md", readme)
+    publish(results, readme=readme)  # the whole thing again, figures and CSVs included
+    assert without_stamp((results / "README.md").read_text()) == without_stamp(published)
+    assert readme.read_text() == (REPO / "README.md").read_text()
+    for name in ("results.csv", "summary.csv"):
+        assert (results / name).read_text() == (REPO / "results" / name).read_text(), name
+
+
+def test_findings_say_unresolved_where_cells_are_open() -> None:
+    study = analyse_study(REPO / "results")
+    text = findings(study)
+    for p in study:
+        for row in p.analysis.critical.to_dict("records"):
+            assert f"**{row['critical_depth']}**: {row['verdict']}" in text
+            if row["verdict"] == "unresolved":
+                assert "more seeds decide it" in row["detail"]
+
+
+def test_a_readme_without_the_findings_block_is_named(tmp_path: Path) -> None:
+    with pytest.raises(AnalysisError, match="README.md: no findings block"):
+        replace_block("# title\n", "x", where=str(tmp_path / "README.md"))
+    text = f"a\n{FINDINGS_START}\nold\n{FINDINGS_END}\nb\n"
+    assert replace_block(text, "new", where="R") == f"a\n{FINDINGS_START}\nnew\n{FINDINGS_END}\nb\n"
