@@ -20,6 +20,7 @@ Every table and sentence comes from the results alone (the default settings of
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -182,11 +183,17 @@ def critical_markdown(a: Analysis) -> str:
     return tables.markdown(tables.critical_table(a.critical, a.conditions))
 
 
-def frames(study: list[Published]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both sweeps' tidy and summary frames, with a ``sweep`` column first."""
+def frames(study: list[Published], results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both sweeps' tidy and summary frames, with a ``sweep`` column first and job paths
+    relative to ``results`` (the same CSVs wherever the study dir is)."""
 
     def tag(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-        return frame.assign(sweep=name)[["sweep", *frame.columns]]
+        frame = frame.assign(sweep=name)[["sweep", *frame.columns]]
+        if "path" in frame:
+            frame["path"] = [
+                os.path.relpath(p, results) if isinstance(p, str) else p for p in frame["path"]
+            ]
+        return frame
 
     tidy = pd.concat([tag(p.analysis.tidy, p.name) for p in study], ignore_index=True)
     summary = pd.concat([tag(p.analysis.summary, p.name) for p in study], ignore_index=True)
@@ -228,7 +235,7 @@ def publish(results: Path, *, readme: Path | None = None) -> dict[str, Any]:
     ]
     for p in study:
         lines += _sweep_section(p, results)
-    tidy, summary = frames(study)
+    tidy, summary = frames(study, results)
     written = {"readme": results / "README.md", "results": results / "results.csv",
                "summary": results / "summary.csv"}  # fmt: skip
     atomic_write_text(written["results"], tidy.to_csv(index=False))
