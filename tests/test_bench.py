@@ -43,23 +43,25 @@ def test_grid_epochs_per_hour_adds_up() -> None:
     assert redrawn == pytest.approx(280 / ((seconds + 280) / 3600))
 
 
+REPORT = {
+    "device": "cpu", "torch": torch.__version__, "threads": 2, "cores": 2,
+    "packed": {"jobs": 2, "threads_per_job": 1}, "repeats": 5, "seconds": 1.5,
+    "cases": [bench.case("augment", "images/s", 50_000.0, 10_000.0)],
+    "data_share_d1_fast": 0.05, "peak_rss_mb_depth7": 900.0,
+    "grid": {"torchvision_sequential": 60.0, "fast_sequential": 100.0, "fast_packed": 160.0,
+             "packing_gain": 1.6},
+    "ratios": {"augment": 5.0, "train_d1": 2.5, "train_d4": 1.6, "train_d7": 1.6,
+               "grid": 2.67},
+    "peak_gflops": {"fp32": 200.0},
+    "limit": {"vit_d4": {"train_flops_per_sample": 67_569_408, "gflops_single": 50.0,
+                         "share_single_fp32": 0.25, "gflops_stacked": 60.0,
+                         "share_stacked_fp32": 0.3}},
+}  # fmt: skip
+
+
 def test_markdown_report_flags_missed_targets() -> None:
-    c = bench.case("augment", "images/s", 50_000.0, 10_000.0)
-    assert c["ratio"] == 5.0
-    report = {
-        "device": "cpu", "torch": torch.__version__, "threads": 2, "cores": 2,
-        "packed": {"jobs": 2, "threads_per_job": 1}, "repeats": 5, "seconds": 1.5,
-        "cases": [c], "data_share_d1_fast": 0.05, "peak_rss_mb_depth7": 900.0,
-        "grid": {"torchvision_sequential": 60.0, "fast_sequential": 100.0, "fast_packed": 160.0,
-                 "packing_gain": 1.6},
-        "ratios": {"augment": 5.0, "train_d1": 2.5, "train_d4": 1.6, "train_d7": 1.6,
-                   "grid": 2.67},
-        "peak_gflops": {"fp32": 200.0},
-        "limit": {"vit_d4": {"train_flops_per_sample": 67_569_408, "gflops_single": 50.0,
-                             "share_single_fp32": 0.25, "gflops_stacked": 60.0,
-                             "share_stacked_fp32": 0.3}},
-    }  # fmt: skip
-    text = bench.markdown(report)
+    assert REPORT["cases"][0]["ratio"] == 5.0
+    text = bench.markdown(REPORT)
     assert "| augment | images/s | 50000 | 10000 | 5.00x |" in text
     assert "| augment | 5.00x | >= 10.0x | NO |" in text
     assert "| grid | 2.67x | >= 2.5x | yes |" in text
@@ -84,12 +86,19 @@ def test_distance_to_limit_is_rate_times_flops_over_peak() -> None:
     assert limit["vit_d1"]["gflops_stacked"] == pytest.approx(3000 * 17_121_024 / 1e9)
 
 
-def test_bf16_is_refused_on_cpu_and_fp32_is_a_no_op() -> None:
-    with pytest.raises(ConfigError, match="CUDA only"):
-        autocast_factory("bf16", torch.device("cpu"))
+def test_bf16_on_cpu_only_with_bf16_units_and_fp32_is_a_no_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("vitbn_sweep.accel.cpu_bf16_flags", lambda: [])
+    with pytest.raises(ConfigError, match=r"amx_bf16 or avx512_bf16 in /proc/cpuinfo"):
+        autocast_factory("bf16", cpu)
     with pytest.raises(ConfigError, match="precision"):
-        autocast_factory("fp16", torch.device("cpu"))
-    assert autocast_factory("fp32", torch.device("cpu")) is contextlib.nullcontext
+        autocast_factory("fp16", cpu)
+    assert autocast_factory("fp32", cpu) is contextlib.nullcontext
+    monkeypatch.setattr("vitbn_sweep.accel.cpu_bf16_flags", lambda: ["avx512_bf16"])
+    with autocast_factory("bf16", cpu)():
+        assert nn.Linear(4, 4)(torch.ones(2, 4)).dtype == torch.bfloat16
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -107,3 +116,19 @@ def test_prepare_model_keeps_the_module_and_its_state_names() -> None:
     assert model._compiled_call_impl is not None  # compiled lazily, at the first call
     plain = prepare_model(nn.Linear(2, 2), compile=False, device=torch.device("cpu"))
     assert plain._compiled_call_impl is None
+
+
+def test_midtrain_times_a_trained_model_with_subnormals_flushed_and_kept(
+    data_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = ["data.train_size=200", "data.test_size=100", "trainer.test_batch_size=100"]
+    monkeypatch.setattr(bench, "study_config", lambda *o: compose_config([*o, *tiny]))
+    b = bench.Bench(torch.device("cpu"), seconds=0.0)
+    assert torch.set_flush_denormal(True) and b.flush_denormal  # the config's default
+    mid = bench.measure_midtrain(b, repeats=1, steps=3)
+    assert mid["steps"] == 3 and mid["lr"] == 0.005 and mid["depth"] == 3
+    assert mid["flush_on"] > 0 and mid["flush_off"] > 0 and mid["fresh"] > 0
+    assert mid["flush_gain"] == pytest.approx(mid["flush_on"] / mid["flush_off"])
+    assert torch.tensor(1e-39).item() == 0.0  # flushing is back on after the figures
+    text = bench.markdown(REPORT | {"midtrain": mid})
+    assert f"Mid-training (vit depth 3 after 3 steps at lr 0.005, loss {mid['loss']:.2f})" in text

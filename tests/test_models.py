@@ -161,3 +161,30 @@ def test_vit_and_vitbnffn_differ_only_in_the_ffn() -> None:
 
 def test_vit_is_one_class_for_three_models() -> None:
     assert all(isinstance(make(name, depth=1), ViT) for name in ("vit", "vitbnffn", "vitbn"))
+
+
+def test_attention_explicit_path_under_cpu_autocast_is_the_fused_one() -> None:
+    from vitbn_sweep.models.vit import attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 8, 17, 64) for _ in range(3))
+    fused = attention(q, k, v)  # no autocast: scaled_dot_product_attention
+    assert torch.allclose(fused, torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        explicit = attention(q, k, v)
+    assert explicit.dtype == torch.bfloat16
+    assert torch.allclose(explicit.float(), fused, atol=0.03), (
+        (explicit.float() - fused).abs().max()
+    )
+
+
+@pytest.mark.parametrize("name", ["vit", "vitbnffn"])
+def test_bf16_autocast_on_cpu_follows_fp32_and_reaches_every_parameter(name: str) -> None:
+    model = make(name, depth=2)
+    images = torch.rand(6, 1, 28, 28)
+    reference = model(images)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(images)
+    assert torch.allclose(logits.float(), reference, atol=0.1, rtol=0.05)
+    logits.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())

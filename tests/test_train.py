@@ -213,10 +213,11 @@ def test_log_mode_writes_one_line_per_epoch(
     assert "step" not in capsys.readouterr().err
 
 
-def test_bf16_off_cuda_is_refused_before_anything_is_written(
-    tiny_config: Config, tmp_path: Path
+def test_bf16_on_a_cpu_without_bf16_units_is_refused_before_anything_is_written(
+    tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(train.ConfigError, match="trainer.precision=bf16 is supported on CUDA"):
+    monkeypatch.setattr("vitbn_sweep.accel.cpu_bf16_flags", lambda: [])
+    with pytest.raises(train.ConfigError, match="trainer.precision=bf16 on the CPU needs bf16"):
         run(tiny_config("trainer.precision=bf16", "trainer.device=cpu"), tmp_path / "job")
     assert not (tmp_path / "job").exists()
 

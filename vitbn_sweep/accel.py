@@ -2,9 +2,12 @@
 
 compile    torch.compile the model's forward in place (``nn.Module.compile``), so its
            parameters, state dict and checkpoints keep their names.
-precision  fp32 | bf16: bf16 runs forward and loss under CUDA autocast; the weights,
-           the optimiser state and the gradients stay float32. CPU (and MPS) runs
-           refuse bf16 with a ConfigError instead of quietly running something else.
+precision  fp32 | bf16: bf16 runs forward and loss under autocast; the weights, the
+           optimiser state and the gradients stay float32. On CUDA always; on a CPU only
+           where it has bf16 matrix instructions (AMX or AVX-512 bf16, ``flops.cpu_bf16_flags``),
+           since elsewhere bf16 runs slower than fp32; MPS and those CPUs refuse bf16 with a
+           ConfigError instead of quietly running something else. On the CPU the attention
+           takes its explicit bf16 path (``models.vit.attention``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from vitbn_sweep.choices import PRECISIONS
+from vitbn_sweep.flops import BF16_CPU_FLAGS, cpu_bf16_flags
 from vitbn_sweep.validate import ConfigError
 
 Autocast = Callable[[], AbstractContextManager[None]]
@@ -39,9 +43,15 @@ def autocast_factory(precision: str, device: torch.device) -> Autocast:
         )
     if precision == "fp32":
         return contextlib.nullcontext
-    if device.type != "cuda":
+    if device.type == "cpu" and not cpu_bf16_flags():
         raise ConfigError(
-            f"trainer.precision={precision} is supported on CUDA only (bf16 autocast); this run "
-            f"is on {device}: use trainer.precision=fp32"
+            f"trainer.precision={precision} on the CPU needs bf16 matrix instructions "
+            f"({' or '.join(BF16_CPU_FLAGS)} in /proc/cpuinfo), which this CPU lacks: there "
+            f"bf16 is slower than fp32. Use trainer.precision=fp32"
         )
-    return partial(torch.autocast, device_type="cuda", dtype=torch.bfloat16)
+    if device.type not in ("cuda", "cpu"):
+        raise ConfigError(
+            f"trainer.precision={precision} is supported on CUDA and on CPUs with bf16 "
+            f"matrix instructions; this run is on {device}: use trainer.precision=fp32"
+        )
+    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)

@@ -47,6 +47,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from torch import nn
 
+from vitbn_sweep.accel import autocast_factory
 from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.flops import cpu_bf16_flags, matmul_peak, train_flops
@@ -100,7 +101,11 @@ class Bench:
 
     def __init__(self, device: torch.device, *, seconds: float) -> None:
         self.device, self.seconds = device, seconds
+        self.bf16 = device.type == "cuda" or (device.type == "cpu" and bool(cpu_bf16_flags()))
         self.cfg = {p: study_config(f"data.pipeline={p}") for p in PIPELINES}
+        self.flush_denormal = bool(self.cfg["fast"]["trainer"]["flush_denormal"])
+        if device.type == "cpu":  # as train.run sets it
+            torch.set_flush_denormal(self.flush_denormal)
         trainer = self.cfg["fast"]["trainer"]
         self.batch_size, self.test_batch_size = trainer["batch_size"], trainer["test_batch_size"]
         self.pipelines = {
@@ -195,9 +200,17 @@ class Bench:
         stream = self.streams[pipeline]
         return rate(lambda: len(next(stream)[1]), seconds=self.seconds, device=self.device)
 
-    def train_rate(self, model: nn.Module, optimizer: torch.optim.Optimizer, source: str) -> float:
+    def train_rate(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        source: str,
+        *,
+        precision: str = "fp32",
+    ) -> float:
         """Train samples/s with batches from a pipeline, or the same pre-made batch."""
         model.train()
+        autocast = autocast_factory(precision, self.device)
         stream = itertools.repeat(self.premade) if source == "model" else self.streams[source]
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -205,8 +218,9 @@ class Bench:
         def step() -> int:  # the per-step work of train.train_epoch
             nonlocal loss_sum, correct
             images, labels = next(stream)
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
+            with autocast():
+                logits = model(images)
+                loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -218,14 +232,19 @@ class Bench:
         return rate(step, seconds=self.seconds, device=self.device)
 
     @torch.no_grad()
-    def eval_rate(self, model: nn.Module, repeats: int = EVAL_REPEATS) -> float:
+    def eval_rate(
+        self, model: nn.Module, repeats: int = EVAL_REPEATS, *, precision: str = "fp32"
+    ) -> float:
         """Test samples/s of eval-mode forward passes at the test batch size (median)."""
         model.eval()
         images = self.test_batch
-        model(images[:100])
+        autocast = autocast_factory(precision, self.device)
+        with autocast():
+            model(images[:100])
 
         def forward() -> int:
-            model(images).argmax(1)
+            with autocast():
+                model(images).argmax(1)
             return len(images)
 
         return median([rate(forward, seconds=0.0, device=self.device) for _ in range(repeats)])
@@ -252,13 +271,22 @@ def measure_cases(bench: Bench, repeats: int) -> dict[str, Any]:
     for name, depth in itertools.product(MODELS, DEPTHS):
         models = {"lean": bench.model(name, depth), "plain": bench.model(name, depth, plain=True)}
         samples: dict[str, list[float]] = {figure: [] for figure, _, _ in SOURCES}
+        if bench.bf16:  # the lean model under bf16 autocast, a copy with its own Adam
+            models["bf16"] = bench.model(name, depth)
+            samples["fast_bf16"] = []
         for _ in range(repeats):
             for figure, kind, source in SOURCES:
                 samples[figure].append(bench.train_rate(*models[kind], source))
+            if bench.bf16:
+                samples["fast_bf16"].append(bench.train_rate(*models["bf16"], "fast",
+                                                             precision="bf16"))  # fmt: skip
         out[f"{name}_d{depth}"] = {k: median(v) for k, v in samples.items()} | {
             "eval": bench.eval_rate(models["lean"][0]),
             "eval_plain": bench.eval_rate(models["plain"][0]),
         }
+        if bench.bf16:
+            out[f"{name}_d{depth}"]["eval_bf16"] = bench.eval_rate(models["bf16"][0],
+                                                                   precision="bf16")  # fmt: skip
         figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
         print(f"  {name} depth {depth}: {figures}", file=sys.stderr, flush=True)
     return out
@@ -276,6 +304,46 @@ def measure_stacked(bench: Bench, repeats: int, members: int) -> dict[str, Any]:
         }
         figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
         print(f"  {name} depth {depth}, {members} stacked: {figures}", file=sys.stderr, flush=True)
+    return out
+
+
+MIDTRAIN = {"name": "vit", "depth": 3, "lr": 0.005}  # the job of issue 11, part 0
+
+
+def measure_midtrain(bench: Bench, repeats: int, steps: int) -> dict[str, Any]:
+    """Train samples/s of ViT depth 3 after ``steps`` training steps at lr 0.005 (the less
+    stable of the study's learning rates), with subnormal floats flushed to zero and kept,
+    alternately; and of the fresh model. On the CPU, subnormals in the activations and
+    gradients of an unstable run slow every operation that touches them; a fresh model
+    has none, so only a model in mid-training shows what ``trainer.flush_denormal`` buys."""
+    model, optimizer = bench.model(MIDTRAIN["name"], MIDTRAIN["depth"])
+    for group in optimizer.param_groups:
+        group["lr"] = MIDTRAIN["lr"]
+    flushes = (True, False) if bench.device.type == "cpu" else (bench.flush_denormal,)
+    fresh = bench.train_rate(model, optimizer, "fast")
+    stream = bench.streams["fast"]
+    model.train()
+    for _ in range(steps):
+        images, labels = next(stream)
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    rates: dict[bool, list[float]] = {f: [] for f in flushes}
+    try:
+        for _ in range(repeats):
+            for flush in flushes:
+                if bench.device.type == "cpu":
+                    torch.set_flush_denormal(flush)
+                rates[flush].append(bench.train_rate(model, optimizer, "fast"))
+    finally:
+        if bench.device.type == "cpu":
+            torch.set_flush_denormal(bench.flush_denormal)
+    out = {**MIDTRAIN, "steps": steps, "fresh": fresh, "loss": loss.item()}
+    out |= {("flush_on" if f else "flush_off"): median(v) for f, v in rates.items()}
+    if "flush_off" in out:
+        out["flush_gain"] = out["flush_on"] / out["flush_off"]
+    print(f"  mid-training: {out}", file=sys.stderr, flush=True)
     return out
 
 
@@ -514,6 +582,30 @@ def markdown(report: dict[str, Any]) -> str:
             else ""
         ),
     ]
+    bf16 = report.get("bf16")
+    if bf16:
+        speedups = ", ".join(f"{k} {v:.2f}x" for k, v in bf16["speedup"].items())
+        lines += [
+            "",
+            f"bf16 (autocast, fast pipeline, one job at a time; CPU flags "
+            f"{bf16['cpu_flags']}): train speed-up over fp32 {speedups}; grid "
+            f"{bf16['grid_vs_fp32']:.2f}x fp32 one at a time, {bf16['grid_vs_study']:.2f}x the "
+            "study set-up (reported apart: fp32 stays the default).",
+        ]
+    mid = report.get("midtrain")
+    if mid:
+        flush = (
+            f"subnormals flushed {mid['flush_on']:.0f}/s, kept {mid['flush_off']:.0f}/s "
+            f"({mid['flush_gain']:.2f}x)"
+            if "flush_off" in mid
+            else f"{mid.get('flush_on', mid.get('flush_off')):.0f}/s"
+        )
+        lines += [
+            "",
+            f"Mid-training ({mid['name']} depth {mid['depth']} after {mid['steps']} steps at lr "
+            f"{mid['lr']}, loss {mid['loss']:.2f}): {flush}; the fresh model "
+            f"{mid['fresh']:.0f}/s.",
+        ]
     peak = report["peak_gflops"]
     lines += [
         "",
@@ -550,6 +642,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         type=int,
         default=STACKED_MEMBERS,
         help=f"jobs per stacked model in the stacked grid figure (default {STACKED_MEMBERS})",
+    )
+    parser.add_argument(
+        "--midtrain-steps",
+        type=int,
+        default=300,
+        help="training steps at lr 0.005 before the mid-training figures (default 300)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark.json"))
     parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
@@ -615,6 +713,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     print(f"  stacked: {args.members} jobs per model ...", file=sys.stderr)
     stacked = measure_stacked(bench, args.repeats, args.members)
     grid["fast_stacked"] = grid_epochs_per_hour(stacked, "stacked", test_aug_s=0.0, **sizes)
+    bf16 = None
+    if bench.bf16:
+        grid["fast_bf16_sequential"] = grid_epochs_per_hour(
+            figures, "fast_bf16", eval_key="eval_bf16", test_aug_s=0.0, **sizes
+        )
+        bf16 = {
+            "cpu_flags": cpu_bf16_flags() if device.type == "cpu" else None,
+            "speedup": {k: f["fast_bf16"] / f["fast"] for k, f in figures.items()},
+            "grid_vs_fp32": grid["fast_bf16_sequential"] / grid["fast_sequential"],
+            "grid_vs_study": grid["fast_bf16_sequential"] / grid["torchvision_sequential"],
+        }
+    print(f"  mid-training: {args.midtrain_steps} steps ...", file=sys.stderr)
+    midtrain = measure_midtrain(bench, args.repeats, args.midtrain_steps)
     print("  matrix-multiply peak ...", file=sys.stderr)
     peak = peaks(device)
     data = bench.cfg["fast"]["data"]
@@ -672,6 +783,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "cases": cases,
         "grid": grid,
         "peak_gflops": {dtype: p / 1e9 for dtype, p in peak.items()},
+        "bf16": bf16,
+        "midtrain": midtrain,
         "cpu_bf16_flags": cpu_bf16_flags(),
         "limit": limit,
         "data_share_d1_fast": max(shares["vit_d1"], shares["vitbnffn_d1"]),

@@ -10,6 +10,9 @@ from __future__ import annotations
 NORMS = {"vit": ("layer", "batch", "none"), "dnn": ("batch", "none")}  # per model.arch
 VIT_NORM_SLOTS = ("embed", "attn", "ffn_pre", "ffn_hidden", "final")  # model.norms.<slot>
 PIPELINES = ("fast", "torchvision")  # data.pipeline
-PRECISIONS = ("fp32", "bf16")  # trainer.precision (bf16: autocast, CUDA only)
+PRECISIONS = (
+    "fp32",
+    "bf16",
+)  # trainer.precision (bf16: autocast; CUDA, or a CPU with bf16 matrix units)
 LOGGERS = ("none", "wandb", "mlflow")  # logger.name
 WANDB_MODES = ("auto", "online", "offline", "disabled")  # logger.mode

@@ -16,7 +16,7 @@ Layers (R = rows: every position that is not a member or a feature):
     StackedLayerNorm   per row over the features, then member m's scale and shift
     StackedBatchNorm   per member and feature over the batch (and tokens): statistics of
                        the (M, R, C) view reduced over R; running statistics (M, C)
-    attention          scaled_dot_product_attention on (M*b, heads, N, dim_head): members
+    attention          ``models.vit.attention`` on (M*b, heads, N, dim_head): members
                        are just more samples of the batch
 
 No operation mixes members, so a member whose activations turn NaN leaves the others
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitbn_sweep.models import architecture
+from vitbn_sweep.models.vit import attention
 
 StackedNormFactory = Callable[..., nn.Module]  # (*, members, features) -> module
 
@@ -142,7 +143,7 @@ class StackedAttention(nn.Module):
         m, b, n, _ = x.shape
         qkv = self.to_qkv(self.norm(x)).view(m * b, n, 3, self.heads, self.dim_head)
         q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))  # (M*b, h, N, d)
-        out = F.scaled_dot_product_attention(q, k, v)  # (M*b, h, N, d)
+        out = attention(q, k, v)  # (M*b, h, N, d)
         return self.to_out(out.transpose(1, 2).reshape(m, b, n, self.heads * self.dim_head))
 
 

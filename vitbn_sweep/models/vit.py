@@ -18,7 +18,9 @@ ViTBN    : every norm a TokenBatchNorm, no ffn_pre_norm.
 
 Layout: tokens stay (b, N, dim) and contiguous throughout; the attention runs
 fused through ``scaled_dot_product_attention`` and the BatchNorm normalises a
-(b*N, features) view, so no permute or chunk copies sit on the hot path.
+(b*N, features) view, so no permute or chunk copies sit on the hot path. Under bf16
+autocast on the CPU (``trainer.precision=bf16``), ``attention`` takes the explicit
+path instead: the fused CPU kernel's bf16 backward is slower than fp32 altogether.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def identity_norm(_: int) -> nn.Module:
     return nn.Identity()
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v on (..., N, d) tensors. Fused, except under CPU autocast:
+    there two bf16 matrix products around a float32 softmax (``make bench``: about 2x an
+    fp32 step on a CPU with bf16 matrix instructions; the fused kernel in bf16 is slower)."""
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (..., N, N)
+        return scores.float().softmax(dim=-1).to(v.dtype) @ v
+    return F.scaled_dot_product_attention(q, k, v)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with a pre-norm, fused q/k/v projection."""
 
@@ -64,7 +76,7 @@ class Attention(nn.Module):
         # Views, no copies; split on dim 2 so that backward stacks the q, k, v gradients
         # straight into the (b, N, 3, h, d) layout of the projection's output.
         q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))  # (b, h, N, d)
-        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(d)) v: (b, h, N, d)
+        out = attention(q, k, v)  # softmax(q k^T / sqrt(d)) v: (b, h, N, d)
         return self.to_out(out.transpose(1, 2).reshape(b, n, self.heads * self.dim_head))
 
 
