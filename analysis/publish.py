@@ -105,7 +105,7 @@ def findings(study: list[Published]) -> str:
             for model, rows in a.stability.groupby("model", sort=True):
                 drops = ", ".join(
                     f"depth {tables.plain(r['depth'])}: {tables.points(r['drop'])} "
-                    f"{tables.interval(r['ci_low'], r['ci_high'])}"
+                    + (tables.interval(r["ci_low"], r["ci_high"]) or "(no interval yet)")
                     for r in rows.sort_values("depth").to_dict("records")
                 )
                 low, high = (tables.plain(rows[k].iloc[0]) for k in ("lr_low", "lr_high"))
