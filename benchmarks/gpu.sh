@@ -8,7 +8,7 @@
 # 3. the study itself: experiment=warmup and experiment=article_full (96 jobs) with the
 #    stacked launcher into results/ (completed jobs are skipped), timed: the target is
 #    <= 5 min of wall time on one H200. Job results land in results/ as on CPU; the stacked
-#    groups run STUDY_JOBS at a time (default 8), warmup and article_full side by side.
+#    groups run STUDY_JOBS at a time (default 10), warmup and article_full side by side.
 # Needs the project's .venv (make install) and MNIST (VITBN_DATA_DIR or ../shared/data).
 # Knobs (environment): PY (python), BENCH_ARGS (e.g. "--repeats 2 --seconds 0.5"),
 # STUDY_JOBS, STUDY_ARGS, RESULTS (default results); SMOKE_TIMEOUT, BENCH_TIMEOUT and
@@ -27,7 +27,7 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
   exit 2
 fi
 BENCH_ARGS=${BENCH_ARGS:-}
-STUDY_JOBS=${STUDY_JOBS:-8}
+STUDY_JOBS=${STUDY_JOBS:-10}
 STUDY_ARGS=${STUDY_ARGS:-}  # extra overrides of the study runs (a dry run on CPU, say)
 limit() { local t=$1; shift; if [[ -n $t ]]; then timeout --signal=INT --kill-after=20 "$t" "$@"; else "$@"; fi; }
 log() { echo "[bench-gpu $(date +%H:%M:%S)] $*" | tee -a "$OUT/gpu.log"; }
