@@ -68,7 +68,7 @@ test-slow: $(STAMP)  ## only the slow tests
 test-all: $(STAMP)  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: $(STAMP)  ## fast vs torchvision pipeline side by side: Markdown table + benchmark.json (~10 min)
+bench: $(STAMP)  ## fast vs torchvision pipeline side by side, bf16, mid-training, distance to the limit: Markdown table + benchmark.json (~15 min on 2 cores)
 	$(PY) -m vitbn_sweep.bench $(BENCH_ARGS)
 
 SLURM_SH ?= ../shared/slurm/local-slurm.sh
