@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -263,9 +265,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: Any) -> int:
-    import sys
-    import time
-
     start = time.perf_counter()
     try:
         written = publish(Path(args.results), readme=Path(args.readme) if args.readme else None)

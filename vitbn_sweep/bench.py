@@ -429,11 +429,11 @@ def grid_epochs_per_hour(
     return epochs / (seconds / jobs / 3600)
 
 
-def peaks(device: torch.device) -> dict[str, float]:
+def peaks(device: torch.device, *, bf16: bool) -> dict[str, float]:
     """The device's matrix-multiply peak in FLOP/s: fp32, and bf16 where it has bf16 matrix
-    support (CUDA, or a CPU with AMX or AVX-512 bf16)."""
+    support (``Bench.bf16``: CUDA, or a CPU with AMX or AVX-512 bf16)."""
     out = {"fp32": matmul_peak(device, torch.float32)}
-    if device.type == "cuda" or cpu_bf16_flags():
+    if bf16:
         out["bf16"] = matmul_peak(device, torch.bfloat16)
     return out
 
@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     print(f"  mid-training: {args.midtrain_steps} steps ...", file=sys.stderr)
     midtrain = measure_midtrain(bench, args.repeats, args.midtrain_steps)
     print("  matrix-multiply peak ...", file=sys.stderr)
-    peak = peaks(device)
+    peak = peaks(device, bf16=bench.bf16)
     data = bench.cfg["fast"]["data"]
     limit = distance_to_limit(
         figures,
