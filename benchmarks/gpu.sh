@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench-gpu: everything a GPU owner runs, as is, in one go (issue 11, part 2).
 #   bash benchmarks/gpu.sh [OUT_DIR]        (default OUT_DIR: benchmarks/gpu-<host>-<date>)
-# 1. the CUDA path, never run before: one tiny job per model on the GPU, fp32 and bf16,
-#    and the CUDA tests of the suite;
+# 1. the CUDA path: one tiny job per model on the GPU, fp32 and bf16, a stacked sweep
+#    eager and with CUDA graphs (trainer.cuda_graph), and the CUDA tests of the suite;
 # 2. make bench on the GPU: samples/s per depth, the grid's epochs/h (one at a time,
 #    packed, stacked), written to OUT_DIR/benchmark.json and bench.md;
 # 3. the study itself: experiment=warmup and experiment=article_full (96 jobs) with the
@@ -11,7 +11,8 @@
 #    groups run STUDY_JOBS at a time (default 10), warmup and article_full side by side.
 # Needs the project's .venv (make install) and MNIST (VITBN_DATA_DIR or ../shared/data).
 # Knobs (environment): PY (python), BENCH_ARGS (e.g. "--repeats 2 --seconds 0.5"),
-# STUDY_JOBS, STUDY_ARGS, RESULTS (default results); SMOKE_TIMEOUT, BENCH_TIMEOUT and
+# STUDY_JOBS, STUDY_ARGS, RESULTS (default results), GRAPH (trainer.cuda_graph of the
+# study: auto = true if the graphed stacked smoke sweep of step 1 passed, else false); SMOKE_TIMEOUT, BENCH_TIMEOUT and
 # STUDY_TIMEOUT in seconds (default: none), or DEADLINE (epoch seconds: the study gets what
 # is left until then). A study cut by its timeout keeps its completed jobs; a rerun resumes.
 set -euo pipefail
@@ -46,7 +47,16 @@ done
 "$PY" -m vitbn_sweep -m hydra/launcher=stacked model=vit,vitbnffn model.depth=2 optim.lr=0.003,0.005 \
   trainer.seed=0,1 sweep_name=cuda-stacked paths.outputs="$OUT/smoke" "${TINY[@]}" \
   2>&1 | tee -a "$OUT/gpu.log" | grep -E "sweep .*jobs:|job failed" || true
-"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_bench.py -k "cuda or bf16" 2>&1 \
+# the stacked step replayed from CUDA graphs: the study below uses them only if this passes
+rm -f "$OUT/graph-ok"
+if "$PY" -m vitbn_sweep -m hydra/launcher=stacked model=vit,vitbnffn,dnnbn model.depth=2 \
+  optim.lr=0.003,0.005 trainer.seed=0,1 trainer.cuda_graph=true sweep_name=cuda-graph \
+  paths.outputs="$OUT/smoke" "${TINY[@]}" > "$OUT/smoke-graph.log" 2>&1; then
+  touch "$OUT/graph-ok"
+fi
+grep -E "sweep .*jobs:|job failed|Error" "$OUT/smoke-graph.log" | tee -a "$OUT/gpu.log" || true
+"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_cuda_graph.py tests/test_bench.py \
+  -k "cuda or bf16 or graph" 2>&1 \
   | tail -15 | tee -a "$OUT/gpu.log" || true
 }
 limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
@@ -58,10 +68,17 @@ cat "$OUT/bench.md"
 
 log "3/3 the study: warmup + article_full, stacked, into results/"
 if [[ -n ${DEADLINE:-} ]]; then STUDY_TIMEOUT=$(( DEADLINE - $(date +%s) )); fi  # epoch seconds
+case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if the graphed smoke passed
+  auto) if [[ -f $OUT/graph-ok ]]; then GRAPH=true; else GRAPH=false; fi ;;
+  true|false) ;;
+  *) echo "bench-gpu: GRAPH must be auto, true or false, got $GRAPH" >&2; exit 2 ;;
+esac
+log "study with trainer.cuda_graph=$GRAPH"
 start=$(date +%s)
 study() {  # experiment, groups at a time
   limit "${STUDY_TIMEOUT:-}" "$PY" -m vitbn_sweep -m experiment=$1 hydra/launcher=stacked \
-    hydra.launcher.n_jobs=$2 paths.outputs=${RESULTS:-results} logger=none trainer.progress=log $STUDY_ARGS \
+    hydra.launcher.n_jobs=$2 paths.outputs=${RESULTS:-results} logger=none trainer.progress=log \
+    trainer.cuda_graph=$GRAPH $STUDY_ARGS \
     > "$OUT/study-$1.log" 2>&1
   grep -E "sweep .*jobs" "$OUT/study-$1.log" | tee -a "$OUT/gpu.log" || true
 }

@@ -115,6 +115,7 @@ HOW_OVERRIDES = [
     "trainer.eval_chunk=500",
     "trainer.compile=true",
     "trainer.flush_denormal=false",
+    "trainer.cuda_graph=true",
     "paths.outputs=/tmp/x",
     "sweep_name=mine",
 ]

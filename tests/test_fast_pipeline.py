@@ -364,6 +364,7 @@ def test_test_redraw_draws_anew_every_epoch(data_dir: Path) -> None:
         ("data.test_seed=-1", "data.test_seed"),
         ("trainer.precision=fp16", "trainer.precision"),
         ("trainer.compile=1", "trainer.compile"),
+        ("trainer.cuda_graph=yes", "trainer.cuda_graph"),
     ],
 )
 def test_new_keys_are_validated(override: str, key: str) -> None:

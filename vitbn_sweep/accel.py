@@ -35,8 +35,11 @@ def prepare_model(model: nn.Module, *, compile: bool, device: torch.device) -> n
     return model
 
 
-def autocast_factory(precision: str, device: torch.device) -> Autocast:
-    """A factory of the context to run forward passes (and the loss) under."""
+def autocast_factory(precision: str, device: torch.device, *, cache: bool = True) -> Autocast:
+    """A factory of the context to run forward passes (and the loss) under.
+
+    ``cache=False``: autocast keeps no cache of cast weights, as CUDA graph capture needs.
+    """
     if precision not in PRECISIONS:
         raise ConfigError(
             f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
@@ -54,4 +57,6 @@ def autocast_factory(precision: str, device: torch.device) -> Autocast:
             f"trainer.precision={precision} is supported on CUDA and on CPUs with bf16 "
             f"matrix instructions; this run is on {device}: use trainer.precision=fp32"
         )
-    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+    return partial(
+        torch.autocast, device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache
+    )

@@ -10,8 +10,9 @@ one job at a time with all threads, the fast pipeline one job at a time, and the
 pipeline packed (N jobs at once with cores/N threads each, measured with N concurrent
 worker processes), and the fast pipeline stacked (``hydra/launcher=stacked``: ``--members``
 jobs of one model and depth as one stacked model in one process, each member drawing its
-own batches); (d) the peak resident memory of a depth-7 run, in a fresh process; (e) the
-distance to the limit: per model and depth, the training GFLOP/s these rates reach
+own batches; on CUDA also with each step replayed from a CUDA graph,
+``trainer.cuda_graph``); (d) the peak resident memory of a depth-7 run, in a fresh
+process; (e) the distance to the limit: per model and depth, the training GFLOP/s these rates reach
 (``vitbn_sweep.flops``: matrix-product FLOPs per sample, forward and backward) and their
 share of the device's measured matrix-multiply peak, fp32 and, where the device has bf16
 matrix support, bf16.
@@ -26,6 +27,7 @@ grid_stacked}.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import multiprocessing as mp
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,7 @@ from torch import nn
 
 from vitbn_sweep.accel import autocast_factory
 from vitbn_sweep.choices import PIPELINES
+from vitbn_sweep.cuda_graph import WARMUP_STEPS, GraphedStep, eager_step
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.flops import cpu_bf16_flags, matmul_peak, train_flops
 from vitbn_sweep.models import build_model
@@ -160,26 +164,31 @@ class Bench:
                                 weight_decay=optim["weight_decay"])  # fmt: skip
         return model, optimizer
 
-    def stacked_train_rate(self, model: nn.Module, optimizer: StackedAdam) -> float:
-        """Train samples/s of all members together, each member with its own fast batches."""
+    def stacked_train_rate(
+        self, model: nn.Module, optimizer: StackedAdam, *, graphed: bool = False
+    ) -> float:
+        """Train samples/s of all members together, each member with its own fast batches;
+        ``graphed``: each step replayed from a CUDA graph (``trainer.cuda_graph``)."""
         model.train()
         stream, members = self.streams["fast"], optimizer.members
         loss_sum = torch.zeros(members, device=self.device)
+        no_autocast = contextlib.nullcontext
+        train_step: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+        if graphed:
+            train_step = GraphedStep(model, optimizer, autocast=no_autocast)
+        else:
+            train_step = partial(eager_step, model, optimizer, autocast=no_autocast)
 
         def step() -> int:  # the per-step work of stacked_train.train_epoch
             nonlocal loss_sum
             batches = [next(stream) for _ in range(members)]
             images, labels = (torch.stack([b[i] for b in batches]) for i in (0, 1))
-            logits = model(images)  # (M, b, classes)
-            losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
-            losses = losses.view(labels.shape).mean(1)
-            optimizer.zero_grad()
-            losses.sum().backward()
-            optimizer.step()
+            _, losses = train_step(images, labels)
             loss_sum = loss_sum + losses.detach() * labels.shape[1]
             return labels.numel()
 
-        step()
+        for _ in range(WARMUP_STEPS + 1 if graphed else 1):  # warmed up (and captured)
+            step()
         return rate(step, seconds=self.seconds, device=self.device)
 
     @torch.no_grad()
@@ -302,6 +311,11 @@ def measure_stacked(bench: Bench, repeats: int, members: int) -> dict[str, Any]:
             "stacked": median(train),
             "eval": bench.stacked_eval_rate(model, members),
         }
+        if bench.device.type == "cuda":  # side by side with the eager steps above
+            graphed = [
+                bench.stacked_train_rate(model, optimizer, graphed=True) for _ in range(repeats)
+            ]
+            out[f"{name}_d{depth}"]["graphed"] = median(graphed)
         figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
         print(f"  {name} depth {depth}, {members} stacked: {figures}", file=sys.stderr, flush=True)
     return out
@@ -580,6 +594,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"{g['fast_stacked']:.0f} epochs/h ({280 / g['fast_stacked']:.2f} h)."
             if "fast_stacked" in g
             else ""
+        )
+        + (
+            f" Stacked with CUDA graphs: {g['fast_stacked_graphed']:.0f} epochs/h "
+            f"({g['fast_stacked_graphed'] / g['fast_stacked']:.2f}x stacked eager)."
+            if "fast_stacked_graphed" in g
+            else ""
         ),
     ]
     bf16 = report.get("bf16")
@@ -713,6 +733,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     print(f"  stacked: {args.members} jobs per model ...", file=sys.stderr)
     stacked = measure_stacked(bench, args.repeats, args.members)
     grid["fast_stacked"] = grid_epochs_per_hour(stacked, "stacked", test_aug_s=0.0, **sizes)
+    if device.type == "cuda":
+        grid["fast_stacked_graphed"] = grid_epochs_per_hour(
+            stacked, "graphed", test_aug_s=0.0, **sizes
+        )
     bf16 = None
     if bench.bf16:
         grid["fast_bf16_sequential"] = grid_epochs_per_hour(
@@ -755,6 +779,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             members=args.members,
         )
     )
+
+    if "fast_stacked_graphed" in grid:
+        cases.append(
+            case(
+                "grid: fast stacked + CUDA graphs vs study one at a time",
+                "epochs/h",
+                grid["fast_stacked_graphed"],
+                grid["torchvision_sequential"],
+                fast_stacked=grid["fast_stacked"],
+                members=args.members,
+            )
+        )
 
     def train_ratio(depth: int) -> float:  # the weaker of the two models
         return min(figures[f"{m}_d{depth}"]["fast"] / figures[f"{m}_d{depth}"]["study"]

@@ -15,10 +15,11 @@ same derives from this module:
 So a rerun that changes only how-keys (``logger=none``, ``resume.rerun_failed=true``,
 ``trainer.device=cuda``, ``trainer.eval_chunk=500`` ...) addresses the same directories.
 
-Deliberate choices: ``trainer.compile`` is a how-key (the same maths, fused;
-results agree to float rounding), ``trainer.precision`` is not (bf16 changes the
-numbers beyond rounding: a bf16 job is another job). The fast pipeline draws its
-random numbers on the CPU, so ``trainer.device`` does not change the data stream.
+Deliberate choices: ``trainer.compile`` and ``trainer.cuda_graph`` are how-keys (the
+same maths, fused or replayed; results agree to float rounding), ``trainer.precision``
+is not (bf16 changes the numbers beyond rounding: a bf16 job is another job). The
+fast pipeline draws its random numbers on the CPU, so ``trainer.device`` does not
+change the data stream.
 
 Imports nothing heavy: the sweeper calls it on a Slurm login node.
 """
@@ -49,6 +50,7 @@ HOW_KEYS: tuple[str, ...] = (
     "trainer.eval_chunk",
     "trainer.compile",
     "trainer.flush_denormal",
+    "trainer.cuda_graph",
 )
 DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
 

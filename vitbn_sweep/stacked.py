@@ -30,6 +30,7 @@ PROCESS_KEYS: tuple[str, ...] = (
     "trainer.compile",
     "trainer.flush_denormal",
     "trainer.eval_chunk",
+    "trainer.cuda_graph",
 )
 STACKABLE_PIPELINES = ("fast",)
 

@@ -54,18 +54,33 @@ class StackedAdam:
         for p in self.params:
             p.grad = None
 
-    @torch.no_grad()
     def step(self) -> None:
+        """One Adam step of every member: ``apply(advance())``, the factors on the device."""
+        first = self.params[0]  # one copy of the (M,) factors to the device per step
+        self.apply(self.advance().to(first.device, non_blocking=True))
+
+    def advance(self) -> torch.Tensor:
+        """Count one step of every member; returns their step factors, (2, M) on the CPU:
+        row 0 ``-lr_m / (1 - beta1^t_m)``, row 1 ``sqrt(1 - beta2^t_m)``.
+
+        The host's share of a step (Python floats, as torch.optim.Adam computes them from
+        its float step), apart from ``apply`` so that a CUDA graph can replay ``apply``
+        with the factors copied into a static buffer (``vitbn_sweep.cuda_graph``).
+        """
         self.steps = [t + 1 for t in self.steps]
         beta1, beta2 = self.beta1, self.beta2
-        # Python floats, as torch.optim.Adam computes them from its (float) step.
         neg_step_size = [
             -(lr / (1 - beta1 ** float(t))) for lr, t in zip(self.lr, self.steps, strict=True)
         ]
         bias2_sqrt = [(1 - beta2 ** float(t)) ** 0.5 for t in self.steps]
-        first = self.params[0]  # one copy of the (M,) factors to the device per step
-        factors = torch.tensor([neg_step_size, bias2_sqrt], dtype=first.dtype)
-        neg_step_size_t, bias2_sqrt_t = factors.to(first.device, non_blocking=True)
+        return torch.tensor([neg_step_size, bias2_sqrt], dtype=self.params[0].dtype)
+
+    @torch.no_grad()
+    def apply(self, factors: torch.Tensor) -> None:
+        """The device's share of a step: every parameter moved by its gradient, given the
+        members' factors from ``advance`` (on the parameters' device). No host sync."""
+        beta1, beta2 = self.beta1, self.beta2
+        neg_step_size_t, bias2_sqrt_t = factors
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
             per_member = (-1,) + (1,) * (p.dim() - 1)  # (M, 1, ..., 1): broadcasts over p
             grad = p.grad

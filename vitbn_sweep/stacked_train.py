@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from vitbn_sweep import claims, resume
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
+from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline, build_pipeline
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
@@ -67,7 +67,7 @@ from vitbn_sweep.train import (
     resolve_device,
     start_record,
 )
-from vitbn_sweep.validate import validate
+from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
 MEMBER_LOG_KEY = "vitbn_member"  # LogRecord attribute: the job dir a log line is about
@@ -139,9 +139,27 @@ class Member:
 class Stack:
     """The members in training, as one stacked model and one stacked optimiser."""
 
-    def __init__(self, members: list[Member], model: nn.Module, optimizer: StackedAdam) -> None:
+    def __init__(
+        self,
+        members: list[Member],
+        model: nn.Module,
+        optimizer: StackedAdam,
+        *,
+        autocast: Autocast,
+        cuda_graph: bool,
+    ) -> None:
         self.members, self.model, self.optimizer = members, model, optimizer
+        self.autocast, self.cuda_graph = autocast, cuda_graph
         self.param_names = [n for n, _ in model.named_parameters()]
+        self.graphed: GraphedStep | None = None
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training step of every member: (logits (M, b, classes), losses (M,))."""
+        if not self.cuda_graph:
+            return eager_step(self.model, self.optimizer, images, labels, autocast=self.autocast)
+        if self.graphed is None:
+            self.graphed = GraphedStep(self.model, self.optimizer, autocast=self.autocast)
+        return self.graphed(images, labels)
 
     def keep(self, index: list[int]) -> None:
         """Keep only the members at ``index``; the others stop costing compute."""
@@ -149,6 +167,7 @@ class Stack:
         keep_members(self.model, torch.tensor(index, dtype=torch.long, device=device))
         self.optimizer.keep(index)
         self.members = [self.members[i] for i in index]
+        self.graphed = None  # its graph holds the old tensors' addresses
 
     def checkpoint_state(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """(model, optimizer) state dicts of member ``k`` as its single job would save them."""
@@ -189,7 +208,12 @@ def train_group(
         raise ValueError("train_group: these jobs differ in more than optim.lr and trainer.seed")
     trainer = plain[0]["trainer"]
     device = resolve_device(trainer["device"])
-    autocast = autocast_factory(trainer["precision"], device)
+    if trainer["cuda_graph"] and device.type != "cuda":
+        raise ConfigError(
+            f"trainer.cuda_graph=true needs a CUDA device; this group runs on {device} "
+            f"(trainer.device={trainer['device']}): use trainer.cuda_graph=false"
+        )
+    autocast = autocast_factory(trainer["precision"], device, cache=not trainer["cuda_graph"])
     outcomes: list[Outcome | None] = [None] * len(plain)
 
     to_train: list[tuple[int, dict[str, Any], Path, dict[str, Any], dict[str, Any]]] = []
@@ -241,8 +265,8 @@ def train_group(
         for m in members:
             m.job_dir.mkdir(parents=True, exist_ok=True)
             m.tracker.start(m.config)
-        stack = _build_stack(members, device)
-        _train(stack, autocast=autocast, outcomes=outcomes)
+        stack = _build_stack(members, device, autocast=autocast)
+        _train(stack, outcomes=outcomes)
     except (KeyboardInterrupt, SystemExit):
         log.warning("stacked group interrupted; run the same command again to continue")
         raise
@@ -281,7 +305,7 @@ def _member(
     )
 
 
-def _build_stack(members: list[Member], device: torch.device) -> Stack:
+def _build_stack(members: list[Member], device: torch.device, *, autocast: Autocast) -> Stack:
     """Each member's model, Adam and pipeline exactly as train.py builds them; then stacked."""
     first = members[0].config
     data, model_cfg, trainer = first["data"], first["model"], first["trainer"]
@@ -331,14 +355,17 @@ def _build_stack(members: list[Member], device: torch.device) -> Stack:
                 [state[p]["exp_avg_sq"] for p in params],
             )
     model = prepare_model(model, compile=trainer["compile"], device=device)
-    return Stack(list(members), model, optimizer)
+    return Stack(
+        list(members), model, optimizer, autocast=autocast, cuda_graph=trainer["cuda_graph"]
+    )
 
 
-def _train(stack: Stack, *, autocast: Autocast, outcomes: list[Outcome | None]) -> None:
+def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> None:
     """Epochs of every member until each has finished or diverged."""
+    autocast = stack.autocast
     while stack.members:
         epoch_start = time.perf_counter()
-        stats = train_epoch(stack, autocast=autocast, outcomes=outcomes)
+        stats = train_epoch(stack, outcomes=outcomes)
         if not stack.members:
             return
         chunk = stack.members[0].config["trainer"]["eval_chunk"]
@@ -375,16 +402,14 @@ def _train(stack: Stack, *, autocast: Autocast, outcomes: list[Outcome | None]) 
             stack.keep([k for k in range(len(stack.members)) if k not in done])
 
 
-def train_epoch(
-    stack: Stack, *, autocast: Autocast = contextlib.nullcontext, outcomes: list[Outcome | None]
-) -> list[dict[str, float]]:
+def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> list[dict[str, float]]:
     """One epoch of every member of ``stack``, each at its own epoch, in lockstep.
 
     Returns per remaining member (in ``stack.members`` order) mean loss, accuracy and
     throughput. Members whose loss turned NaN or infinite are recorded as diverged (their
     ``outcomes`` set) and dropped from the stack.
     """
-    model, optimizer = stack.model, stack.optimizer
+    model = stack.model
     check = stack.members[0].config["trainer"]["diverge_check"]
     model.train()
     start = time.perf_counter()
@@ -401,16 +426,7 @@ def train_epoch(
             raise RuntimeError("the members' training batches differ in number or size")
         images = torch.stack([b[0] for b in batches])  # (M, b, c, H, W)
         labels = torch.stack([b[1] for b in batches])  # (M, b)
-        with autocast():  # forward and loss only; weights and gradients stay fp32
-            logits = model(images)  # (M, b, classes)
-            losses = (
-                F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
-                .view(labels.shape)
-                .mean(1)
-            )  # (M,): each member's mean loss
-        optimizer.zero_grad()
-        losses.sum().backward()  # member m's gradient is that of its own loss
-        optimizer.step()
+        logits, losses = stack.step(images, labels)  # (M, b, classes), (M,)
         batch = labels.shape[1]
         loss_sum = loss_sum + losses.detach() * batch
         correct = correct + (logits.argmax(-1) == labels).sum(1)

@@ -245,6 +245,12 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
     autocast_factory(trainer["precision"], device)  # bf16 off CUDA: ConfigError, nothing written
+    if trainer["cuda_graph"]:
+        raise ConfigError(
+            "trainer.cuda_graph=true: CUDA graphs replay the stacked training step, so they "
+            "need hydra/launcher=stacked (or stacked_slurm) in a multirun (-m); "
+            "a job run alone: trainer.cuda_graph=false"
+        )
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
     name = (
         f"{config['model']['name']} depth={config['model']['depth']} "

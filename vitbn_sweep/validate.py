@@ -113,6 +113,12 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     _one_of(errors, cfg, "trainer.progress", ("auto", "bar", "log"))
     _boolean(errors, cfg, "trainer.compile")
     _boolean(errors, cfg, "trainer.flush_denormal")
+    _boolean(errors, cfg, "trainer.cuda_graph")
+    if _get(cfg, "trainer.cuda_graph") is True and _get(cfg, "trainer.compile") is True:
+        errors.append(
+            "trainer.cuda_graph=true and trainer.compile=true together are not supported "
+            "(the graph replays the eager step): set one of them to false"
+        )
     _one_of(errors, cfg, "trainer.precision", PRECISIONS)
 
     _one_of(errors, cfg, "data.pipeline", PIPELINES)

@@ -47,6 +47,10 @@ from vitbn_sweep.sweep_status import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)
+STACKED_LAUNCHERS = (  # the launchers that train through vitbn_sweep.stacked_train
+    "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.slurm.StackedSlurmLauncher",
+)
 
 
 class SweepConfigError(ConfigError, CompactHydraException):
@@ -59,6 +63,18 @@ def task_config(cfg: DictConfig) -> dict[str, Any]:
     with open_dict(cfg):
         cfg.pop("hydra", None)
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def launcher_errors(task: dict[str, Any], launcher: DictConfig) -> list[str]:
+    """What ``task`` asks that ``launcher`` cannot do: CUDA graphs need stacked training."""
+    target = str(launcher.get("_target_", ""))
+    if task.get("trainer", {}).get("cuda_graph") is True and target not in STACKED_LAUNCHERS:
+        return [
+            "trainer.cuda_graph=true replays the stacked training step: use "
+            "hydra/launcher=stacked or stacked_slurm (this sweep's launcher is "
+            f"{target.rpartition('.')[2] or target!r}), or trainer.cuda_graph=false"
+        ]
+    return []
 
 
 class ValidatingSweeper(BasicSweeper):
@@ -81,7 +97,7 @@ class ValidatingSweeper(BasicSweeper):
                 master_config=self.config, sweep_overrides=list(overrides)
             )
             task = task_config(cfg)
-            errors = config_errors(task)
+            errors = config_errors(task) + launcher_errors(task, cfg.hydra.launcher)
             job_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
             plan.job_dirs[tuple(overrides)] = job_dir
             if not errors:
