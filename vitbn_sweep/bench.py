@@ -760,37 +760,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         {k: data[k] for k in ("image_size", "channels", "num_classes")},
         peak,
     )
-    cases.append(
-        case(
-            "grid: fast packed vs study one at a time",
-            "epochs/h",
-            grid["fast_packed"],
-            grid["torchvision_sequential"],
-            fast_sequential=grid["fast_sequential"],
-        )
-    )
-    cases.append(
-        case(
-            "grid: fast stacked vs study one at a time",
-            "epochs/h",
-            grid["fast_stacked"],
-            grid["torchvision_sequential"],
-            fast_packed=grid["fast_packed"],
-            members=args.members,
-        )
-    )
-
-    if "fast_stacked_graphed" in grid:
-        cases.append(
-            case(
-                "grid: fast stacked + CUDA graphs vs study one at a time",
-                "epochs/h",
-                grid["fast_stacked_graphed"],
-                grid["torchvision_sequential"],
-                fast_stacked=grid["fast_stacked"],
-                members=args.members,
-            )
-        )
+    members = args.members
+    for title, key, extra in [
+        ("fast packed", "fast_packed", {"fast_sequential": grid["fast_sequential"]}),
+        ("fast stacked", "fast_stacked", {"fast_packed": grid["fast_packed"], "members": members}),
+        ("fast stacked + CUDA graphs", "fast_stacked_graphed",  # on CUDA only
+         {"fast_stacked": grid["fast_stacked"], "members": members}),
+    ]:  # fmt: skip
+        if key in grid:
+            reference = grid["torchvision_sequential"]
+            title = f"grid: {title} vs study one at a time"
+            cases.append(case(title, "epochs/h", grid[key], reference, **extra))
 
     def train_ratio(depth: int) -> float:  # the weaker of the two models
         return min(figures[f"{m}_d{depth}"]["fast"] / figures[f"{m}_d{depth}"]["study"]
