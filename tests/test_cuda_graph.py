@@ -9,6 +9,7 @@ eagerly) and a member that diverges (the stack changes: a new capture).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from typing import Any
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, compose_config, run_cli
 from tests.test_cuda import assert_close, rows
 from vitbn_sweep import cuda_graph
+from vitbn_sweep.models.stacked import build_stacked_model
 from vitbn_sweep.stacked_adam import StackedAdam
 from vitbn_sweep.stacked_train import train_group
 from vitbn_sweep.train import run
@@ -158,3 +161,58 @@ def count_graph_use(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[in
     monkeypatch.setattr(cuda_graph.GraphedStep, "_capture", counting_capture)
     monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", counting_replay)
     return captures, replays
+
+
+class RecordOps(TorchDispatchMode):
+    """Every aten op run while active, by name (``aten::add_.Tensor`` -> ``add_``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        self.ops.add(func._schema.name.removeprefix("aten::"))
+        return func(*args, **(kwargs or {}))
+
+
+# Ops a CUDA graph cannot hold: reading a value back to the host (item, bool(t), tolist,
+# data-dependent shapes) or making a tensor from Python data (a host-to-device copy).
+SYNC_OPS = {"_local_scalar_dense", "item", "nonzero", "masked_select", "lift_fresh",
+            "lift_fresh_copy", "unique", "_unique2"}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["vit", "vitbnffn", "dnnbn"])
+def test_the_graph_body_is_sync_free_and_is_the_eager_step(model: str) -> None:
+    """What GraphedStep captures, run on the CPU: none of SYNC_OPS, and the eager step's
+    maths exactly (Adam's host share apart)."""
+    model_cfg = compose_config([f"model={model}", "model.depth=2"])["model"]
+    sizes = {"image_size": 28, "channels": 1, "num_classes": 10}
+    stacks = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        stacked = build_stacked_model(model_cfg, members=3, **sizes)
+        for p in stacked.parameters():  # the stacked model is built uninitialised
+            torch.nn.init.normal_(p, std=0.05)
+        adam = StackedAdam(list(stacked.parameters()), lr=[0.003, 0.005, 0.01],
+                           betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)  # fmt: skip
+        stacks.append((stacked, adam))
+    no_autocast = contextlib.nullcontext
+    for step in range(3):
+        gen = torch.Generator().manual_seed(step)
+        images = torch.rand(3, 8, 1, 28, 28, generator=gen)
+        labels = torch.randint(0, 10, (3, 8), generator=gen)
+        (eager_model, eager_adam), (body_model, body_adam) = stacks
+        logits, losses = cuda_graph.eager_step(
+            eager_model, eager_adam, images, labels, autocast=no_autocast
+        )
+        factors = body_adam.advance()
+        body_adam.zero_grad()  # as at capture
+        with RecordOps() as recorded:
+            body_logits, body_losses = cuda_graph.graph_body(
+                body_model, body_adam, images, labels, factors, autocast=no_autocast
+            )
+        assert recorded.ops.isdisjoint(SYNC_OPS), recorded.ops & SYNC_OPS
+        assert {"bmm", "mean"} <= recorded.ops or {"baddbmm"} <= recorded.ops
+        assert torch.equal(body_logits, logits) and torch.equal(body_losses, losses)
+        for a, b in zip(eager_model.parameters(), body_model.parameters(), strict=True):
+            assert torch.equal(a, b)

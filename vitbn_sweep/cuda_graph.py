@@ -65,6 +65,27 @@ def eager_step(
     return logits, losses
 
 
+def graph_body(
+    model: nn.Module,
+    optimizer: StackedAdam,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    factors: torch.Tensor,
+    *,
+    autocast: Autocast,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a graph records: ``eager_step`` without the host's share (``advance``), run
+    with every gradient None (so the captured backward writes them afresh, and each
+    replay overwrites them). No host sync: a test runs it under a dispatch mode that
+    refuses reading values back or making tensors from Python data."""
+    with autocast():
+        logits = model(images)
+        losses = member_losses(logits, labels)
+    losses.sum().backward()
+    optimizer.apply(factors)
+    return logits.detach(), losses.detach()
+
+
 class GraphedStep:
     """``eager_step`` of one stack, replayed from a CUDA graph after ``WARMUP_STEPS``.
 
@@ -121,10 +142,12 @@ class GraphedStep:
         self.optimizer.zero_grad()  # the capture allocates the gradients in the graph's pool
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=self.side):  # the warm-up's stream
-            with self.autocast():
-                logits = self.model(self.images)
-                losses = member_losses(logits, self.labels)
-            losses.sum().backward()
-            self.optimizer.apply(self.factors)
-        self.logits, self.losses = logits.detach(), losses.detach()
+            self.logits, self.losses = graph_body(
+                self.model,
+                self.optimizer,
+                self.images,
+                self.labels,
+                self.factors,
+                autocast=self.autocast,
+            )
         self.grads = [p.grad for p in self.optimizer.params]
