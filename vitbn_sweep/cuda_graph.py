@@ -1,9 +1,10 @@
 """The stacked training step, eager or replayed from a CUDA graph (``trainer.cuda_graph``).
 
 On a GPU these small models are bound by kernel launches, not arithmetic: a step of a
-stacked depth-7 ViT is over a thousand kernels (forward, backward, Adam on every
-parameter), each costing microseconds of host time, while the GPU computes the whole
-step in a fraction of that (benchmarks/gpu-h200-2026-11-30: 2-5 % of the fp32 peak).
+stacked depth-7 ViT runs about 1,100 (ViTBNFFN 1,300) compute ops, among 4,000-4,600
+dispatcher calls (torch's profiler, 6 members; Adam's 9 ops per parameter tensor are
+most of them), each costing microseconds of host time, while the GPU computes the step
+in a fraction of that (benchmarks/gpu-h200-2026-11-30: 2-5 % of the fp32 peak).
 A CUDA graph records the step's kernels once and replays them with one launch.
 
 One step, for a stack of M members (``vitbn_sweep.stacked_train``):
