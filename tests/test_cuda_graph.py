@@ -67,6 +67,26 @@ def test_a_sweep_with_cuda_graph_on_a_launcher_that_does_not_stack_launches_noth
     assert not (tmp_path / "outputs").exists()
 
 
+def test_a_stacked_sweep_with_cuda_graph_on_a_cpu_fails_and_leaves_nothing_behind(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Every group refuses before it writes: each job counts as failed (exit 1, so a
+    script can tell), its reason is logged, and no job directory is left half-made."""
+    proc = run_cli(["-m", "hydra/launcher=stacked", "model=vit,dnnbn", "optim.lr=0.003,0.005",
+                    "trainer.cuda_graph=true", "trainer.device=cpu", *TINY],
+                   cwd=tmp_path)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "4 jobs: 0 completed, 0 diverged, 4 failed, 0 not ended" in out
+    assert out.count("trainer.cuda_graph=true needs a CUDA device") == 4
+    assert out.count("(before it wrote anything)") == 4
+    sweep = tmp_path / "outputs" / "default"
+    assert sorted(p.name for p in sweep.iterdir()) == ["commands.jsonl", "jobs.json",
+                                                         "multirun.yaml"]  # fmt: skip
+    end = json.loads((sweep / "commands.jsonl").read_text().splitlines()[-1])
+    assert end["counts"]["failed"] == 4 and len(end["errors"]) == 4
+
+
 def test_graphed_step_needs_a_cuda_device() -> None:
     weight = torch.nn.Parameter(torch.zeros(2, 3))
     optimizer = StackedAdam([weight], lr=[0.1, 0.1], betas=(0.9, 0.999), eps=1e-8,

@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vitbn_sweep.schema import override_errors
+from vitbn_sweep.sweep_record import HYDRA_LEFTOVERS
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import ConfigError
 
@@ -34,9 +35,6 @@ def _register_plugins() -> None:
         if path not in known:
             module, name = path.rsplit(".", 1)
             Plugins.instance().register(getattr(importlib.import_module(module), name))
-
-
-HYDRA_LEFTOVERS = {".hydra", "vitbn_sweep.log"}
 
 
 def _remove_untouched_job_dir() -> None:

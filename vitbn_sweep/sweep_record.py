@@ -91,12 +91,30 @@ def _status(job_dir: Path) -> str:
         return "not ended"
 
 
+HYDRA_LEFTOVERS = {".hydra", "vitbn_sweep.log"}  # what a job dir holds before a job writes
+
+
+def untouched(job_dir: Path) -> bool:
+    """True if ``job_dir`` holds only Hydra's files and an empty log: no job wrote there."""
+    try:
+        names = {p.name for p in job_dir.iterdir()}
+        log = job_dir / "vitbn_sweep.log"
+        return names <= HYDRA_LEFTOVERS and (not log.exists() or log.stat().st_size == 0)
+    except OSError:
+        return False
+
+
 def finish(
     record: Mapping[str, Any], plan: SweepPlan, errors: Mapping[tuple[str, ...], BaseException]
 ) -> Summary:
     """Record how the command ended; the summary line says it in one line."""
     sweep_dir = Path(record["sweep_dir"])
-    launched = Counter(_status(plan.dir(o)) for o in plan.pending)
+
+    def status(overrides: Sequence[str]) -> str:  # a job that failed before it wrote: failed
+        found = _status(plan.dir(overrides))
+        return "failed" if found == "not ended" and tuple(overrides) in errors else found
+
+    launched = Counter(status(o) for o in plan.pending)
     failed_before = sum(_status(plan.dir(o)) == "failed" for o in plan.ended)
     counts = {
         "completed": launched["completed"],

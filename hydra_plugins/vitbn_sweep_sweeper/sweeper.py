@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vitbn_sweep import claims, sweep_record
+from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
 from vitbn_sweep.sweep_record import SweepPlan
 from vitbn_sweep.sweep_status import SweepWatcher
@@ -168,18 +170,25 @@ class ValidatingSweeper(BasicSweeper):
                 for overrides, ret in zip(batch, returns, strict=True):
                     if ret.status == JobStatus.FAILED:
                         errors[tuple(overrides)] = ret._return_value
+                        job_dir = plan.dir(overrides)
                         log.error(
-                            "job failed: %s: %s: %s (traceback in its result.json)",
-                            plan.dir(overrides).name,
+                            "job failed: %s: %s: %s (%s)",
+                            job_dir.name,
                             type(ret._return_value).__name__,
                             ret._return_value,
+                            "traceback in its result.json"
+                            if (job_dir / RESULT_FILE).is_file()
+                            else "before it wrote anything",
                         )
         finally:
             watcher.stop()
             for overrides in plan.pending:  # jobs that never started keep no claim of ours
-                claims.release(plan.dir(overrides), me)
+                job_dir = plan.dir(overrides)
+                claims.release(job_dir, me)
+                if tuple(overrides) in errors and sweep_record.untouched(job_dir):
+                    shutil.rmtree(job_dir)  # failed before it wrote: nothing left behind
                 with contextlib.suppress(OSError):  # nor an empty directory
-                    plan.dir(overrides).rmdir()
+                    job_dir.rmdir()
         summary = sweep_record.finish(record, plan, errors)
         log.info("%s", summary.line)
         if summary.failed or launch_failed:
