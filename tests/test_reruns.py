@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import REPO, TINY, run_cli
 from vitbn_sweep import claims
+from vitbn_sweep.identity import job_identity
 
 SWEEP = ["-m", "model=vit,vitbnffn", "model.depth=1", *TINY]
 
@@ -161,3 +163,93 @@ def test_the_same_owner_is_alive_and_a_dead_one_is_not(tmp_path: Path) -> None:
     assert not liveness.alive({**me, "pid": dead.pid})[0]
     assert not liveness.alive({**me, "pid_start": "0"})[0]  # a reused pid
     assert liveness.alive({**me, "host": "elsewhere"})[0]  # cannot tell: counts as alive
+
+
+def test_a_job_whose_config_changed_after_the_plan_is_refused(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """conf/ edited while a sweep runs: later jobs would compose the new config under the
+    planned directory names. Each is refused before it writes anything; a rerun plans anew."""
+    conf = tmp_path / "conf"
+    shutil.copytree(REPO / "conf", conf)
+    vit = conf / "model" / "vit.yaml"
+    edit = "+hydra.callbacks.edit"
+    args = [
+        "-cp",
+        str(conf),
+        "-m",
+        "model=vit",
+        "model.depth=1,2",
+        f"{edit}._target_=tests.drift_callback.EditConfigOnJobEnd",
+        f"{edit}.path={vit}",
+        f"{edit}.old='mlp_dim: 128'",
+        f"{edit}.new='mlp_dim: 64'",
+        *TINY,
+    ]
+    env = {"PYTHONPATH": str(REPO)}
+    proc = run_cli(args, cwd=tmp_path, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "2 jobs: 1 completed, 0 diverged, 1 failed" in out
+    assert "PlanDrift: " in out and "its config changed after the sweep planned it" in out
+    assert "(model.mlp_dim: 128 planned, 64 now)" in out and "(before it wrote anything)" in out
+    sweep = tmp_path / "outputs" / "default"
+    [done] = job_dirs(sweep)  # the refused job left no directory behind
+    assert "model.depth=1" in done.name
+    assert json.loads((done / "result.json").read_text())["config"]["model"]["mlp_dim"] == 128
+    # the same command again: the ended job's directory holds the old config, refused loudly
+    again = run_cli(args, cwd=tmp_path, env=env)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert "holds a job of a different config (model.mlp_dim: 128 there, 64 now)" in again.stderr
+    vit.write_text(vit.read_text().replace("mlp_dim: 64", "mlp_dim: 128"))  # conf/ restored
+    restored = run_cli(args[: -len(TINY) - 4] + TINY, cwd=tmp_path, env=env)
+    out = restored.stdout + restored.stderr
+    assert restored.returncode == 0, out
+    assert "2 jobs, 1 already ended (skipped), 0 running elsewhere, 1 to launch" in out
+    assert len(job_dirs(sweep)) == 2
+
+
+def test_the_plan_check_reads_only_this_sweeps_claim(
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned = job_identity(tiny_config())
+    changed = job_identity(tiny_config("model.dim=32"))
+    job = tmp_path / "job"
+    job.mkdir()
+    sweeper = {**claims.this_owner("sweep-a"), "pid": 1, "pid_start": "0"}  # another process
+    claims.claim(job, sweeper, planned)
+    claims.check_planned(job, "sweep-a", planned)  # as planned
+    claims.check_planned(job, "sweep-b", changed)  # another sweep's plan: not ours to check
+    with pytest.raises(claims.PlanDrift, match=r"job: .*model.dim: 64 planned, 32 now"):
+        claims.check_planned(job, "sweep-a", changed)
+    assert claims.read(job)["owner"] == sweeper  # the sweeper's claim: it releases it
+    # a submitted Slurm job takes the claim over, and the plan with it
+    claims.hand_over(job, claims.this_owner("sweep-a", slurm_job_id="12_3"))
+    assert claims.read(job)["identity"] == planned
+    monkeypatch.setenv("SLURM_JOB_ID", "40")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "12")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    with pytest.raises(claims.PlanDrift):  # in that Slurm job: refused, and its claim released
+        claims.check_planned(job, "sweep-a", changed)
+    assert claims.read(job) is None
+    claims.claim(job, sweeper)  # a claim without a plan (a single run) checks nothing
+    claims.check_planned(job, "sweep-a", changed)
+
+
+def test_a_stacked_group_with_a_drifted_member_trains_nothing(
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vitbn_sweep.stacked_train import train_group
+
+    monkeypatch.setenv(claims.TOKEN_ENV, "the-sweep")
+    configs = [tiny_config(f"optim.lr={lr}") for lr in (0.001, 0.003)]
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for job_dir, config in zip(dirs, configs, strict=True):
+        job_dir.mkdir()
+        sweeper = {**claims.this_owner("the-sweep"), "pid": 1, "pid_start": "0"}
+        claims.claim(job_dir, sweeper, job_identity(config))
+    drifted = [{**c, "trainer": {**c["trainer"], "epochs": 2}} for c in configs]  # conf/ edited
+    with pytest.raises(claims.PlanDrift, match=r"a: .*trainer.epochs: 1 planned, 2 now"):
+        train_group(drifted, dirs)
+    for job_dir in dirs:  # nothing written, both claims still the sweep's
+        assert [p.name for p in job_dir.iterdir()] == [claims.CLAIM_FILE]

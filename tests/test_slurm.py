@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import REPO, TINY, run_cli
 
 pytestmark = pytest.mark.slurm
 SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=10"]
@@ -253,3 +253,32 @@ def test_a_rerun_while_the_first_submission_runs_launches_nothing_twice(
     assert len(found) == 8 and all(r["status"] == "completed" for r in found.values())
     assert len({r["where"]["slurm_job_id"] for r in found.values()}) == 1  # one array only
     assert not list(sweep.glob("*/.claim.json"))  # each job released its claim
+
+
+def test_a_pending_job_whose_config_changed_is_refused_when_it_starts(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """conf/ edited while the array waits in the queue: the jobs that start afterwards
+    compose the edit; each is refused, and none trains the edited config."""
+    conf = tmp_path / "conf"
+    shutil.copytree(REPO / "conf", conf)
+    args = ["-cp", str(conf), "-m", *SLURM, "hydra.launcher.array_parallelism=1"]
+    proc = popen_cli([*args, "model=vit", "model.depth=1,2", *TINY], cwd=tmp_path)
+    sweep = tmp_path / "outputs" / "default"
+    deadline = time.time() + 120
+    while True:  # until every claim names its Slurm job: the array is in the queue
+        owners = [json.loads(p.read_text())["owner"] for p in sweep.glob("*/.claim.json")]
+        if len(owners) == 2 and all(o["kind"] == "slurm" for o in owners):
+            break
+        assert proc.poll() is None and time.time() < deadline, "no array was submitted"
+        time.sleep(0.02)
+    vit = conf / "model" / "vit.yaml"
+    vit.write_text(vit.read_text().replace("mlp_dim: 128", "mlp_dim: 64"))
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out
+    assert "PlanDrift: " in out and "(model.mlp_dim: 128 planned, 64 now)" in out
+    assert "(before it wrote anything)" in out
+    found = records(sweep)  # the first job may have composed before the edit
+    assert len(found) <= 1 and all(r["config"]["model"]["mlp_dim"] == 128 for r in found.values())
+    assert not list(sweep.glob("*/.claim.json"))  # a refused job releases its Slurm claim
+    wait_queue_empty()

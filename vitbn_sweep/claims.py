@@ -9,6 +9,13 @@ directory for itself); a live foreign owner makes it stop without touching
 anything. A rerun of a sweep therefore launches neither the jobs that another
 live command still runs nor those still pending in its Slurm array.
 
+The sweep's claim also holds the job's identity as planned (``vitbn_sweep.identity``).
+Every launcher composes a job again where it starts, from ``conf/`` as it is then,
+so a config edited after the plan (while earlier jobs train, or while a Slurm array
+waits in the queue) would reach the later jobs under the same directory names. A
+job whose identity differs from its sweep's plan is refused before it writes
+anything (``check_planned``), naming the keys that changed.
+
 Liveness: a local owner on this host is alive while its pid runs with the same
 start time; a Slurm owner while ``squeue`` lists it. A local owner on another
 host cannot be checked from here and counts as alive (the message says how to
@@ -27,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.identity import identity_differences
 from vitbn_sweep.results import atomic_write_text, now
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,30 @@ def read(job_dir: Path) -> dict[str, Any] | None:
     return claim if isinstance(claim, dict) and isinstance(claim.get("owner"), dict) else None
 
 
+class PlanDrift(ValueError):
+    """A job's config changed between its sweep's plan and its start."""
+
+
+def check_planned(job_dir: Path, token: str, identity: Mapping[str, Any]) -> None:
+    """Raise ``PlanDrift`` if this sweep (``token``) planned ``job_dir`` with another identity.
+
+    A claim of another sweep, or one without an identity (a single run), checks nothing.
+    """
+    claim = read(job_dir)
+    if claim is None or claim["owner"].get("token") != token or "identity" not in claim:
+        return
+    diff = identity_differences(identity, claim["identity"], there_word="planned")
+    if diff:
+        release(job_dir, this_owner(token))  # a Slurm job's claim: this job ends here
+        more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
+        raise PlanDrift(
+            f"{job_dir.name}: its config changed after the sweep planned it "
+            f"({'; '.join(diff[:5])}{more}): conf/ or the code was edited while the sweep "
+            "ran. Nothing of this job was written. Restore conf/ to finish the sweep as "
+            "planned, or run the sweep command again to plan it anew."
+        )
+
+
 class Liveness:
     """Is a claim's owner alive? Caches one ``squeue`` call per Slurm array."""
 
@@ -158,10 +190,20 @@ def foreign_live_owner(job_dir: Path, token: str, liveness: Liveness | None = No
     return None
 
 
-def claim(job_dir: Path, owner: Mapping[str, Any]) -> None:
-    """Write ``owner``'s claim on ``job_dir`` (atomically)."""
-    record = {"owner": dict(owner), "claimed_at": now()}
+def claim(
+    job_dir: Path, owner: Mapping[str, Any], identity: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``owner``'s claim on ``job_dir`` (atomically), with a sweep's planned ``identity``."""
+    record: dict[str, Any] = {"owner": dict(owner), "claimed_at": now()}
+    if identity is not None:
+        record["identity"] = dict(identity)
     atomic_write_text(job_dir / CLAIM_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def hand_over(job_dir: Path, owner: Mapping[str, Any]) -> None:
+    """Give the claim on ``job_dir`` to ``owner`` (a submitted Slurm job), keeping the plan."""
+    current = read(job_dir)
+    claim(job_dir, owner, current.get("identity") if current is not None else None)
 
 
 def release(job_dir: Path, owner: Mapping[str, Any]) -> None:

@@ -9,6 +9,8 @@ same derives from this module:
   ``${vitbn.job_dirname:${hydra.overrides.task}}`` in ``conf/config.yaml``);
 - the resume check (``vitbn_sweep.resume``): a directory whose result or
   checkpoint has another identity is refused, never mixed;
+- the plan check (``vitbn_sweep.claims``): a job whose identity changed between
+  the sweep's plan and its start (``conf/`` edited meanwhile) is refused;
 - the analysis (``analysis``): jobs of equal identity are duplicates, and only
   identity keys can split the results into conditions.
 
@@ -76,6 +78,20 @@ def job_identity(config: Mapping[str, Any]) -> dict[str, Any]:
         return out
 
     return strip(config, "")
+
+
+def identity_differences(now: Any, there: Any, *, there_word: str = "there") -> list[str]:
+    """Where identity ``now`` differs from ``there``: ``["optim.lr: 0.003 there, 0.001 now"]``."""
+
+    def walk(a: Any, b: Any, prefix: str) -> list[str]:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out: list[str] = []
+            for key in sorted(set(a) | set(b)):
+                out += walk(a.get(key), b.get(key), f"{prefix}{key}.")
+            return out
+        return [] if a == b else [f"{prefix[:-1]}: {b!r} {there_word}, {a!r} now"]
+
+    return walk(now, there, "")
 
 
 def override_key(override: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.identity import job_identity
+from vitbn_sweep.identity import identity_differences, job_identity
 from vitbn_sweep.results import RESULT_FILE
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,6 @@ CHECKPOINT_FORMAT = 1
 
 class JobDirConflict(RuntimeError):
     """The job directory holds results of a different config."""
-
-
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for key in sorted(set(a) | set(b)):
-            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return [] if a == b else [f"{prefix[:-1]}: {b!r} there, {a!r} now"]
 
 
 @dataclass
@@ -98,7 +89,7 @@ def plan(job_dir: Path, config: Mapping[str, Any]) -> Plan:
 
 
 def _check_same(job_dir: Path, now: dict[str, Any], there: dict[str, Any]) -> None:
-    diff = _differences(now, there)
+    diff = identity_differences(now, there)
     if diff:
         raise JobDirConflict(
             f"{job_dir} holds a job of a different config ({'; '.join(diff[:5])}). "

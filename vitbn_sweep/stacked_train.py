@@ -49,6 +49,7 @@ from vitbn_sweep import claims, resume
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline, build_pipeline
+from vitbn_sweep.identity import job_identity
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
@@ -218,6 +219,8 @@ def train_group(
 
     to_train: list[tuple[int, dict[str, Any], Path, dict[str, Any], dict[str, Any]]] = []
     token, liveness = claims.job_token(), claims.Liveness()
+    for config, job_dir in zip(plain, map(Path, job_dirs), strict=True):
+        claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
     for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
         todo = resume.plan(job_dir, config)
         name, about = job_name(config), {MEMBER_LOG_KEY: str(job_dir)}

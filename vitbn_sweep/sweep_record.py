@@ -38,6 +38,7 @@ class SweepPlan:
     pending: list[Sequence[str]] = field(default_factory=list)  # launched by this command
     ended: list[Sequence[str]] = field(default_factory=list)  # skipped: ended before
     elsewhere: dict[tuple[str, ...], str] = field(default_factory=dict)  # live foreign claims
+    identities: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)  # pending's
 
     def dir(self, overrides: Sequence[str]) -> Path:
         """The directory of the job with these overrides."""

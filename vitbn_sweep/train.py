@@ -261,6 +261,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         log.info("%s: already %s in %s; skipped", name, todo.previous["status"], job_dir)
         return todo.previous
     token = claims.job_token()
+    claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
     other = claims.foreign_live_owner(job_dir, token)
     if other is not None:
         log.warning("%s: %s is training %s; not training it twice", name, other, job_dir)

@@ -71,7 +71,7 @@ class StackedSlurmLauncher(SlurmLauncher):
             for job, group in zip(jobs, groups, strict=True):
                 owner = claims.this_owner(token, slurm_job_id=str(job.job_id))
                 for i in group:
-                    claims.claim(sweep_dir / job_dirname(job_overrides[i]), owner)
+                    claims.hand_over(sweep_dir / job_dirname(job_overrides[i]), owner)
             return jobs
 
         with mock.patch.object(submitit.AutoExecutor, "map_array", submit_groups):

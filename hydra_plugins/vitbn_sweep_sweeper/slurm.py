@@ -40,7 +40,7 @@ class ClaimingSlurmLauncher(SlurmLauncher):
             jobs = submit(executor, fn, *iterables)
             for job, overrides in zip(jobs, job_overrides, strict=True):
                 owner = claims.this_owner(token, slurm_job_id=str(job.job_id))
-                claims.claim(sweep_dir / job_dirname(overrides), owner)
+                claims.hand_over(sweep_dir / job_dirname(overrides), owner)
             return jobs
 
         with mock.patch.object(submitit.AutoExecutor, "map_array", submit_and_claim):

@@ -12,7 +12,9 @@
    Failed jobs are (``resume.rerun_failed``, default true), diverged ones are not.
 3. Claims. A job that a live run elsewhere holds (another command's local
    process, or its Slurm job, pending or running) is not launched again; the
-   jobs launched here are claimed before launch (see ``vitbn_sweep.claims``).
+   jobs launched here are claimed before launch (see ``vitbn_sweep.claims``), with
+   their planned identity: a job whose config changed by the time it starts
+   (``conf/`` edited meanwhile) is refused, and counts as failed.
 4. A live status (``vitbn_sweep.sweep_status.SweepWatcher``): one line per job
    that ends and a progress line (done / total, failed, diverged, ETA).
 5. A record and a summary. Each command is recorded in the sweep directory
@@ -42,6 +44,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vitbn_sweep import claims, sweep_record
+from vitbn_sweep.identity import job_identity
 from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
 from vitbn_sweep.sweep_record import SweepPlan
@@ -117,6 +120,7 @@ class ValidatingSweeper(BasicSweeper):
                 plan.elsewhere[tuple(overrides)] = other
                 continue
             plan.pending.append(overrides)
+            plan.identities[tuple(overrides)] = job_identity(task)
         if problems:
             raise SweepConfigError(
                 f"{len(problems)} of {len(jobs)} jobs cannot run; nothing was launched.\n"
@@ -149,7 +153,7 @@ class ValidatingSweeper(BasicSweeper):
         record = sweep_record.start(sweep_dir, self.config, plan)
         me = claims.this_owner(token)
         for overrides in plan.pending:  # claimed now: a rerun meanwhile does not launch them
-            claims.claim(plan.dir(overrides), me)
+            claims.claim(plan.dir(overrides), me, plan.identities[tuple(overrides)])
         errors: dict[tuple[str, ...], BaseException] = {}
         launch_failed = False
         # One line per job that ends and a sweep progress line with an ETA, whatever the
