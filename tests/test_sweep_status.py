@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.conftest import TINY
 from vitbn_sweep import claims
 from vitbn_sweep.identity import job_dirname
 from vitbn_sweep.results import write_metrics, write_result
+from vitbn_sweep.sweep_record import COMMANDS_FILE, last_start
 from vitbn_sweep.sweep_status import (
     CLAIM_FILE,
     JOBS_FILE,
@@ -308,3 +310,19 @@ def test_analysis_status_of_a_missing_sweep_is_an_error(
 
     assert main(["status", str(tmp_path / "nope")]) == 2
     assert "no such sweep directory" in capsys.readouterr().err
+
+
+def test_the_command_start_comes_from_commands_jsonl_not_a_checkout(sweep: Path) -> None:
+    """A checkout (git, rsync) of the sweep dir resets jobs.json's mtime to now; the claimed
+    job that wrote its epochs since the command started still reads running."""
+    started = time.time() - 100
+    record = {"event": "start", "at": datetime.fromtimestamp(started, timezone.utc).isoformat()}
+    ended = {"event": "end", "at": datetime.now(timezone.utc).isoformat()}
+    (sweep / COMMANDS_FILE).write_text(
+        "\n".join([json.dumps(record), json.dumps(ended), '{"event": "sta']) + "\n"  # cut line
+    )
+    os.utime(sweep / JOBS_FILE)  # touched now, as a checkout does
+    assert last_start(sweep) == pytest.approx(started, abs=1)
+    assert {j.name: j.state for j in read_sweep(sweep).jobs}["a=running"] == "running"
+    (sweep / COMMANDS_FILE).unlink()  # an older sweep without it: jobs.json's mtime it is
+    assert {j.name: j.state for j in read_sweep(sweep).jobs}["a=running"] == "not started"

@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,25 @@ def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any
     }
     _append(sweep_dir, record)
     return record
+
+
+def last_start(sweep_dir: Path) -> float | None:
+    """When the latest command into ``sweep_dir`` started (``commands.jsonl``), or None.
+
+    Not the mtime of ``jobs.json``: a checkout or a copy of the sweep directory resets it.
+    """
+    try:
+        lines = (sweep_dir / COMMANDS_FILE).read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+            if entry.get("event") == "start":
+                return datetime.fromisoformat(entry["at"]).timestamp()
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # a line cut by a crash, or not a record of ours
+    return None
 
 
 def _status(job_dir: Path) -> str:

@@ -41,7 +41,7 @@ import yaml
 from vitbn_sweep.claims import CLAIM_FILE
 from vitbn_sweep.results import METRICS_FILE, RESULT_FILE
 from vitbn_sweep.resume import CHECKPOINT_FILE
-from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE
+from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE, last_start
 
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
@@ -316,15 +316,18 @@ def read_sweep(
     once (default: the jobs running now, at least 1). ``live_since``: when the sweep
     command that runs now started (the watcher's case): a job that wrote a file of its
     own since then is running, with or without a claim. Without it, the latest command
-    started when it wrote ``jobs.json``, and a claimed job that wrote nothing since is
-    waiting (not started). ``alive(owner)``: whether a claim's owner still runs (a
-    claim left by a killed run then reads incomplete); without it every claim is live.
+    started when ``commands.jsonl`` says (else when it wrote ``jobs.json``), and a claimed
+    job that wrote nothing since is waiting (not started). ``alive(owner)``: whether a
+    claim's owner still runs (a claim left by a killed run then reads incomplete);
+    without it every claim is live.
     """
     sweep_dir = Path(sweep_dir)
     now = time.time() if now is None else now
     listed = listed_jobs(sweep_dir)
     names = list(job_names or listed or found_jobs(sweep_dir))
-    since = live_since if live_since is not None else _mtime(sweep_dir / JOBS_FILE)
+    since = live_since if live_since is not None else last_start(sweep_dir)
+    if since is None:  # a sweep written before commands.jsonl recorded its start
+        since = _mtime(sweep_dir / JOBS_FILE)
     defaults = sweep_config(sweep_dir)
     live = live_since is not None
     jobs = [read_job(sweep_dir / name, name, defaults, alive, since, live) for name in names]
