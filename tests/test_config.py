@@ -100,6 +100,35 @@ def test_experiments_carry_the_spec_grids(name: str) -> None:
     assert cfg.sweep_name == name
 
 
+@pytest.mark.parametrize("name", sorted(GRIDS))
+def test_experiments_launch_depth_by_depth_with_paired_jobs_together(name: str) -> None:
+    """Hydra launches the product of the params, the first key slowest (a command-line
+    override of a key keeps its place): a cut sweep leaves whole depths and pairs."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config", overrides=[f"experiment={name}"], return_hydra_config=True
+        )
+    params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]
+    assert [p.split("=")[0] for p in params] == ["model.depth", "trainer.seed", "optim.lr", "model"]
+    for extra in ([], ["model.depth=6,5"]):
+        overrides = OverridesParser.create().parse_overrides([*params, *extra])
+        [jobs] = BasicSweeper.split_arguments(overrides, None)
+        keys = [dict(o.split("=", 1) for o in job) for job in jobs]
+        depths = [k["model.depth"] for k in keys]
+        assert depths == sorted(depths, key=depths.index)  # each depth's jobs in one run
+        models = GRIDS[name][0].split(",")
+        for i in range(0, len(keys), 2):  # both models of a (depth, seed, lr) side by side
+            a, b = keys[i], keys[i + 1]
+            assert [a["model"], b["model"]] == models
+            assert {k: v for k, v in a.items() if k != "model"} == {
+                k: v for k, v in b.items() if k != "model"
+            }
+    assert depths[0] == "6"
+
+
 HOW_OVERRIDES = [
     "logger=none",
     "logger=wandb",
