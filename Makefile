@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report publish resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check bench-gpu lint format clean
+.PHONY: install run report publish resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
 
 # MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
 # project's machines, CI), else the config's default ./data (downloaded on first use).
@@ -78,6 +78,9 @@ test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (ro
 
 bench-gpu: $(STAMP)  ## on a GPU machine: the CUDA path, make bench on CUDA, and the whole study timed (benchmarks/gpu.sh)
 	bash benchmarks/gpu.sh $(GPU_OUT)
+
+device-bundle: $(STAMP)  ## build .gpu/ (hydra & co as pure Python, MNIST) for benchmarks/device_run.sh on a lent device machine
+	bash benchmarks/device_bundle.sh
 
 wheel-check: $(STAMP)  ## build the wheel, install it in a fresh venv, run a one-epoch job from another directory
 	bash tests/wheel_check.sh $(PY)
