@@ -125,9 +125,10 @@ def check_planned(job_dir: Path, token: str, identity: Mapping[str, Any]) -> Non
         more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
         raise PlanDrift(
             f"{job_dir.name}: its config changed after the sweep planned it "
-            f"({'; '.join(diff[:5])}{more}): conf/ or the code was edited while the sweep "
-            "ran. Nothing of this job was written. Restore conf/ to finish the sweep as "
-            "planned, or run the sweep command again to plan it anew."
+            f"({'; '.join(diff[:5])}{more}): conf/ was edited while the sweep ran (or a "
+            "value it reads from the environment differs here). Nothing of this job was "
+            "written. Restore conf/ to finish the sweep as planned, or run the sweep "
+            "command again to plan it anew."
         )
 
 
