@@ -291,16 +291,18 @@ class Analysis:
     sweeps: list[SweepInfo] = field(default_factory=list)
 
     def counts(self) -> dict[str, int | None]:
-        """Jobs by status (duplicates apart), incomplete ones, and not started (if known)."""
+        """Jobs by status (duplicates apart), incomplete ones, and not started (if known):
+        planned by any command into the sweep dir and without a job dir yet."""
         jobs = self.summary[~self.summary["duplicate"]]
         counts: dict[str, int | None] = {s: int((jobs["status"] == s).sum()) for s in STATUSES}
         counts["duplicate"] = int(self.summary["duplicate"].sum())
         counts["incomplete"] = self.stats.n_incomplete
-        expected = [s.expected for s in self.sweeps]
         counts["not started"] = None
-        if expected and all(e is not None for e in expected):
-            seen = len(self.summary) + self.stats.n_incomplete
-            counts["not started"] = max(sum(expected) - seen, 0)
+        if self.sweeps and all(s.not_started is not None for s in self.sweeps):
+            counts["not started"] = sum(s.not_started or 0 for s in self.sweeps)
+        elif self.sweeps and all(s.expected is not None for s in self.sweeps):
+            seen = len(self.summary) + self.stats.n_incomplete  # an old sweep: no grid.json
+            counts["not started"] = max(sum(s.expected or 0 for s in self.sweeps) - seen, 0)
         return counts
 
 

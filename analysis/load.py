@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from vitbn_sweep.results import METRIC_COLUMNS, METRICS_FILE, RESULT_FILE, STATUSES
+from vitbn_sweep.sweep_record import planned_jobs
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)  # result.json schema versions this reader understands
 SKIP_DIRS = frozenset({"report"})
@@ -164,7 +165,9 @@ class SweepInfo:
     path: str
     command: str
     params: dict[str, str] = field(default_factory=dict)
-    expected: int | None = None
+    expected: int | None = None  # jobs in the latest command's grid
+    planned: int | None = None  # jobs every command so far planned (grid.json), if recorded
+    not_started: int | None = None  # of those, the ones without a job dir yet
     config: dict[str, Any] = field(default_factory=dict)
     task: list[str] = field(default_factory=list)  # the command line's config overrides
     hydra_overrides: list[str] = field(default_factory=list)  # launcher and other hydra.*
@@ -177,8 +180,9 @@ def _grid_size(overrides: list[str]) -> int | None:
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        size = 1
-        for override in OverridesParser.create().parse_overrides(overrides):
+        last = {o.key_or_group: o for o in OverridesParser.create().parse_overrides(overrides)}
+        size = 1  # a key given twice: the later value wins, as in Hydra's sweeper
+        for override in last.values():
             if override.is_sweep_override():
                 size *= len(list(override.sweep_string_iterator()))
         return size
@@ -232,11 +236,15 @@ def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
     given = {o.split("=", 1)[0].lstrip("+~") for o in task}
     grid = [f"{k}={v}" for k, v in params.items() if k not in given] + task
     runtime = hydra.get("runtime") or {}
+    planned = planned_jobs(Path(sweep_dir))
+    missing = [n for n in planned or [] if not (Path(sweep_dir) / n).is_dir()]
     return SweepInfo(
         path=str(sweep_dir),
         command=" ".join([ENTRYPOINT, *task]),
         params=params,
         expected=_grid_size(grid),
+        planned=None if planned is None else len(planned),
+        not_started=None if planned is None else len(missing),
         config={k: v for k, v in doc.items() if k != "hydra"},
         task=task,
         hydra_overrides=[str(o) for o in (overrides.get("hydra") or [])],

@@ -34,7 +34,7 @@ import pandas as pd
 
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
-from analysis.load import AnalysisError, _grid_size, load_results
+from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
 from analysis.settings import Settings
 from vitbn_sweep.results import atomic_write_text
@@ -66,13 +66,18 @@ def analyse_study(results: Path, settings: Settings | None = None) -> list[Publi
             raise AnalysisError(f"{sweep}: no such sweep dir (the study needs {name})")
         records, stats, sweeps = load_results("files", [str(sweep)])
         # The study's grid is the experiment's (its sweeper params), whatever subset of it
-        # (trainer.seed=0 first, say) the latest command ran.
-        sweeps = [replace(s, expected=_grid_size([f"{k}={v}" for k, v in s.params.items()]))
-                  for s in sweeps]  # fmt: skip
+        # (trainer.seed=0 first, say) the latest command ran, or more where commands added
+        # jobs to it (make resolve's seeds): what every command planned (grid.json).
+        sweeps = [replace(s, expected=_study_size(s)) for s in sweeps]
         base = settings or Settings()
         analysis = analyze(records, stats, replace(base, models=pair), sweeps)
         out.append(Published(name, question, analysis))
     return out
+
+
+def _study_size(sweep: SweepInfo) -> int | None:
+    grid = _grid_size([f"{k}={v}" for k, v in sweep.params.items()])
+    return grid if grid is None or sweep.planned is None else max(grid, sweep.planned)
 
 
 def _expected(a: Analysis) -> int | None:

@@ -118,6 +118,8 @@ def _jobs(a: Analysis) -> Section:
     for sweep in a.sweeps:
         params = "; ".join(f"{k}={v}" for k, v in sweep.params.items())
         size = f"{sweep.expected} jobs" if sweep.expected is not None else "grid size unknown"
+        if sweep.planned is not None and sweep.planned != sweep.expected:
+            size = f"{sweep.planned} jobs over every command into it; the latest: {size}"
         swept = f"; grid from its config: {params}" if params else ""
         section.text.append(f"Sweep {sweep.path} ({size}{swept}), started by:")
         section.code.append(sweep.command)
@@ -127,9 +129,10 @@ def _jobs(a: Analysis) -> Section:
     shown = [tables.plain(v) if v is not None else "unknown" for v in counts.values()]
     section.tables.append(pd.DataFrame({"jobs": list(counts), "count": shown}))
     section.notes.append(
-        "Incomplete: a job dir without result.json (running or cut). Not started: the sweep "
-        "grid (from multirun.yaml) minus the jobs found. Duplicates: older jobs with the same "
-        "config as a later one, left out of the analysis."
+        "Incomplete: a job dir without result.json (running or cut). Not started: jobs a "
+        "command into the sweep dir planned (grid.json; for older sweeps the grid of the "
+        "latest command, from multirun.yaml) that have no job dir yet. Duplicates: older "
+        "jobs with the same config as a later one, left out of the analysis."
     )
     for status in ("diverged", "failed"):
         rows = a.summary[(a.summary["status"] == status) & ~a.summary["duplicate"]]

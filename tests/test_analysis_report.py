@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -251,6 +252,25 @@ def test_real_tiny_sweep(tmp_path):
     critical = pd.read_csv(out / "critical_depth.csv")
     assert len(critical) == 1 and critical["depths"].iloc[0] == "1,2"
     assert "python -m vitbn_sweep -m sweep_name=tiny" in (out / "report.html").read_text()
+
+    # A later subset command (all its jobs ended before) does not shrink the sweep's grid:
+    # grid.json keeps every command's jobs, and a planned job without a dir is not started.
+    done = subprocess.run(
+        [*sweep, "model.depth=1"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "4 jobs: 0 completed" in done.stderr + done.stdout
+    grid, latest = (
+        json.loads((tmp_path / "tiny" / f).read_text()) for f in ("grid.json", "jobs.json")
+    )
+    assert len(grid) == 8 and set(latest) < set(grid) and len(latest) == 4
+    gone = next(name for name in grid if "model.depth=2" in name)
+    shutil.rmtree(tmp_path / "tiny" / gone)
+    done = subprocess.run(report, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    md = (out / "report.md").read_text()
+    assert "(8 jobs over every command into it; the latest: 4 jobs" in md
+    assert "| completed | 7 |" in md and "| not started | 1 |" in md
 
 
 def test_publish_wandb_puts_the_answer_in_a_report_run(sweep, tmp_path, capsys, monkeypatch):

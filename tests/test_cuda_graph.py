@@ -81,8 +81,8 @@ def test_a_stacked_sweep_with_cuda_graph_on_a_cpu_fails_and_leaves_nothing_behin
     assert out.count("trainer.cuda_graph=true needs a CUDA device") == 4
     assert out.count("(before it wrote anything)") == 4
     sweep = tmp_path / "outputs" / "default"
-    assert sorted(p.name for p in sweep.iterdir()) == ["commands.jsonl", "jobs.json",
-                                                         "multirun.yaml"]  # fmt: skip
+    assert sorted(p.name for p in sweep.iterdir()) == ["commands.jsonl", "grid.json",
+                                                         "jobs.json", "multirun.yaml"]  # fmt: skip
     end = json.loads((sweep / "commands.jsonl").read_text().splitlines()[-1])
     assert end["counts"]["failed"] == 4 and len(end["errors"]) == 4
 

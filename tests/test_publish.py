@@ -81,3 +81,28 @@ def test_a_readme_without_the_findings_block_is_named(tmp_path: Path) -> None:
         replace_block("# title\n", "x", where=str(tmp_path / "README.md"))
     text = f"a\n{FINDINGS_START}\nold\n{FINDINGS_END}\nb\n"
     assert replace_block(text, "new", where="R") == f"a\n{FINDINGS_START}\nnew\n{FINDINGS_END}\nb\n"
+
+
+def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_jobs(
+    tmp_path: Path,
+) -> None:
+    """A subset command keeps the experiment's grid; seeds added by `make resolve` (every
+    command's jobs, grid.json) count too, so "N of M jobs ended" never has N > M."""
+    import json
+
+    from analysis.load import read_sweep
+    from analysis.publish import _study_size
+
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n  overrides: {task: [model.depth=2]}\n"
+        "  sweeper: {params: {model.depth: '1,2', trainer.seed: '0,1'}}\n"
+    )
+    (tmp_path / "jobs.json").write_text(json.dumps(["a", "b"]))
+    info = read_sweep(tmp_path)
+    assert info is not None and (info.expected, info.planned, info.not_started) == (2, 2, 2)
+    assert _study_size(info) == 4  # the experiment's 2 depths x 2 seeds
+    (tmp_path / "grid.json").write_text(json.dumps([*"abcdef"]))  # 2 seeds more, say
+    (tmp_path / "a").mkdir()
+    info = read_sweep(tmp_path)
+    assert info is not None and (info.planned, info.not_started) == (6, 5)
+    assert _study_size(info) == 6

@@ -326,3 +326,23 @@ def test_the_command_start_comes_from_commands_jsonl_not_a_checkout(sweep: Path)
     assert {j.name: j.state for j in read_sweep(sweep).jobs}["a=running"] == "running"
     (sweep / COMMANDS_FILE).unlink()  # an older sweep without it: jobs.json's mtime it is
     assert {j.name: j.state for j in read_sweep(sweep).jobs}["a=running"] == "not started"
+
+
+def test_the_grid_is_every_commands_jobs_and_starts_from_an_old_jobs_json(tmp_path: Path) -> None:
+    """grid.json: the union of every command's jobs, first planned first; a sweep dir
+    from before it existed starts it from the latest command's jobs.json."""
+    from omegaconf import OmegaConf
+
+    from vitbn_sweep.sweep_record import GRID_FILE, SweepPlan, planned_jobs, start
+
+    def plan(*names: str) -> SweepPlan:
+        jobs = [[name] for name in names]
+        return SweepPlan(jobs=jobs, job_dirs={(n,): tmp_path / n for n in names})
+
+    (tmp_path / JOBS_FILE).write_text(json.dumps(["a=1", "a=2"]))  # an old sweep's command
+    assert planned_jobs(tmp_path) == ["a=1", "a=2"]
+    start(tmp_path, OmegaConf.create({}), plan("a=3", "a=1"))
+    start(tmp_path, OmegaConf.create({}), plan("a=2"))
+    assert json.loads((tmp_path / GRID_FILE).read_text()) == ["a=1", "a=2", "a=3"]
+    assert json.loads((tmp_path / JOBS_FILE).read_text()) == ["a=2"]  # the latest command's
+    assert planned_jobs(tmp_path / "none") is None

@@ -3,6 +3,9 @@
 ``multirun.yaml``   the latest command's composed config (Hydra's convention)
 ``jobs.json``       the job directories of the latest command, all of them (also the
                     ones not started yet), so a status reader knows the whole grid
+``grid.json``       the job directories of every command so far (their union, in the
+                    order first planned): what the sweep dir was asked for, which a
+                    later subset command (``model.depth=5``) does not shrink
 ``commands.jsonl``  one line per command when it starts (argv, launcher, counts) and
                     one when it ends (the outcome of every job): the sweep's history,
                     never overwritten
@@ -28,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from vitbn_sweep.results import RESULT_FILE, atomic_write_text, now
 
 COMMANDS_FILE, JOBS_FILE, MULTIRUN_FILE = "commands.jsonl", "jobs.json", "multirun.yaml"
+GRID_FILE = "grid.json"
 
 
 @dataclass
@@ -66,6 +70,10 @@ def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / MULTIRUN_FILE)
     names = [plan.dir(o).name for o in plan.jobs]
+    grid = planned_jobs(sweep_dir) or []  # read before jobs.json is replaced (an old sweep's)
+    known = set(grid)
+    grid += [name for name in names if name not in known]
+    atomic_write_text(sweep_dir / GRID_FILE, json.dumps(grid, indent=1) + "\n")
     atomic_write_text(sweep_dir / JOBS_FILE, json.dumps(names, indent=1) + "\n")
     choices = OmegaConf.select(config, "hydra.runtime.choices", default={}) or {}
     record = {
@@ -84,6 +92,22 @@ def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any
     }
     _append(sweep_dir, record)
     return record
+
+
+def _names(path: Path) -> list[str] | None:
+    try:
+        names = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def planned_jobs(sweep_dir: Path) -> list[str] | None:
+    """Every job any command into ``sweep_dir`` planned (``grid.json``), or None if unknown.
+
+    A sweep dir from before ``grid.json`` existed: the latest command's jobs (``jobs.json``).
+    """
+    return _names(sweep_dir / GRID_FILE) or _names(sweep_dir / JOBS_FILE)
 
 
 def last_start(sweep_dir: Path) -> float | None:
