@@ -3,7 +3,9 @@
     load      job dirs (or trackers, through ``sources``) -> ``JobRecord``s; sweeps' commands
     frames    records -> tidy (job x epoch), summary (job) and scores (one number per job)
     intervals t intervals of a difference over seeds (paired, pooled, Welch)
-    compare   scores -> cells (win / lose / unresolved / no data) -> critical depths; lr stability
+    compare   scores -> cells (win / lose / unresolved / no data) -> critical depths
+    stability the accuracy a higher lr costs each model, and the baseline's cost minus the
+              candidate's (does a higher lr hurt the baseline more?)
     resolve   more seeds where a critical depth is unresolved (``make resolve``)
     figures, render, report: the report dir; cli: ``python -m analysis``
 
@@ -11,6 +13,7 @@
     result = analyze(records, stats, Settings(models=("vitbnffn", "vit")))
     result.critical  # one row per learning rate (and batch size...): the critical depth
     result.diffs     # one row per cell: depth, diff, ci_low, ci_high, method, state
+    result.stability_gap  # per depth: points the baseline loses more at the higher lr
 
 CLI: ``python -m analysis report [SWEEP_DIR ...]`` (see ``python -m analysis report -h``).
 """
@@ -21,7 +24,6 @@ from analysis.compare import (
     analyze,
     critical_depths,
     depth_differences,
-    lr_stability,
     verdict,
 )
 from analysis.frames import build_frames, condition_columns, job_scores
@@ -35,6 +37,7 @@ from analysis.load import (
     records_from_dirs,
 )
 from analysis.settings import Settings
+from analysis.stability import lr_stability, stability_gap
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
@@ -54,6 +57,7 @@ __all__ = [
     "job_scores",
     "load_results",
     "lr_stability",
+    "stability_gap",
     "records_from_dirs",
     "verdict",
 ]

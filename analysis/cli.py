@@ -118,6 +118,7 @@ def _publish(args: argparse.Namespace, a: Analysis, files: ReportFiles) -> str:
         "critical_depth": a.critical,
         "depth_differences": a.diffs,
         "lr_stability": a.stability,
+        "lr_stability_gap": a.stability_gap,
     }
     return publish_report(
         {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table

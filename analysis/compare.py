@@ -18,16 +18,16 @@ test: no multiplicity correction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from analysis.frames import build_frames, condition_columns, job_scores
-from analysis.intervals import Interval, diff_interval
+from analysis.frames import build_frames, condition_columns, groups, job_scores, seed_interval
 from analysis.load import STATUSES, JobRecord, LoadStats, SweepInfo
 from analysis.settings import Settings
+from analysis.stability import lr_stability, stability_gap
 
 WIN, LOSE, UNRESOLVED, NO_DATA = "win", "lose", "unresolved", "no data"
 STATES = (WIN, LOSE, UNRESOLVED, NO_DATA)
@@ -39,26 +39,6 @@ MIN_DEPTH = 1  # no model has fewer layers: a critical depth is never below it
 UNKNOWN = "unknown"  # the critical depth's text without any data
 CELL_COLUMNS = ("candidate", "baseline", "depth", "epoch", "n_a", "n_b", "mean_a", "mean_b")
 CELL_COLUMNS += ("diff", "ci_low", "ci_high", "method", "state", "note")
-
-
-def groups(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[tuple, pd.DataFrame]]:
-    """``frame`` grouped by ``columns`` (NaN a value of its own); one group when none."""
-    if not columns:
-        yield (), frame
-        return
-    for key, group in frame.groupby(columns, dropna=False, sort=True):
-        yield (key if isinstance(key, tuple) else (key,)), group
-
-
-def _frames_interval(a: pd.DataFrame, b: pd.DataFrame, level: float) -> Interval:
-    """``diff_interval`` of two frames of per-seed scores (columns ``score``, ``seed``)."""
-    return diff_interval(
-        a["score"].to_numpy(float),
-        b["score"].to_numpy(float),
-        level=level,
-        seeds_a=a["seed"].tolist(),
-        seeds_b=b["seed"].tolist(),
-    )
 
 
 def cell_state(
@@ -93,7 +73,7 @@ def depth_differences(
         for depth in sorted(group["depth"].unique()):
             at = group[(group["depth"] == depth) & group["score"].notna()]
             a, b = at[at["model"] == candidate], at[at["model"] == baseline]
-            interval = _frames_interval(a, b, settings.level)
+            interval = seed_interval(a, b, settings.level)
             state, note = cell_state(
                 len(a), len(b), interval.diff, interval.low, interval.high, settings.margin
             )
@@ -234,42 +214,6 @@ def critical_depths(diffs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-# --- learning-rate stability -------------------------------------------------------------
-
-
-def lr_stability(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Per model, depth and other condition: mean score at the lowest learning rate minus
-    that at each higher one (positive = accuracy lost), with its t interval (paired by
-    seed when both rates ran the same seeds). Empty when fewer than two rates were swept.
-    """
-    others = [c for c in condition_columns(scores) if c != "lr"]
-    keys = [*others, "model", "depth"]
-    scored = scores[scores["score"].notna()]
-    rows = []
-    for key, group in groups(scored, keys):
-        lrs = sorted(group["lr"].unique())
-        low = group[group["lr"] == lrs[0]]
-        for lr in lrs[1:]:
-            high = group[group["lr"] == lr]
-            interval = _frames_interval(low, high, settings.level)
-            rows.append(
-                {
-                    **dict(zip(keys, key, strict=True)),
-                    "lr_low": lrs[0],
-                    "lr_high": lr,
-                    "n_low": len(low),
-                    "n_high": len(high),
-                    "acc_low": low["score"].mean(),
-                    "acc_high": high["score"].mean(),
-                    "drop": interval.diff,
-                    "ci_low": interval.low,
-                    "ci_high": interval.high,
-                    "method": interval.method,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 # --- everything at once ------------------------------------------------------------------
 
 
@@ -288,6 +232,7 @@ class Analysis:
     diffs: pd.DataFrame
     critical: pd.DataFrame
     stability: pd.DataFrame
+    stability_gap: pd.DataFrame  # the baseline's lr loss minus the candidate's, per depth
     sweeps: list[SweepInfo] = field(default_factory=list)
 
     def counts(self) -> dict[str, int | None]:
@@ -312,7 +257,7 @@ def analyze(
     settings: Settings,
     sweeps: list[SweepInfo] | None = None,
 ) -> Analysis:
-    """Frames, per-job scores, per-depth cells, critical depths and lr stability."""
+    """Frames, per-job scores, per-depth cells, critical depths, lr stability and its gap."""
     tidy, summary = build_frames(records)
     conditions = condition_columns(summary)
     scores = job_scores(tidy, summary, settings)
@@ -331,5 +276,6 @@ def analyze(
         diffs=diffs,
         critical=critical,
         stability=lr_stability(scores, settings),
+        stability_gap=stability_gap(scores, pair, settings) if pair else pd.DataFrame(),
         sweeps=sweeps or [],
     )

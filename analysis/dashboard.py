@@ -291,6 +291,7 @@ def _go_online(target: Target, a: Analysis, files: Any) -> Target:
         "critical_depth": a.critical,
         "depth_differences": a.diffs,
         "lr_stability": a.stability,
+        "lr_stability_gap": a.stability_gap,
     }
     publish_report(
         {name: frame for name, frame in named.items() if not frame.empty},

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from analysis.intervals import Interval, diff_interval
 from analysis.load import METRIC_COLUMNS, JobRecord
 from analysis.settings import Settings
 from vitbn_sweep.identity import job_identity
@@ -245,3 +246,23 @@ def job_scores(tidy: pd.DataFrame, summary: pd.DataFrame, settings: Settings) ->
             }
         )
     return pd.DataFrame(rows, columns=[*conditions, *SCORE_COLUMNS])
+
+
+def groups(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[tuple, pd.DataFrame]]:
+    """``frame`` grouped by ``columns`` (NaN a value of its own); one group when none."""
+    if not columns:
+        yield (), frame
+        return
+    for key, group in frame.groupby(columns, dropna=False, sort=True):
+        yield (key if isinstance(key, tuple) else (key,)), group
+
+
+def seed_interval(a: pd.DataFrame, b: pd.DataFrame, level: float) -> Interval:
+    """``diff_interval`` of two frames of per-seed scores (columns ``score``, ``seed``)."""
+    return diff_interval(
+        a["score"].to_numpy(float),
+        b["score"].to_numpy(float),
+        level=level,
+        seeds_a=a["seed"].tolist(),
+        seeds_b=b["seed"].tolist(),
+    )

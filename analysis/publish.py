@@ -9,7 +9,8 @@ writes it; this module adds what ties them together:
 
 - ``RESULTS_DIR/README.md``: the findings, provenance (commit, date, devices, versions,
   seeds, compute time), per sweep the critical-depth table, the per-depth differences and
-  the lr-stability table, and links to the figures;
+  the lr-stability tables (each model's loss; the baseline's loss minus the candidate's),
+  and links to the figures;
 - ``RESULTS_DIR/results.csv`` and ``summary.csv``: both sweeps' tidy and per-job frames,
   with a ``sweep`` column;
 - the findings block of the project README, between ``FINDINGS_START`` and ``FINDINGS_END``.
@@ -37,6 +38,7 @@ from analysis.compare import Analysis, analyze
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
 from analysis.settings import Settings
+from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA
 from vitbn_sweep.results import atomic_write_text
 
 # (sweep name, (candidate, baseline), what it asks)
@@ -120,7 +122,45 @@ def findings(study: list[Published]) -> str:
                     f"  - {model}: accuracy lost from lr {low} to {high}, in points with 95 % "
                     f"intervals: {drops}."
                 )
+        lines += _gap_findings(a)
     return "\n".join(lines)
+
+
+def _gap_text(row: dict) -> str:
+    if row["state"] == NO_DATA:
+        return f"depth {tables.plain(row['depth'])}: no data"
+    bounds = tables.interval(row["ci_low"], row["ci_high"]) or "(no interval yet)"
+    return f"depth {tables.plain(row['depth'])}: {tables.points(row['gap'])} {bounds}"
+
+
+def _gap_verdict(more: list[str], less: list[str], candidate: str) -> str:
+    """The answer in bold: where the interval says the baseline (``more``), or the
+    candidate (``less``), loses more; nowhere: not settled."""
+    if not more and not less:
+        return "**not settled at any depth**: every interval reaches 0, more seeds decide it"
+    parts = [f"**yes at depth {', '.join(more)}** (interval above 0)"] if more else []
+    if less:
+        parts.append(f"**{candidate} loses more at depth {', '.join(less)}** (interval below 0)")
+    return "; ".join(parts)
+
+
+def _gap_findings(a: Analysis) -> list[str]:
+    """One sentence per lr step: does it hurt the baseline more, depth by depth?"""
+    if a.stability_gap.empty or a.pair is None:
+        return []
+    candidate, baseline = a.pair
+    lines = []
+    for high, rows in a.stability_gap.groupby("lr_high", sort=True):
+        rows = rows.sort_values("depth")
+        more = [tables.plain(d) for d in rows.loc[rows["state"] == BASELINE_MORE, "depth"]]
+        less = [tables.plain(d) for d in rows.loc[rows["state"] == CANDIDATE_MORE, "depth"]]
+        gaps = ", ".join(_gap_text(r) for r in rows.to_dict("records"))
+        lines.append(
+            f"  - does lr {tables.plain(high)} hurt {baseline} more than {candidate}? "
+            f"{_gap_verdict(more, less, candidate)}. Points {baseline} loses more, with 95 % "
+            f"intervals: {gaps}."
+        )
+    return lines
 
 
 def _git(*args: str) -> str:
@@ -177,6 +217,11 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
     if not a.stability.empty:
         lines += ["### Learning-rate stability", "", "Accuracy lost from the low to the high lr."]
         lines += ["", tables.markdown(tables.stability_table(a.stability, a.conditions)), ""]
+    if not a.stability_gap.empty:
+        candidate, baseline = a.pair or ("candidate", "baseline")
+        lines += [f"Points {baseline} loses minus points {candidate} loses, per depth (paired "
+                  "by seed where both models ran the same seeds at both rates):", ""]  # fmt: skip
+        lines += [tables.markdown(tables.gap_table(a.stability_gap, a.conditions)), ""]
     figures = sorted((results / report / "figures").glob("*.png"))
     if figures:
         lines += ["### Figures", ""]

@@ -91,6 +91,28 @@ def stability_table(stability: pd.DataFrame, conditions: list[str]) -> pd.DataFr
     return out
 
 
+GAP_STATES = {"baseline loses more": "{baseline} loses more", "candidate loses more":
+              "{candidate} loses more"}  # fmt: skip
+
+
+def gap_table(gap: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
+    candidate, baseline = gap["candidate"].iloc[0], gap["baseline"].iloc[0]
+    out = _conditions(gap, [c for c in conditions if c != "lr"])
+    out["depth"] = gap["depth"].map(plain)
+    out["lr low → high"] = gap["lr_low"].map(plain) + " → " + gap["lr_high"].map(plain)
+    out["seeds"] = gap["n"].map(plain)
+    out[f"{baseline} lost"] = gap["drop_baseline"].map(points)
+    out[f"{candidate} lost"] = gap["drop_candidate"].map(points)
+    out[f"{baseline} lost more (points)"] = gap["gap"].map(points)
+    bounds = zip(gap["ci_low"], gap["ci_high"], strict=True)
+    out["interval"] = [interval(lo, hi) for lo, hi in bounds]
+    out["method"] = gap["method"]
+    out["state"] = [
+        GAP_STATES.get(s, s).format(candidate=candidate, baseline=baseline) for s in gap["state"]
+    ]
+    return out
+
+
 def jobs_table(summary: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     jobs = summary.sort_values(["model", *[c for c in conditions if c in summary], "depth", "seed"])
     out = jobs[["model", "depth"]].map(plain)

@@ -147,25 +147,6 @@ def _jobs(a: Analysis) -> Section:
     return section
 
 
-def _stability_notes(a: Analysis) -> list[str]:
-    """Per depth and learning-rate step: the points each model of the pair loses."""
-    if a.pair is None:
-        return []
-    keys = [c for c in a.stability.columns if c not in {"model", "n_low", "n_high", "acc_low"}]
-    keys = [k for k in keys if k not in {"acc_high", "drop", "ci_low", "ci_high"}]
-    notes = []
-    for key, group in a.stability.groupby(keys, dropna=False, sort=True):
-        drops = group.set_index("model")["drop"]
-        if not set(a.pair) <= set(drops.index):
-            continue
-        values = dict(zip(keys, key, strict=True))
-        step = f"lr {tables.plain(values.pop('lr_low'))} → {tables.plain(values.pop('lr_high'))}"
-        where = ", ".join([*(f"{k}={tables.plain(v)}" for k, v in values.items()), step])
-        lost = ", ".join(f"{m} {tables.points(drops[m])}" for m in a.pair)
-        notes.append(f"{where}: points lost: {lost}")
-    return notes
-
-
 def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Section]:
     sections = []
     if not a.diffs.empty:
@@ -194,7 +175,15 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
             "one, in points (positive: accuracy lost at the higher rate), with its interval."
         )
         stability.tables.append(tables.stability_table(a.stability, a.conditions))
-        stability.notes += _stability_notes(a)
+    if not a.stability_gap.empty:
+        candidate, baseline = a.pair or ("candidate", "baseline")
+        stability.text.append(
+            f"Does the higher rate hurt {baseline} more than {candidate}? Per depth, the points "
+            f"{baseline} loses minus the points {candidate} loses (each seed's loss is its score "
+            "at the low rate minus at the high one), with its interval, paired by seed when "
+            "both models ran the same seeds at both rates."
+        )
+        stability.tables.append(tables.gap_table(a.stability_gap, a.conditions))
     stability.figures = figures["lr"]
     sections.append(stability)
     if figures["warmup"]:
@@ -230,7 +219,12 @@ def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
     return made
 
 
-OPTIONAL_CSVS = ("depth_differences.csv", "critical_depth.csv", "lr_stability.csv")
+OPTIONAL_CSVS = (
+    "depth_differences.csv",
+    "critical_depth.csv",
+    "lr_stability.csv",
+    "lr_stability_gap.csv",
+)
 
 
 def _remove_previous(out: Path) -> None:
@@ -268,4 +262,6 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
         atomic_write_text(out / "critical_depth.csv", a.critical.to_csv(index=False))
     if not a.stability.empty:
         atomic_write_text(out / "lr_stability.csv", a.stability.to_csv(index=False))
+    if not a.stability_gap.empty:
+        atomic_write_text(out / "lr_stability_gap.csv", a.stability_gap.to_csv(index=False))
     return files

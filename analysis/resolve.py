@@ -45,10 +45,9 @@ from analysis.compare import (
     Analysis,
     analyze,
     depth_differences,
-    groups,
     verdict,
 )
-from analysis.frames import config_key
+from analysis.frames import config_key, groups
 from analysis.load import (
     AnalysisError,
     SweepInfo,
