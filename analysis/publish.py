@@ -35,6 +35,7 @@ import pandas as pd
 
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
+from analysis.frames import groups
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
 from analysis.settings import Settings
@@ -122,8 +123,48 @@ def findings(study: list[Published]) -> str:
                     f"  - {model}: accuracy lost from lr {low} to {high}, in points with 95 % "
                     f"intervals: {drops}."
                 )
+        lines += _shrink_findings(a)
         lines += _gap_findings(a)
     return "\n".join(lines)
+
+
+def shrinks(low_lr: tuple[int, int | None], high_lr: tuple[int, int | None]) -> str:
+    """Does the critical depth shrink from the lower lr to the higher, given each one's
+    bounds (low, high; high None: above the swept depths)? yes (every depth the higher lr's
+    range allows is below every depth the lower lr's allows), no (none is), or not settled."""
+    inf = float("inf")
+    below_max = low_lr[1] if low_lr[1] is not None else inf  # the lower lr's largest
+    above_max = high_lr[1] if high_lr[1] is not None else inf
+    if above_max < low_lr[0]:
+        return "yes"
+    if high_lr[0] >= below_max:
+        return "no"
+    return "not settled"
+
+
+def _bounds(row: dict) -> tuple[int, int | None]:
+    top = row["critical_depth_high"]
+    return int(row["critical_depth_low"]), None if pd.isna(top) else int(top)
+
+
+def _shrink_findings(a: Analysis) -> list[str]:
+    """One sentence per pair of consecutive lrs: does the critical depth shrink? (Not with
+    one depth swept: every answer there is censored at it.)"""
+    if a.critical.empty or a.critical["lr"].nunique() < 2 or a.diffs["depth"].nunique() < 2:
+        return []
+    others = [c for c in a.conditions if c != "lr"]
+    lines = []
+    for _, rows in groups(a.critical, others):
+        ordered = rows.sort_values("lr").to_dict("records")
+        for low, high in zip(ordered, ordered[1:], strict=False):  # consecutive lrs
+            answer = shrinks(_bounds(low), _bounds(high))
+            why = " (the ranges overlap: more seeds decide it)" if answer == "not settled" else ""
+            lines.append(
+                f"  - does the critical depth shrink from lr {tables.plain(low['lr'])} to "
+                f"{tables.plain(high['lr'])}? **{answer}**: {low['critical_depth']} against "
+                f"{high['critical_depth']}{why}."
+            )
+    return lines
 
 
 def _gap_text(row: dict) -> str:

@@ -106,3 +106,32 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
     info = read_sweep(tmp_path)
     assert info is not None and (info.planned, info.not_started) == (6, 5)
     assert _study_size(info) == 6
+
+
+@pytest.mark.parametrize(
+    ("low_lr", "high_lr", "answer"),
+    [
+        ((5, 5), (2, 2), "yes"),
+        ((5, None), (2, 4), "yes"),  # "> 4" at the lower lr, "2 to 4" at the higher
+        ((3, 3), (3, 3), "no"),  # the same depth
+        ((2, 3), (3, None), "no"),
+        ((4, None), (1, None), "not settled"),  # the study's "4 to > 6" and "1 to > 6"
+        ((4, 5), (4, 4), "not settled"),
+        ((8, None), (8, None), "not settled"),  # both "> 7": beyond the swept depths
+    ],
+)
+def test_whether_the_critical_depth_shrinks_follows_from_both_ranges(
+    low_lr: tuple[int, int | None], high_lr: tuple[int, int | None], answer: str
+) -> None:
+    from analysis.publish import shrinks
+
+    assert shrinks(low_lr, high_lr) == answer
+
+
+def test_the_findings_ask_each_question_of_the_study() -> None:
+    study = analyse_study(REPO / "results")
+    text = findings(study)
+    assert "does the critical depth shrink from lr 0.003 to 0.005? **" in text
+    assert "does lr 0.005 hurt vit more than vitbnffn? **" in text
+    assert "does lr 0.1 hurt dnn more than dnnbn? **" in text
+    assert "shrink from lr 0.01" not in text  # the warm-up sweeps one depth only
