@@ -175,17 +175,19 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
             "one, in points (positive: accuracy lost at the higher rate), with its interval."
         )
         stability.tables.append(tables.stability_table(a.stability, a.conditions))
-    if not a.stability_gap.empty:
-        candidate, baseline = a.pair or ("candidate", "baseline")
-        stability.text.append(
-            f"Does the higher rate hurt {baseline} more than {candidate}? Per depth, the points "
-            f"{baseline} loses minus the points {candidate} loses (each seed's loss is its score "
-            "at the low rate minus at the high one), with its interval, paired by seed when "
-            "both models ran the same seeds at both rates."
-        )
-        stability.tables.append(tables.gap_table(a.stability_gap, a.conditions))
     stability.figures = figures["lr"]
     sections.append(stability)
+    if not a.stability_gap.empty:
+        candidate, baseline = a.pair or ("candidate", "baseline")
+        gap = Section(f"Does the higher rate hurt {baseline} more than {candidate}?")
+        gap.text.append(
+            f"Per depth, the points {baseline} loses minus the points {candidate} loses (each "
+            "seed's loss is its score at the low rate minus at the high one), with its "
+            "interval, paired by seed when both models ran the same seeds at both rates; "
+            "a model loses more where the interval excludes 0."
+        )
+        gap.tables.append(tables.gap_table(a.stability_gap, a.conditions))
+        sections.append(gap)
     if figures["warmup"]:
         sections.append(Section("Warm-up (DNN)", figures=figures["warmup"]))
     return sections

@@ -102,6 +102,8 @@ def test_report_files(report):
     assert critical.loc[0.003, ["critical_depth_low", "critical_depth_high"]].tolist() == [2, 2]
     assert critical.loc[0.005, "verdict"] == "unresolved"
     assert pd.isna(critical.loc[0.005, "critical_depth_high"])
+    gap = pd.read_csv(out / "lr_stability_gap.csv")
+    assert gap["depth"].tolist() == [1, 2, 3] and set(gap["lr_high"]) == {0.005}
     cells = pd.read_csv(out / "depth_differences.csv")
     assert len(cells) == 6 and {"depth", "diff", "ci_low", "ci_high", "state"} <= set(cells)
     assert set(cells["method"]) == {"paired t", "Welch t"}
@@ -120,7 +122,8 @@ def test_report_html_is_self_contained(report):
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert sorted(embedded) == sorted(p.read_bytes() for p in (out / "figures").glob("*.png"))
     assert "python -m vitbn_sweep -m model=vit,vitbnffn optim.lr=0.003,0.005" in text
-    for words in ("wins from depth 2", "Learning-rate stability", "diverged", "incomplete"):
+    gap = "Does the higher rate hurt vit more than vitbnffn?"
+    for words in ("wins from depth 2", "Learning-rate stability", gap, "diverged", "incomplete"):
         assert words in text, words
     # The method, the censoring and the cells left open, with what to do about them.
     for words in ("paired by seed", "intersection-union", "&#x27;&lt;= 4&#x27;", "make resolve"):
