@@ -213,12 +213,20 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+def _device(result: dict[str, Any]) -> str:
+    """``cpu (vm, AMD EPYC, AVX512)``: the device, its host, and a CPU's model and kernels
+    (recorded since the study began; older jobs show the host alone)."""
+    host = result.get("host") or {}
+    where = [str(host.get("hostname", "?"))]
+    if result.get("device") == "cpu":
+        where += [str(host[k]) for k in ("cpu", "cpu_capability") if host.get(k)]
+    return f"{result.get('device', '?')} ({', '.join(where)})"
+
+
 def provenance(study: list[Published]) -> list[str]:
     """Commit, date, devices, versions, seeds and compute time of the study's jobs."""
     results = [r.result for p in study for r in p.analysis.records]
-    devices = Counter(
-        f"{r.get('device', '?')} ({(r.get('host') or {}).get('hostname', '?')})" for r in results
-    )
+    devices = Counter(_device(r) for r in results)
     versions = Counter(
         ", ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items() if k != "git_commit")
         for r in results

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import vitbn_sweep.train as train
 from vitbn_sweep import resume
@@ -46,6 +47,8 @@ def test_results_contract(tiny_config: Config, tmp_path: Path) -> None:
     assert on_disk["best"]["test_acc"] == max(float(r["test_acc"]) for r in rows)
     assert set(on_disk["versions"]) >= {"python", "torch", "git_commit"}
     assert on_disk["where"]["scheduler"] == "local"
+    assert on_disk["host"]["cpu"] and on_disk["host"]["cpu"] != "unknown"
+    assert on_disk["host"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert on_disk["started_at"] <= on_disk["ended_at"] and on_disk["total_seconds"] > 0
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left
     assert not (tmp_path / "checkpoint.pt").exists()  # dropped once completed

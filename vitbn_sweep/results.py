@@ -118,5 +118,26 @@ def where() -> dict[str, Any]:
     return {"scheduler": "local", "node": socket.gethostname(), "pid": os.getpid()}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what the platform says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def host() -> dict[str, Any]:
-    return {"hostname": socket.gethostname(), "platform": platform.platform(), "argv": sys.argv}
+    """Where the job ran: host, platform, command line, and the CPU with the instruction set
+    torch's CPU kernels use (fp32 sums can differ in the last bits between them)."""
+    import torch
+
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
