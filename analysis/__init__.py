@@ -8,6 +8,7 @@
               candidate's (does a higher lr hurt the baseline more?)
     resolve   more seeds where a critical depth is unresolved (``make resolve``)
     figures, render, report: the report dir; cli: ``python -m analysis``
+    findings, publish: the study's answer in sentences, and ``results/README.md``
 
     records, stats = records_from_dirs(["outputs/grid_c"])
     result = analyze(records, stats, Settings(models=("vitbnffn", "vit")))

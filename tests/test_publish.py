@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from analysis.findings import findings
 from analysis.load import AnalysisError
 from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
     analyse_study,
     critical_markdown,
-    findings,
     publish,
     replace_block,
 )
@@ -123,7 +123,7 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
 def test_whether_the_critical_depth_shrinks_follows_from_both_ranges(
     low_lr: tuple[int, int | None], high_lr: tuple[int, int | None], answer: str
 ) -> None:
-    from analysis.publish import shrinks
+    from analysis.findings import shrinks
 
     assert shrinks(low_lr, high_lr) == answer
 

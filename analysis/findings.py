@@ -1,0 +1,146 @@
+"""The study's answer in sentences, each with its numbers (``make publish`` puts them in
+the README and ``results/README.md``), one list per sweep of the study:
+
+- per lr, the critical depth, its verdict, and what is still open;
+- per model, the accuracy a higher lr costs, depth by depth;
+- whether the critical depth shrinks as the lr grows (settled only where the two ranges
+  do not overlap; not asked of a sweep of one depth);
+- whether the higher lr hurts the baseline more (``analysis.stability``'s gap).
+
+Where the evidence is open the sentence says so: more seeds, not a stronger sentence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analysis import render as tables
+from analysis.compare import Analysis
+from analysis.frames import groups
+from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA
+
+if TYPE_CHECKING:
+    from analysis.publish import Published
+
+
+def _expected(a: Analysis) -> int | None:
+    expected = [s.expected for s in a.sweeps]
+    return sum(expected) if expected and all(e is not None for e in expected) else None  # type: ignore[misc]
+
+
+def _done(a: Analysis) -> int:
+    jobs = a.summary[~a.summary["duplicate"]]
+    return int(jobs["status"].isin(["completed", "diverged"]).sum())
+
+
+def findings(study: list[Published]) -> str:
+    """The study's answer in a few sentences, each with its numbers: one per lr for the
+    critical depth, the lr stability per model, the warm-up; where a cell is unresolved
+    the sentence says so (more seeds, not a stronger sentence)."""
+    lines = []
+    for p in study:
+        a = p.analysis
+        expected = _expected(a)
+        done = f"{_done(a)} of {expected}" if expected is not None else f"{_done(a)}"
+        candidate, baseline = a.pair or ("?", "?")
+        lines.append(f"- **{p.question}** ({done} jobs ended):")
+        for row in a.critical.to_dict("records"):
+            lines.append(
+                f"  - lr {tables.plain(row['lr'])}: critical depth (from which {candidate} beats "
+                f"{baseline} by more than the margin) **{row['critical_depth']}**: "
+                f"{row['verdict']}, {row['detail']} (depths {row['depths']} ended so far, "
+                f"{row['seeds']} seeds)."
+            )
+        if not a.stability.empty:
+            for model, rows in a.stability.groupby("model", sort=True):
+                drops = ", ".join(
+                    f"depth {tables.plain(r['depth'])}: {tables.points(r['drop'])} "
+                    + (tables.interval(r["ci_low"], r["ci_high"]) or "(no interval yet)")
+                    for r in rows.sort_values("depth").to_dict("records")
+                )
+                low, high = (tables.plain(rows[k].iloc[0]) for k in ("lr_low", "lr_high"))
+                lines.append(
+                    f"  - {model}: accuracy lost from lr {low} to {high}, in points with 95 % "
+                    f"intervals: {drops}."
+                )
+        lines += _shrink_findings(a)
+        lines += _gap_findings(a)
+    return "\n".join(lines)
+
+
+def shrinks(low_lr: tuple[int, int | None], high_lr: tuple[int, int | None]) -> str:
+    """Does the critical depth shrink from the lower lr to the higher, given each one's
+    bounds (low, high; high None: above the swept depths)? yes (every depth the higher lr's
+    range allows is below every depth the lower lr's allows), no (none is), or not settled."""
+    inf = float("inf")
+    below_max = low_lr[1] if low_lr[1] is not None else inf  # the lower lr's largest
+    above_max = high_lr[1] if high_lr[1] is not None else inf
+    if above_max < low_lr[0]:
+        return "yes"
+    if high_lr[0] >= below_max:
+        return "no"
+    return "not settled"
+
+
+def _bounds(row: dict) -> tuple[int, int | None]:
+    top = row["critical_depth_high"]
+    return int(row["critical_depth_low"]), None if pd.isna(top) else int(top)
+
+
+def _shrink_findings(a: Analysis) -> list[str]:
+    """One sentence per pair of consecutive lrs: does the critical depth shrink? (Not with
+    one depth swept: every answer there is censored at it.)"""
+    if a.critical.empty or a.critical["lr"].nunique() < 2 or a.diffs["depth"].nunique() < 2:
+        return []
+    others = [c for c in a.conditions if c != "lr"]
+    lines = []
+    for _, rows in groups(a.critical, others):
+        ordered = rows.sort_values("lr").to_dict("records")
+        for low, high in zip(ordered, ordered[1:], strict=False):  # consecutive lrs
+            answer = shrinks(_bounds(low), _bounds(high))
+            why = " (the ranges overlap: more seeds decide it)" if answer == "not settled" else ""
+            lines.append(
+                f"  - does the critical depth shrink from lr {tables.plain(low['lr'])} to "
+                f"{tables.plain(high['lr'])}? **{answer}**: {low['critical_depth']} against "
+                f"{high['critical_depth']}{why}."
+            )
+    return lines
+
+
+def _gap_text(row: dict) -> str:
+    if row["state"] == NO_DATA:
+        return f"depth {tables.plain(row['depth'])}: no data"
+    bounds = tables.interval(row["ci_low"], row["ci_high"]) or "(no interval yet)"
+    return f"depth {tables.plain(row['depth'])}: {tables.points(row['gap'])} {bounds}"
+
+
+def _gap_verdict(more: list[str], less: list[str], candidate: str) -> str:
+    """The answer in bold: where the interval says the baseline (``more``), or the
+    candidate (``less``), loses more; nowhere: not settled."""
+    if not more and not less:
+        return "**not settled at any depth**: every interval reaches 0, more seeds decide it"
+    parts = [f"**yes at depth {', '.join(more)}** (interval above 0)"] if more else []
+    if less:
+        parts.append(f"**{candidate} loses more at depth {', '.join(less)}** (interval below 0)")
+    return "; ".join(parts)
+
+
+def _gap_findings(a: Analysis) -> list[str]:
+    """One sentence per lr step: does it hurt the baseline more, depth by depth?"""
+    if a.stability_gap.empty or a.pair is None:
+        return []
+    candidate, baseline = a.pair
+    lines = []
+    for high, rows in a.stability_gap.groupby("lr_high", sort=True):
+        rows = rows.sort_values("depth")
+        more = [tables.plain(d) for d in rows.loc[rows["state"] == BASELINE_MORE, "depth"]]
+        less = [tables.plain(d) for d in rows.loc[rows["state"] == CANDIDATE_MORE, "depth"]]
+        gaps = ", ".join(_gap_text(r) for r in rows.to_dict("records"))
+        lines.append(
+            f"  - does lr {tables.plain(high)} hurt {baseline} more than {candidate}? "
+            f"{_gap_verdict(more, less, candidate)}. Points {baseline} loses more, with 95 % "
+            f"intervals: {gaps}."
+        )
+    return lines
