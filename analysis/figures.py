@@ -235,6 +235,60 @@ def diff_by_depth(
     return [_save(fig, out, "diff_by_depth", title, caption)]
 
 
+def stability_by_depth(
+    stability: pd.DataFrame, gap: pd.DataFrame, conditions: list[str], settings: Settings, out: Path
+) -> list[Figure]:
+    """Left: the points each model loses at the higher lr, by depth; right: the baseline's
+    loss minus the candidate's. Intervals as bars (>= 2 seeds); one figure per condition
+    (but lr) and lr step."""
+    if stability.empty or gap.empty:
+        return []
+    others = [c for c in conditions if c != "lr"]
+    stability = stability.assign(_label=labels(stability, others))
+    gap = gap.assign(_label=labels(gap, others))
+    candidate, baseline = gap["candidate"].iloc[0], gap["baseline"].iloc[0]
+    colors = _palette(sorted(stability["model"].unique()))
+    figures = []
+    for (label, high), lost in stability.groupby(["_label", "lr_high"], sort=True):
+        low = lost["lr_low"].iloc[0]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+        models = sorted(lost["model"].unique())
+        for shift, model in zip(np.linspace(-0.06, 0.06, len(models)), models, strict=True):
+            data = lost[lost["model"] == model].sort_values("depth")  # side by side: shifted
+            error = _error_bars(data["drop"], data["ci_low"], data["ci_high"])
+            left.errorbar(data["depth"] + shift, data["drop"] * 100, yerr=error, marker="o",
+                          capsize=3, color=colors[model], label=model)  # fmt: skip
+        at = gap[(gap["_label"] == label) & (gap["lr_high"] == high)].sort_values("depth")
+        error = _error_bars(at["gap"], at["ci_low"], at["ci_high"])
+        right.errorbar(at["depth"], at["gap"] * 100, yerr=error, marker="o", capsize=3,
+                       color="black")  # fmt: skip
+        depths = sorted(stability["depth"].unique())
+        for ax in (left, right):
+            ax.axhline(0, color="grey", lw=1)
+            ax.set_xticks(depths)
+            ax.set_xlim(depths[0] - 0.5, depths[-1] + 0.5)
+            ax.set_xlabel("depth")
+        left.set_ylabel(f"points lost, lr {low:g} → {high:g}")
+        left.legend(fontsize="small")
+        right.set_ylabel(f"{baseline} loses more than {candidate} (points)")
+        title = f"Accuracy lost at lr {high:g}, by depth ({label})"
+        fig.suptitle(title)
+        caption = (
+            f"Mean over seeds of the accuracy at lr {low:g} minus at lr {high:g}; bars: "
+            f"{settings.level:.0%} t intervals (>= 2 seeds). Right: {baseline}'s loss minus "
+            f"{candidate}'s, paired by seed."
+        )
+        name = f"lr_stability_{_slug(label)}_{high:g}"
+        figures.append(_save(fig, out, name, title, caption))
+    return figures
+
+
+def _error_bars(value: pd.Series, low: pd.Series, high: pd.Series) -> np.ndarray:
+    """Asymmetric error bars in points (none where there is no interval)."""
+    below, above = (value - low).fillna(0) * 100, (high - value).fillna(0) * 100
+    return np.vstack([below.to_numpy(float), above.to_numpy(float)])
+
+
 def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Figure]:
     """For the DNN warm-up models: test accuracy and train loss by epoch, per learning rate."""
     data = tidy[tidy["model"].str.startswith("dnn")]

@@ -187,6 +187,7 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
             "a model loses more where the interval excludes 0."
         )
         gap.tables.append(tables.gap_table(a.stability_gap, a.conditions))
+        gap.figures = figures["stability"]
         sections.append(gap)
     if figures["warmup"]:
         sections.append(Section("Warm-up (DNN)", figures=figures["warmup"]))
@@ -208,13 +209,16 @@ def _config(a: Analysis) -> Section:
 
 def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
     tidy = a.tidy[~a.tidy["duplicate"]]
-    made: dict[str, list[figs.Figure]] = {"curves": [], "lr": [], "warmup": []}
+    made: dict[str, list[figs.Figure]] = {"curves": [], "lr": [], "warmup": [], "stability": []}
     made.update(heatmap=[], by_depth=[])
     if tidy.empty:
         return made
     made["curves"] = figs.accuracy_curves(tidy, a.conditions, a.settings, out)
     made["lr"] = figs.lr_comparison(tidy, a.conditions, a.settings, out)
     made["warmup"] = figs.warmup_curves(tidy, a.settings, out)
+    made["stability"] = figs.stability_by_depth(
+        a.stability, a.stability_gap, a.conditions, a.settings, out
+    )
     if not a.diffs.empty:
         made["heatmap"] = figs.diff_heatmap(a.diffs, a.critical, a.conditions, out)
         made["by_depth"] = figs.diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, out)

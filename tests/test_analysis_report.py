@@ -90,6 +90,7 @@ def test_report_files(report):
         "diff_by_depth",
         "diff_heatmap",
         "lr_comparison_all",
+        "lr_stability_all_0.005",
     ]
     results, summary = pd.read_csv(out / "results.csv"), pd.read_csv(out / "summary.csv")
     assert len(summary) == 25 and len(results) == 24 * 3 + 1
