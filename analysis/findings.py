@@ -36,9 +36,10 @@ def _done(a: Analysis) -> int:
 
 
 def findings(study: list[Published]) -> str:
-    """The study's answer in a few sentences, each with its numbers: one per lr for the
-    critical depth, the lr stability per model, the warm-up; where a cell is unresolved
-    the sentence says so (more seeds, not a stronger sentence)."""
+    """The study's answer in a few sentences per sweep, each with its numbers: the
+    critical depth per lr, the lr stability per model, whether the critical depth shrinks
+    and whether the higher lr hurts the baseline more; where a cell is unresolved the
+    sentence says so (more seeds, not a stronger sentence)."""
     lines = []
     for p in study:
         a = p.analysis
@@ -75,11 +76,11 @@ def shrinks(low_lr: tuple[int, int | None], high_lr: tuple[int, int | None]) -> 
     bounds (low, high; high None: above the swept depths)? yes (every depth the higher lr's
     range allows is below every depth the lower lr's allows), no (none is), or not settled."""
     inf = float("inf")
-    below_max = low_lr[1] if low_lr[1] is not None else inf  # the lower lr's largest
-    above_max = high_lr[1] if high_lr[1] is not None else inf
-    if above_max < low_lr[0]:
+    low_lr_top = low_lr[1] if low_lr[1] is not None else inf  # its largest possible depth
+    high_lr_top = high_lr[1] if high_lr[1] is not None else inf
+    if high_lr_top < low_lr[0]:
         return "yes"
-    if high_lr[0] >= below_max:
+    if high_lr[0] >= low_lr_top:
         return "no"
     return "not settled"
 
