@@ -89,6 +89,39 @@ def squeue_reasons() -> str:
     return subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True).stdout
 
 
+RELEASE_S = 3  # seconds between a requeue and the run the test lets start
+
+
+def sacct_states(job_id: str) -> list[str]:
+    """Every state a job went through, one per run (``sacct -D``: requeued runs too)."""
+    out = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job_id],
+                         capture_output=True, text=True)  # fmt: skip
+    return out.stdout.split()
+
+
+def release_once_requeued(job_id: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the preempted run of ``job_id`` is requeued; if Slurm holds it back
+    (BeginTime: up to the credential lifetime, minutes), start it in a few seconds.
+
+    Not at once: started within a second of the kill, slurmd still holds the old run's
+    credential as revoked and refuses it ("Killing non-startable batch JobId=...: Job
+    credential revoked" in slurmctld.log); the job then ends FAILED, which made this test
+    flaky. A few seconds later the credential is reissued and the run starts.
+    """
+    deadline = time.time() + timeout
+    while proc.poll() is None:
+        assert time.time() < deadline, f"job {job_id} was not requeued: {squeue_reasons()}"
+        now = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"],
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+        if now == "PENDING BeginTime":
+            start = ["scontrol", "update", f"JobId={job_id}", f"StartTime=now+{RELEASE_S}"]
+            subprocess.run(start, check=True)
+            return
+        if now.startswith("RUNNING") and "REQUEUED" in sacct_states(job_id):
+            return  # Slurm started the requeued run itself
+        time.sleep(0.2)
+
+
 def wait_queue_empty(timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
@@ -175,14 +208,10 @@ def test_preempted_job_is_requeued_and_continues_from_its_checkpoint(
     from submitit.slurm.slurm import SlurmJobEnvironment
 
     subprocess.run(["scancel", f"--signal={SlurmJobEnvironment.USR_SIG}", job_id], check=True)
-    # Slurm holds a requeued job back (BeginTime a couple of minutes ahead); release it now.
-    deadline = time.time() + 60
-    while "BeginTime" not in squeue_reasons():
-        assert time.time() < deadline and proc.poll() is None, "the job was not requeued"
-        time.sleep(0.2)
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+    release_once_requeued(job_id, proc)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
+    assert "REQUEUED" in sacct_states(job_id), "the job was not requeued"
     ((name, record),) = records(sweep).items()
     assert record["status"] == "completed"
     assert record["resumed_from_epoch"] is not None and record["resumed_from_epoch"] >= 1
