@@ -35,8 +35,9 @@ publish: $(STAMP)  ## the study: results/README.md, results/*.csv, each sweep's 
 	$(PY) -m analysis publish results --readme README.md
 
 MAX_SEEDS ?= 6
-resolve: $(STAMP)  ## one more seed where a critical depth is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6; RESOLVE_ARGS="--dry-run"
-	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) $(RESOLVE_ARGS)
+MIN_SEEDS ?= 2
+resolve: $(STAMP)  ## one more seed where a critical depth is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6 MIN_SEEDS=2; RESOLVE_ARGS="--dry-run"
+	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) --min-seeds $(MIN_SEEDS) $(RESOLVE_ARGS)
 
 status: $(STAMP)  ## jobs of a sweep by state, and the ETA (reads the sweep dir only): make status SWEEP=outputs/grid_c
 	$(PY) -m analysis status $(SWEEP)

@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         "--stop-level 0.95 stops at the first win or lose: fewer jobs, more wrong answers)",
     )
     resolve.add_argument(
+        "--min-seeds",
+        type=int,
+        default=2,
+        help="no win or lose settles on fewer seeds per model (default 2); raise it where "
+        "seeds fall into rare slow modes (see python -m analysis.simulate --slow-mode)",
+    )
+    resolve.add_argument(
         "--dry-run", action="store_true", help="print the next round's plan, launch nothing"
     )
     resolve.add_argument(
@@ -184,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dry_run=args.dry_run,
                 extra=args.override,
                 stop_level=args.stop_level,
+                min_seeds=args.min_seeds,
             )
         records, stats, sweeps = load_results(
             args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri

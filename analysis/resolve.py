@@ -10,7 +10,10 @@ a lose is only *settled* when its interval at the stricter ``stop_level`` lies w
 unresolved cell, while it matters. The default ``stop_level`` is a Bonferroni split of the
 report's error over a cell's early looks (at 2 .. max_seeds - 1 seeds), so that its early
 stops together err about as rarely as one test at ``--level``; at ``max_seeds`` the report's
-rule decides, as it would for a sweep run with ``max_seeds`` seeds everywhere.
+rule decides, as it would for a sweep run with ``max_seeds`` seeds everywhere. With
+``min_seeds`` no cell settles on fewer seeds: seeds that fall into a rare slow mode (as
+some of this study's cells do) can all miss it, and a t interval on a few seeds then looks
+tight around the wrong mean; ``analysis.simulate --slow-mode`` measures what that costs.
 
 A cell matters when its outcome can still change its condition's critical depth: an
 unresolved, empty or provisionally won cell above the largest lost depth, and that lost
@@ -87,9 +90,14 @@ def default_stop_level(level: float, max_seeds: int) -> float:
     return 1 - (1 - level) / max(max_seeds - 2, 1)
 
 
-def settled(state: str, stop_low: float, stop_high: float, margin: float) -> bool:
+def settled(
+    state: str, stop_low: float, stop_high: float, margin: float, short: bool = False
+) -> bool:
     """Whether a cell needs no more seeds, whatever else happens: a win whose interval at the
-    stop level lies above the margin, or a lose whose interval lies below it."""
+    stop level lies above the margin, or a lose whose interval lies below it; never while it
+    is ``short`` of the minimum seeds."""
+    if short:
+        return False
     if state == WIN:
         return bool(stop_low > margin)
     return state == LOSE and bool(stop_high < margin)
@@ -140,10 +148,21 @@ def _percent(level: float) -> str:
     return f"{level * 100:.4g} %"
 
 
-def _why(cell: dict[str, Any], margin: float, stop_level: float) -> str:
-    """Why a cell is not settled: its state and note, or its stop-level interval."""
+def _seeds(cell: dict[str, Any]) -> int:
+    """A cell's seeds: the fewer of its two models'."""
+    return int(min(cell["n_a"], cell["n_b"]))
+
+
+def _why(cell: dict[str, Any], margin: float, stop_level: float, min_seeds: int) -> str:
+    """Why a cell is not settled: its state and note, its seeds below ``min_seeds``, or its
+    stop-level interval."""
     if cell["state"] not in (WIN, LOSE):
         return f"{cell['state']}: {cell['note']}" if cell["note"] else cell["state"]
+    if _seeds(cell) < min_seeds:
+        return (
+            f"provisional {cell['state']}: {_seeds(cell)} seeds, fewer than the "
+            f"{min_seeds} a cell needs to settle (--min-seeds)"
+        )
     interval = f"{_points(cell['stop_low'])} to {_points(cell['stop_high'])} points"
     side = "below" if cell["state"] == WIN else "above"
     return (
@@ -159,9 +178,11 @@ def plan_seeds(
     max_seeds: int,
     margin: float,
     stop_level: float,
+    min_seeds: int = 2,
 ) -> list[CellPlan]:
     """The plan of one round: every cell that matters and is not settled (seed or capped),
-    and every other unresolved or empty cell (no effect).
+    and every other unresolved or empty cell (no effect). A cell with fewer than
+    ``min_seeds`` seeds (per model) is never settled.
 
     ``cells``: ``compare.depth_differences`` rows plus ``stop_low``/``stop_high``, their
     interval at ``stop_level``. ``jobs``: one row per ended job (conditions, model, depth,
@@ -178,12 +199,15 @@ def plan_seeds(
         pair = (rows[0]["candidate"], rows[0]["baseline"])
         depths = [int(c["depth"]) for c in rows]
         states = [c["state"] for c in rows]
-        settles = [settled(c["state"], c["stop_low"], c["stop_high"], margin) for c in rows]
+        settles = [
+            settled(c["state"], c["stop_low"], c["stop_high"], margin, _seeds(c) < min_seeds)
+            for c in rows
+        ]
         matter = set(deciding_depths(depths, states, settles))
         for cell, depth in zip(rows, depths, strict=True):
             if depth not in matter and cell["state"] not in (UNRESOLVED, NO_DATA):
                 continue  # settled, or a provisional win or lose below a lost depth
-            why = _why(cell, margin, stop_level)
+            why = _why(cell, margin, stop_level, min_seeds)
             if depth not in matter:
                 plans.append(CellPlan(condition, depth, cell["state"], NO_EFFECT, why))
                 continue
@@ -214,7 +238,9 @@ def with_stop_intervals(
     )
 
 
-def plan_round(a: Analysis, max_seeds: int, stop_level: float | None = None) -> list[CellPlan]:
+def plan_round(
+    a: Analysis, max_seeds: int, stop_level: float | None = None, min_seeds: int = 2
+) -> list[CellPlan]:
     """``plan_seeds`` on an ``Analysis`` (its non-duplicate jobs); ``stop_level`` defaults to
     ``default_stop_level``."""
     if a.pair is None or a.diffs.empty:
@@ -222,7 +248,7 @@ def plan_round(a: Analysis, max_seeds: int, stop_level: float | None = None) -> 
     level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
     cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
     jobs = a.summary[~a.summary["duplicate"]]
-    return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level)
+    return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -336,17 +362,24 @@ def resolve(
     dry_run: bool = False,
     extra: Sequence[str] = (),
     stop_level: float | None = None,
+    min_seeds: int = 2,
     run: Callable[..., Any] = subprocess.run,
     echo: Callable[[str], None] = print,
 ) -> int:
     """Rounds of seeds until no cell that matters is unsettled; the exit code (0; 1: stuck).
 
     ``stop_level``: of the interval that settles a win or lose (default:
-    ``default_stop_level``). ``run`` launches one argv (``subprocess.run``'s signature and
+    ``default_stop_level``); ``min_seeds``: no win or lose settles on fewer seeds per model
+    (2 .. ``max_seeds``). ``run`` launches one argv (``subprocess.run``'s signature and
     result); ``dry_run`` prints the first round's plan and commands and launches nothing.
     """
     if max_seeds < 2:
         raise AnalysisError("max_seeds must be >= 2: one seed gives no interval")
+    if not 2 <= min_seeds <= max_seeds:
+        raise AnalysisError(
+            f"min_seeds must be in [2, max_seeds={max_seeds}] (got {min_seeds}): it is the "
+            "fewest seeds a win or lose may settle on"
+        )
     if stop_level is None:
         stop_level = default_stop_level(settings.level, max_seeds)
     if not 0 < stop_level < 1:
@@ -364,13 +397,14 @@ def resolve(
             echo("resolve: error: the last round launched jobs but no new result appeared")
             return 1
         ended = len(a.summary)
-        plans = plan_round(a, max_seeds, stop_level)
+        plans = plan_round(a, max_seeds, stop_level, min_seeds)
         seeded = [p for p in plans if p.action == SEED]
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1:
+            least = f", on at least {min_seeds} seeds" if min_seeds > 2 else ""
             echo(
                 f"  a win or lose is settled once its {_percent(stop_level)} interval clears the "
-                f"margin; until then it is provisional and gets seeds while it matters"
+                f"margin{least}; until then it is provisional and gets seeds while it matters"
             )
         echo("\n".join(describe_round(a, plans)) or "  no model pair to compare: nothing to do")
         if not seeded:

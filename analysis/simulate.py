@@ -15,7 +15,13 @@ Seed noise: ``SEED_SD`` (1 accuracy point), the standard deviation of a job's fi
 accuracy over seeds at one grid point. An assumption, within the 0.5-1.5 points usual for
 small image classifiers near convergence; a real probe here (ViT depth 4, lr 0.003, 4 epochs
 on 10,000 training images, accuracy 54-59 %) gave 2.2 points over 3 seeds, early-training
-noise that full-length runs shrink (rerun with ``--seed-sd 0.022`` to see its effect).
+noise that full-length runs shrink (rerun with ``--seed-sd 0.022`` to see its effect). The
+study itself (``results/article_full``, 10 epochs on full MNIST, 3 seeds) bore it out at lr
+0.003: 0.2-1.4 points per cell. At lr 0.005 from depth 3 on it did not: 1.4-10.6 points,
+from runs that fall 10-30 points below the rest, a slow mode that some seeds hit and some
+miss. ``--slow-mode P_CANDIDATE P_BASELINE`` adds one (``Noise.slow``), centred so that the
+true differences stay the same: a stress test of the t intervals and of ``resolve``'s early
+stops, whose few seeds can all miss a rare mode.
 ``SEED_CORR``: the correlation of the two models' accuracies at one seed, which the shared
 data stream brings; 0 is the conservative choice (pairing then buys nothing). The coverage
 of a t interval does not depend on the noise's scale.
@@ -43,8 +49,23 @@ DEPTHS = tuple(range(1, 8))
 
 @dataclass(frozen=True)
 class Noise:
+    """A job's seed noise: normal (``sd``, same-seed correlation ``corr``), plus an optional
+    slow mode: with chance ``slow[0]`` (candidate) or ``slow[1]`` (baseline) a job loses an
+    accuracy uniform in ``drop`` (independently per job), centred so the mean is unchanged."""
+
     sd: float = SEED_SD
     corr: float = SEED_CORR
+    slow: tuple[float, float] = (0.0, 0.0)
+    drop: tuple[float, float] = (0.10, 0.30)
+
+    def slow_term(self, rng: np.random.Generator, model: int, shape: tuple[int, ...]):
+        """One model's (0: candidate, 1: baseline) slow-mode losses, minus their mean; 0
+        without a slow mode (and then no draws, so the normal streams stay the same)."""
+        p = self.slow[model]
+        if p == 0:
+            return 0.0
+        loss = (rng.random(shape) < p) * rng.uniform(*self.drop, shape)
+        return p * float(np.mean(self.drop)) - loss
 
 
 # --- 1. coverage -------------------------------------------------------------------------
@@ -56,21 +77,24 @@ def _samples(rng: np.random.Generator, n: int, experiments: int, noise: Noise, t
     own = noise.sd * np.sqrt(1 - noise.corr)
     a = 0.95 + truth + shared + rng.normal(0, own, (experiments, n))
     b = 0.95 + shared + rng.normal(0, own, (experiments, n))
-    return a, b
+    return a + noise.slow_term(rng, 0, a.shape), b + noise.slow_term(rng, 1, b.shape)
 
 
 def t_coverage(n: int, paired: bool, experiments: int, noise: Noise = Noise(), seed=0) -> float:
     """Share of experiments whose 95 % t interval covers the true difference (1 point)."""
     rng = np.random.default_rng(seed)
-    a, b = _samples(rng, n, experiments, noise if paired else Noise(noise.sd, 0.0), 0.01)
+    unpaired = Noise(noise.sd, 0.0, noise.slow, noise.drop)
+    a, b = _samples(rng, n, experiments, noise if paired else unpaired, 0.01)
     low, high = paired_bounds(a - b, 0.95) if paired else unpaired_bounds(a, b, 0.95)
     return float(np.mean((low < 0.01) & (0.01 < high)))
 
 
-def bootstrap_coverage(n: int, experiments: int, n_boot: int = 2000, seed: int = 0) -> float:
+def bootstrap_coverage(
+    n: int, experiments: int, n_boot: int = 2000, seed: int = 0, noise: Noise = Noise()
+) -> float:
     """The same for the former percentile bootstrap (each model's seeds resampled)."""
     rng = np.random.default_rng(seed)
-    a, b = _samples(rng, n, experiments, Noise(corr=0.0), 0.01)
+    a, b = _samples(rng, n, experiments, Noise(noise.sd, 0.0, noise.slow, noise.drop), 0.01)
     hits = 0
     for start in range(0, experiments, 100):  # chunks keep the resamples in memory
         x, y = a[start : start + 100], b[start : start + 100]
@@ -91,11 +115,14 @@ def draw_studies(
     """True differences (studies, depths): BN worse at shallow depths, better at deep ones,
     1.5 points per layer, crossing 0 at a depth uniform in [3, 6]; and each cell's per-seed
     differences candidate minus baseline (studies, depths, max_seeds), which is all a
-    paired interval sees (two jobs' noise, correlated by ``noise.corr``)."""
+    paired interval sees (two jobs' noise, correlated by ``noise.corr``, and their slow
+    modes, if any)."""
     crossing = rng.uniform(3.0, 6.0, studies)
     truth = 0.015 * (np.array(DEPTHS) - crossing[:, None])
     spread = noise.sd * np.sqrt(2 * (1 - noise.corr))
-    return truth, truth[..., None] + spread * rng.standard_normal((*truth.shape, max_seeds))
+    shape = (*truth.shape, max_seeds)
+    paired = truth[..., None] + spread * rng.standard_normal(shape)
+    return truth, paired + noise.slow_term(rng, 0, shape) - noise.slow_term(rng, 1, shape)
 
 
 class Intervals:
@@ -117,11 +144,12 @@ class Intervals:
 class Strategy:
     """How seeds are spent: ``max_seeds`` everywhere (not ``adaptive``), or ``resolve``'s
     rounds from 2 seeds with wins and loses settled by the ``stop_level`` interval (None: at
-    once, the rule ``resolve`` had before)."""
+    once, the rule ``resolve`` had before) on at least ``min_seeds`` seeds."""
 
     name: str
     adaptive: bool = True
     stop_level: float | None = None
+    min_seeds: int = 2
 
 
 def answer(
@@ -143,8 +171,11 @@ def answer(
         if stop is None:
             settles = [state in (WIN, LOSE) for state in states]
         else:
+            short = [k < strategy.min_seeds for k in n]
             bounds = [stop.at(study, i, k)[1:] for i, k in enumerate(n)]
-            settles = [settled(st, *b, margin) for st, b in zip(states, bounds, strict=True)]
+            settles = [
+                settled(st, *b, margin, s) for st, b, s in zip(states, bounds, short, strict=True)
+            ]
         todo = [d for d in deciding_depths(DEPTHS, states, settles) if n[d - 1] < max_seeds]
         if not todo:
             return n, rounds, states
@@ -216,10 +247,14 @@ def compare_strategies(
 
 
 def strategies(
-    level: float, max_seeds: int, extra_stop_levels: Sequence[float] = ()
+    level: float,
+    max_seeds: int,
+    extra_stop_levels: Sequence[float] = (),
+    min_seeds: Sequence[int] = (),
 ) -> list[Strategy]:
     """``max_seeds`` everywhere, resolve's rule before, resolve's rule now, and resolve's
-    rule at other stop levels (the trade-off between jobs and wrong answers)."""
+    rule at other stop levels and with ``--min-seeds`` (the trade-off between jobs and
+    wrong answers)."""
     out = [
         Strategy(f"{max_seeds} seeds everywhere", adaptive=False),
         Strategy("resolve, before: stop at the first win or lose"),
@@ -228,6 +263,9 @@ def strategies(
     out.append(Strategy(f"resolve, now: stop level {stop * 100:.4g} %", stop_level=stop))
     out += [
         Strategy(f"resolve, stop level {s * 100:.4g} %", stop_level=s) for s in extra_stop_levels
+    ]
+    out += [
+        Strategy(f"resolve, now, --min-seeds {m}", stop_level=stop, min_seeds=m) for m in min_seeds
     ]
     return out
 
@@ -270,15 +308,51 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[],
         help="more stop levels for resolve's rule, to trace jobs against wrong answers",
     )
+    parser.add_argument(
+        "--min-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="resolve's rule now, also with these --min-seeds",
+    )
+    parser.add_argument(
+        "--slow-mode",
+        type=float,
+        nargs=2,
+        default=[0.0, 0.0],
+        metavar=("P_CANDIDATE", "P_BASELINE"),
+        help="the chance that a job lands in a slow mode, per model (default: none)",
+    )
+    parser.add_argument(
+        "--slow-drop",
+        type=float,
+        nargs=2,
+        default=[0.10, 0.30],
+        metavar=("LOW", "HIGH"),
+        help="a slow job's accuracy loss, uniform in [LOW, HIGH] (accuracy fraction)",
+    )
     parser.add_argument("--no-coverage", action="store_true", help="the studies only")
     args = parser.parse_args(argv)
-    noise = Noise(args.seed_sd[0], args.seed_corr)
+    for p in args.slow_mode:
+        if not 0 <= p < 1:
+            parser.error(f"--slow-mode: each chance must be in [0, 1), got {p}")
+    low, high = args.slow_drop
+    if not 0 <= low <= high <= 1:
+        parser.error(f"--slow-drop: need 0 <= LOW <= HIGH <= 1, got {low} {high}")
+    slow, drop = (args.slow_mode[0], args.slow_mode[1]), (low, high)
+    noise = Noise(args.seed_sd[0], args.seed_corr, slow, drop)
+    slow_text = (
+        f"; a slow mode: chance {slow[0]:g} (candidate) and {slow[1]:g} (baseline) per job, "
+        f"losing {low * 100:g}-{high * 100:g} points"
+        if any(slow)
+        else ""
+    )
     tic = time.perf_counter()
     if not args.no_coverage:
         print(
             f"seed noise: sd {noise.sd * 100:g} point{'' if noise.sd == 0.01 else 's'} per "
             "model, same-seed correlation "
-            f"{noise.corr}"
+            f"{noise.corr}{slow_text}"
         )
         print(f"\ncoverage of a nominal 95 % interval, {args.experiments} experiments each:")
         print("| seeds per model | paired t | unpaired t | percentile bootstrap (before) |")
@@ -286,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for n in (2, 3, 5):
             paired = t_coverage(n, True, args.experiments, noise, seed=n)
             unpaired = t_coverage(n, False, args.experiments, noise, seed=n)
-            boot = bootstrap_coverage(n, min(args.experiments, 2000), seed=n)
+            boot = bootstrap_coverage(n, min(args.experiments, 2000), seed=n, noise=noise)
             print(f"| {n} | {paired:.1%} | {unpaired:.1%} | {boot:.1%} |")
     for sd in args.seed_sd:
         print(
@@ -294,12 +368,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             "from BN worse to BN better at a depth uniform in [3, 6], 1.5 points per layer; "
             f"margin 1 point; {args.level:.0%} intervals; seed noise {sd * 100:g} "
             f"point{'' if sd == 0.01 else 's'} per job (same-seed correlation "
-            f"{args.seed_corr}); from 2 seeds, at most "
+            f"{args.seed_corr}{slow_text}); from 2 seeds, at most "
             f"{args.max_seeds}"
         )
-        plan = strategies(args.level, args.max_seeds, args.stop_levels)
+        plan = strategies(args.level, args.max_seeds, args.stop_levels, args.min_seeds)
         rows = compare_strategies(
-            plan, args.studies, args.max_seeds, Noise(sd, args.seed_corr), args.level
+            plan, args.studies, args.max_seeds, Noise(sd, args.seed_corr, slow, drop), args.level
         )
         print("\n".join(_table(rows)))
     print(f"\n({time.perf_counter() - tic:.0f} s)")

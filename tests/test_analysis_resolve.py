@@ -15,11 +15,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.compare import depth_differences
-from analysis.load import read_sweep
+from analysis.load import AnalysisError, read_sweep
 from analysis.resolve import (
     CAPPED,
     NO_EFFECT,
@@ -32,7 +33,15 @@ from analysis.resolve import (
     resolve,
     with_stop_intervals,
 )
-from analysis.simulate import DEPTHS, Intervals, Noise, Strategy, answer, draw_studies
+from analysis.simulate import (
+    DEPTHS,
+    Intervals,
+    Noise,
+    Strategy,
+    answer,
+    compare_strategies,
+    draw_studies,
+)
 from tests.analysis_synth import write_grid, write_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,10 +59,11 @@ def multirun(sweep: Path, task: list[str], hydra: list[str] | None = None, name=
     (sweep / "multirun.yaml").write_text(yaml.safe_dump(doc))
 
 
-def plans_by_cell(root: Path, max_seeds: int = 6):
+def plans_by_cell(root: Path, max_seeds: int = 6, min_seeds: int = 2):
     records, stats = records_from_dirs([root])
     a = analyze(records, stats, Settings())
-    return {(dict(p.condition)["lr"], p.depth): p for p in plan_round(a, max_seeds)}, a
+    plans = plan_round(a, max_seeds, min_seeds=min_seeds)
+    return {(dict(p.condition)["lr"], p.depth): p for p in plans}, a
 
 
 def noisy_cell(root: Path, depth: int, seeds: int, lr: float = 0.003, spread: float = 0.1):
@@ -142,6 +152,36 @@ def test_provisional_wins_and_loses_cell_by_cell(tmp_path):
     }
 
 
+def test_min_seeds_keeps_a_clear_win_open_until_it_has_them(tmp_path):
+    """Three seeds that agree (a win whose 98.75 % interval clears the margin) settle the
+    cell by default; with ``min_seeds`` 4 it is provisional, says why, and gets seed 3."""
+    paired_cell(tmp_path, 1, [-0.05, -0.051, -0.049])  # lose, settled
+    paired_cell(tmp_path, 2, [0.05, 0.051, 0.049])  # win, settled on 3 seeds
+    plans, a = plans_by_cell(tmp_path)
+    assert a.diffs.set_index("depth")["state"].to_dict() == {1: "lose", 2: "win"}
+    assert plans == {}
+    plans, _ = plans_by_cell(tmp_path, min_seeds=4)
+    assert {depth: (p.action, p.seed) for (_, depth), p in plans.items()} == {
+        1: (SEED, 3),  # the largest lost depth: its lose is provisional too
+        2: (SEED, 3),
+    }
+    assert plans[(0.003, 2)].why == (
+        "provisional win: 3 seeds, fewer than the 4 a cell needs to settle (--min-seeds)"
+    )
+    assert plans_by_cell(tmp_path, min_seeds=3)[0] == {}  # 3 seeds are enough for 3
+
+
+def test_min_seeds_outside_its_range_is_refused(tmp_path):
+    sweep = tmp_path / "tiny"
+    noisy_cell(sweep, 1, 2)
+    multirun(sweep, ["model=vit,vitbnffn", "model.depth=1", "trainer.seed=0,1"])
+    for bad in (1, 7):
+        with pytest.raises(
+            AnalysisError, match=rf"min_seeds must be in \[2, max_seeds=6\] \(got {bad}\)"
+        ):
+            resolve(sweep, Settings(), max_seeds=6, min_seeds=bad, run=None, echo=print)
+
+
 def test_which_depths_decide():
     depths = [1, 2, 3, 4, 5]
     w, lo, u = "win", "lose", "unresolved"
@@ -155,13 +195,14 @@ def test_which_depths_decide():
     assert default_stop_level(0.95, 3) == 0.95
 
 
-def test_the_simulated_studies_follow_the_plan():
+@pytest.mark.parametrize("min_seeds", [2, 4])
+def test_the_simulated_studies_follow_the_plan(min_seeds):
     """``analysis.simulate``'s fast rounds (arrays of intervals) spend the seeds that
     ``plan_seeds`` spends on the same results, round by round, and end in the same states."""
     pair, stop_level = ("vitbnffn", "vit"), default_stop_level(0.95, 6)
     _, paired = draw_studies(np.random.default_rng(3), 10, Noise(), 6)
     report, stop = Intervals(paired, 0.95), Intervals(paired, stop_level)
-    strategy = Strategy("now", stop_level=stop_level)
+    strategy = Strategy("now", stop_level=stop_level, min_seeds=min_seeds)
     provisional = 0
     for study in range(len(paired)):
         n_fast, rounds_fast, states_fast = answer(strategy, study, report, stop, 6, 0.01)
@@ -178,7 +219,7 @@ def test_the_simulated_studies_follow_the_plan():
             scores = pd.DataFrame(rows).assign(lr=0.003, batch_size=100, epoch=10)
             diffs = depth_differences(scores, pair, Settings())
             cells = with_stop_intervals(diffs, scores, pair, Settings(), stop_level)
-            plans = plan_seeds(cells, scores, ["lr", "batch_size"], 6, 0.01, stop_level)
+            plans = plan_seeds(cells, scores, ["lr", "batch_size"], 6, 0.01, stop_level, min_seeds)
             seeded = [p.depth for p in plans if p.action == SEED]
             provisional += sum(p.why.startswith("provisional") for p in plans if p.action == SEED)
             if not seeded:
@@ -189,6 +230,31 @@ def test_the_simulated_studies_follow_the_plan():
         assert (list(n.values()), rounds) == (n_fast, rounds_fast), study
         assert diffs.sort_values("depth")["state"].tolist() == states_fast, study
     assert provisional > 0  # the studies exercise the stop rule
+
+
+def test_a_slow_mode_keeps_its_mean_and_min_seeds_pays_off_there():
+    """The slow mode moves no mean; where seeds fall into one (chance 0.1 for the candidate,
+    0.3 for the baseline, 10-30 points lost), settling on 2-3 seeds errs more often than 6
+    seeds everywhere, and ``min_seeds`` 5 takes most of that excess back, on the same
+    studies (README: 4,000 studies give +3.5 and +0.7 points)."""
+    noise = Noise(slow=(0.1, 0.3))
+    rng = np.random.default_rng(0)
+    assert abs(float(np.mean(noise.slow_term(rng, 1, (200_000,))))) < 0.001
+    assert Noise().slow_term(rng, 0, (3,)) == 0.0
+    plain = draw_studies(np.random.default_rng(5), 20, Noise(), 6)[1]
+    same = draw_studies(np.random.default_rng(5), 20, Noise(slow=(0.0, 0.0)), 6)[1]
+    np.testing.assert_array_equal(plain, same)
+    stop = default_stop_level(0.95, 6)
+    plan = [
+        Strategy("everywhere", adaptive=False),
+        Strategy("now", stop_level=stop),
+        Strategy("min 5", stop_level=stop, min_seeds=5),
+    ]
+    rows = compare_strategies(plan, 1500, 6, noise).set_index("strategy")
+    excess, se = rows["wrong_vs_first"], rows["wrong_vs_first_se"]
+    assert excess["now"] > 3 * se["now"] > 0  # early stops err more under a slow mode
+    assert excess["min 5"] < excess["now"] / 2
+    assert rows.loc["min 5", "jobs"] > rows.loc["now", "jobs"]  # and cost jobs
 
 
 def test_the_plan_fills_seed_gaps_and_cells_without_data(tmp_path):
@@ -329,6 +395,10 @@ def test_dry_run_launches_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "depth 1: unresolved" in out and "python -m vitbn_sweep -m" in out
     assert len(list(sweep.rglob("result.json"))) == 4
+    assert main(["resolve", str(sweep), "--dry-run", "--min-seeds", "4"]) == 0
+    assert "clears the margin, on at least 4 seeds;" in capsys.readouterr().out
+    assert main(["resolve", str(sweep), "--min-seeds", "9"]) == 2
+    assert "min_seeds must be in [2, max_seeds=6] (got 9)" in capsys.readouterr().err
 
 
 def _data_dir() -> Path:
