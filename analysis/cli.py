@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
             default="chance",
             help="chance: a diverged job scores 1/num_classes from then on; drop: leave it out",
         )
+        sub.add_argument(
+            "--spread",
+            type=float,
+            default=3.0,
+            help="a cell's seeds are wide when their sd exceeds this many times the sweep's "
+            "typical (median) one",
+        )
     report.add_argument("--out", help="report dir (default: <sweep dir>/report)")
     report.add_argument(
         "--publish-wandb",
@@ -126,6 +133,7 @@ def _publish(args: argparse.Namespace, a: Analysis, files: ReportFiles) -> str:
         "depth_differences": a.diffs,
         "lr_stability": a.stability,
         "lr_stability_gap": a.stability_gap,
+        "seed_spread": a.spread,
     }
     return publish_report(
         {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
@@ -150,6 +158,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         margin=args.margin,
         level=args.level,
         diverged=args.diverged,
+        spread=args.spread,
     )
 
 
@@ -167,9 +176,12 @@ def _print_answer(a: Analysis) -> None:
     unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
     if unsettled:
         where = a.stats.roots[0] if len(a.stats.roots) == 1 else "..."
+        wide = bool(a.spread["wide"].any()) if not a.spread.empty else False
+        command = f"make resolve SWEEP={where}" + (" MIN_SEEDS=5" if wide else "")
+        why = " (some cells' seeds are wide: see the report's Seed spread)" if wide else ""
         print(
             f"{unsettled} cell(s) not settled that can change the answer (unresolved, or a "
-            f"provisional win or lose): run `make resolve SWEEP={where}` to settle them"
+            f"provisional win or lose): run `{command}` to settle them{why}"
         )
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from analysis.frames import build_frames, condition_columns, groups, job_scores, seed_interval
 from analysis.load import STATUSES, JobRecord, LoadStats, SweepInfo
 from analysis.settings import Settings
+from analysis.spread import seed_spread
 from analysis.stability import lr_stability, stability_gap
 
 WIN, LOSE, UNRESOLVED, NO_DATA = "win", "lose", "unresolved", "no data"
@@ -233,6 +234,7 @@ class Analysis:
     critical: pd.DataFrame
     stability: pd.DataFrame
     stability_gap: pd.DataFrame  # the baseline's lr loss minus the candidate's, per depth
+    spread: pd.DataFrame  # per model and depth: the seeds' scores, sd, and whether wide
     sweeps: list[SweepInfo] = field(default_factory=list)
 
     def counts(self) -> dict[str, int | None]:
@@ -257,7 +259,8 @@ def analyze(
     settings: Settings,
     sweeps: list[SweepInfo] | None = None,
 ) -> Analysis:
-    """Frames, per-job scores, per-depth cells, critical depths, lr stability and its gap."""
+    """Frames, per-job scores, per-depth cells, critical depths, lr stability and its gap,
+    and the seeds' spread."""
     tidy, summary = build_frames(records)
     conditions = condition_columns(summary)
     scores = job_scores(tidy, summary, settings)
@@ -277,5 +280,6 @@ def analyze(
         critical=critical,
         stability=lr_stability(scores, settings),
         stability_gap=stability_gap(scores, pair, settings) if pair else pd.DataFrame(),
+        spread=seed_spread(scores, settings),
         sweeps=sweeps or [],
     )

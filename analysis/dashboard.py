@@ -292,6 +292,7 @@ def _go_online(target: Target, a: Analysis, files: Any) -> Target:
         "depth_differences": a.diffs,
         "lr_stability": a.stability,
         "lr_stability_gap": a.stability_gap,
+        "seed_spread": a.spread,
     }
     publish_report(
         {name: frame for name, frame in named.items() if not frame.empty},

@@ -322,3 +322,47 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
     grid.figure.suptitle("Warm-up (DNN): accuracy and train loss by epoch", y=1.02)
     caption = "Mean over seeds; the band spans all seeds."
     return [_save(grid.figure, out, "warmup_curves", "Warm-up: accuracy and train loss", caption)]
+
+
+def seed_scores(
+    scores: pd.DataFrame, spread: pd.DataFrame, conditions: list[str], settings: Settings, out: Path
+) -> list[Figure]:
+    """Each seed's score by depth, models side by side, one panel per condition; a wide
+    cell's depth is marked with a "!" above its panel's axis."""
+    scored = scores[scores["score"].notna()]
+    if scored.empty or spread.empty:
+        return []
+    scored = scored.assign(_label=labels(scored, conditions, always=("lr",)))
+    scored = scored.assign(points=scored["score"] * 100)
+    spread = spread.assign(_label=labels(spread, conditions, always=("lr",)))
+    depths = sorted(scored["depth"].unique())
+    grid = sns.catplot(
+        data=scored,
+        x="depth",
+        y="points",
+        hue="model",
+        col="_label",
+        col_wrap=min(scored["_label"].nunique(), 2),
+        kind="strip",
+        dodge=True,
+        jitter=0.12,
+        order=depths,
+        palette=_palette(scored["model"].unique().tolist()),
+        height=3.0,
+        aspect=1.4,
+        s=28,
+    )
+    for label, ax in grid.axes_dict.items():
+        ax.set_title(str(label), pad=14)
+        wide = spread[(spread["_label"] == label) & spread["wide"]]
+        for depth in sorted(wide["depth"].unique()):
+            ax.annotate("!", (depths.index(depth), 1.0), xycoords=("data", "axes fraction"),
+                        ha="center", va="bottom", color="firebrick", weight="bold")  # fmt: skip
+    grid.set_axis_labels("depth", "score (%)")
+    title = "Each seed's score by depth"
+    grid.figure.suptitle(title, y=1.06)
+    caption = (
+        'One dot per seed (the score the comparison uses); "!": a depth where a model\'s '
+        f"seeds are wide (sd above {settings.spread:g} times the sweep's typical cell's)."
+    )
+    return [_save(grid.figure, out, "seed_scores", title, caption)]

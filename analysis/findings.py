@@ -5,7 +5,8 @@ the README and ``results/README.md``), one list per sweep of the study:
 - per model, the accuracy a higher lr costs, depth by depth;
 - whether the critical depth shrinks as the lr grows (settled only where the two ranges
   do not overlap; not asked of a sweep of one depth);
-- whether the higher lr hurts the baseline more (``analysis.stability``'s gap).
+- whether the higher lr hurts the baseline more (``analysis.stability``'s gap);
+- where seeds are wide (``analysis.spread``): there a verdict needs many seeds.
 
 Where the evidence is open the sentence says so: more seeds, not a stronger sentence.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 from analysis import render as tables
 from analysis.compare import Analysis
 from analysis.frames import groups
+from analysis.spread import wide_cells
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA
 
 if TYPE_CHECKING:
@@ -57,9 +59,7 @@ def findings(study: list[Published]) -> str:
         if not a.stability.empty:
             for model, rows in a.stability.groupby("model", sort=True):
                 drops = ", ".join(
-                    f"depth {tables.plain(r['depth'])}: {tables.points(r['drop'])} "
-                    + (tables.interval(r["ci_low"], r["ci_high"]) or "(no interval yet)")
-                    for r in rows.sort_values("depth").to_dict("records")
+                    _at_depth(r, "drop") for r in rows.sort_values("depth").to_dict("records")
                 )
                 low, high = (tables.plain(rows[k].iloc[0]) for k in ("lr_low", "lr_high"))
                 lines.append(
@@ -68,7 +68,14 @@ def findings(study: list[Published]) -> str:
                 )
         lines += _shrink_findings(a)
         lines += _gap_findings(a)
+        lines += _spread_findings(a)
     return "\n".join(lines)
+
+
+def _at_depth(row: dict, value: str) -> str:
+    """``depth 4: +13.0 [-3.1, +29.0]``: a row's ``value`` in points with its interval."""
+    bounds = tables.interval(row["ci_low"], row["ci_high"]) or "(no interval yet)"
+    return f"depth {tables.plain(row['depth'])}: {tables.points(row[value])} {bounds}"
 
 
 def shrinks(low_lr: tuple[int, int | None], high_lr: tuple[int, int | None]) -> str:
@@ -113,8 +120,7 @@ def _shrink_findings(a: Analysis) -> list[str]:
 def _gap_text(row: dict) -> str:
     if row["state"] == NO_DATA:
         return f"depth {tables.plain(row['depth'])}: no data"
-    bounds = tables.interval(row["ci_low"], row["ci_high"]) or "(no interval yet)"
-    return f"depth {tables.plain(row['depth'])}: {tables.points(row['gap'])} {bounds}"
+    return _at_depth(row, "gap")
 
 
 def _gap_verdict(more: list[str], less: list[str], candidate: str) -> str:
@@ -145,3 +151,17 @@ def _gap_findings(a: Analysis) -> list[str]:
             f"intervals: {gaps}."
         )
     return lines
+
+
+def _spread_findings(a: Analysis) -> list[str]:
+    """One sentence naming the cells whose seeds are wide, with the typical sd."""
+    wide = wide_cells(a.spread, a.conditions)
+    if not wide:
+        return []
+    typical = a.spread["typical_sd"].iloc[0] * 100
+    return [
+        f"  - seeds are **wide** (sd above {a.settings.spread:g} times the typical "
+        f"{typical:.1f} points) at {'; '.join(wide)}. Some runs there fall far below the "
+        "rest, and a few seeds can all miss such a run: these cells need many seeds before "
+        "their verdict means much."
+    ]

@@ -10,7 +10,7 @@ writes it; this module adds what ties them together:
 - ``RESULTS_DIR/README.md``: the findings, provenance (commit, date, devices, versions,
   seeds, compute time), per sweep the critical-depth table, the per-depth differences and
   the lr-stability tables (each model's loss; the baseline's loss minus the candidate's),
-  and links to the figures;
+  the seeds' spread per cell, and links to the figures;
 - ``RESULTS_DIR/results.csv`` and ``summary.csv``: both sweeps' tidy and per-job frames,
   with a ``sweep`` column;
 - the findings block of the project README, between ``FINDINGS_START`` and ``FINDINGS_END``.
@@ -149,6 +149,15 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
         lines += [f"Points {baseline} loses minus points {candidate} loses, per depth (paired "
                   "by seed where both models ran the same seeds at both rates):", ""]  # fmt: skip
         lines += [tables.markdown(tables.gap_table(a.stability_gap, a.conditions)), ""]
+    if not a.spread.empty:
+        typical = a.spread["typical_sd"].iloc[0]
+        rule = (
+            f"wide: sd above {a.settings.spread:g} times the typical {typical * 100:.1f} points"
+            if not pd.isna(typical)
+            else "too few cells to call any wide"
+        )
+        lines += ["### Seed spread", "", f"Each model's seeds per cell ({rule}).", ""]
+        lines += [tables.markdown(tables.spread_table(a.spread, a.conditions)), ""]
     figures = sorted((results / report / "figures").glob("*.png"))
     if figures:
         lines += ["### Figures", ""]

@@ -113,6 +113,21 @@ def gap_table(gap: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     return out
 
 
+def spread_table(spread: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
+    """Per cell and model: its seeds' scores in seed order, mean, sd and range."""
+    spread = spread.sort_values([*[c for c in conditions if c in spread], "depth", "model"])
+    out = _conditions(spread, conditions)
+    out["depth"] = spread["depth"].map(plain)
+    out["model"] = spread["model"]
+    out["seeds"] = spread["seeds"].map(lambda s: ",".join(map(str, s)))
+    out["scores % (by seed)"] = spread["scores"].map(lambda s: ", ".join(map(pct, s)))
+    out["mean %"] = spread["mean"].map(pct)
+    out["sd (points)"] = spread["sd"].map(lambda v: f"{v * 100:.1f}")
+    out["range (points)"] = (spread["high"] - spread["low"]).map(lambda v: f"{v * 100:.1f}")
+    out["wide"] = spread["wide"].map({True: "wide", False: ""})
+    return out
+
+
 def jobs_table(summary: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     jobs = summary.sort_values(["model", *[c for c in conditions if c in summary], "depth", "seed"])
     out = jobs[["model", "depth"]].map(plain)

@@ -15,6 +15,7 @@ from analysis.compare import UNRESOLVED, Analysis
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
+from analysis.spread import wide_cells
 from vitbn_sweep.results import atomic_write_text
 
 TITLE = "vitbn_sweep report"
@@ -58,12 +59,39 @@ def _label(row: dict, conditions: list[str]) -> str:
     return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
 
 
-def _resolve_hint(a: Analysis) -> str:
+def resolve_hint(a: Analysis) -> str:
     where = a.stats.roots[0] if a.stats.source == "files" and len(a.stats.roots) == 1 else "..."
+    wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
+    if wide:
+        return (
+            f"Run `make resolve SWEEP={where} MIN_SEEDS=5` to settle them: it adds seeds only "
+            f"where they can change the answer, and {wide} model-cell(s) have wide seeds (see "
+            "Seed spread), where a few seeds can all miss a slow mode: MIN_SEEDS=5 settles "
+            "no cell on fewer."
+        )
     return (
         f"Run `make resolve SWEEP={where}` to settle them: it adds seeds only where they can "
         "change the answer."
     )
+
+
+def _spread(a: Analysis, figures: list[figs.Figure]) -> Section:
+    section = Section("Seed spread", figures=figures)
+    typical = a.spread["typical_sd"].iloc[0]
+    known = not pd.isna(typical)
+    section.text.append(
+        "Each model's seeds per cell: their scores in seed order, sd and range. A cell is "
+        f"*wide* when its sd exceeds {a.settings.spread:g} times the typical one (the median "
+        "over the cells"
+        + (f": {typical * 100:.1f} points)." if known else "; fewer than 4 cells: none).")
+        + " Wide seeds (a fast and a slow mode, say) break the t interval's assumption: a few "
+        "seeds can all miss the rare mode, so judge such a cell on many seeds."
+    )
+    wide = wide_cells(a.spread, a.conditions)
+    if wide:
+        section.notes.append("Wide: " + "; ".join(wide) + ".")
+    section.tables.append(tables.spread_table(a.spread, a.conditions))
+    return section
 
 
 def _open_cells(a: Analysis) -> list[str]:
@@ -109,7 +137,7 @@ def _answer(a: Analysis) -> Section:
     open_cells = _open_cells(a)
     if open_cells:
         section.notes += [f"can still change the answer: {line}" for line in open_cells]
-        section.notes.append(_resolve_hint(a))
+        section.notes.append(resolve_hint(a))
     return section
 
 
@@ -160,11 +188,13 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
         if unresolved:
             diffs.notes.append(
                 f"{unresolved} unresolved cell(s); those below a lost depth cannot change the "
-                "critical depth. " + _resolve_hint(a)
+                "critical depth. " + resolve_hint(a)
             )
         diffs.tables.append(tables.diffs_table(a.diffs, a.conditions))
         diffs.figures = figures["heatmap"] + figures["by_depth"]
         sections.append(diffs)
+    if not a.spread.empty:
+        sections.append(_spread(a, figures["seeds"]))
     sections.append(Section("Accuracy by epoch", figures=figures["curves"]))
     stability = Section("Learning-rate stability")
     if a.stability.empty:
@@ -210,12 +240,13 @@ def _config(a: Analysis) -> Section:
 def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
     tidy = a.tidy[~a.tidy["duplicate"]]
     made: dict[str, list[figs.Figure]] = {"curves": [], "lr": [], "warmup": [], "stability": []}
-    made.update(heatmap=[], by_depth=[])
+    made.update(heatmap=[], by_depth=[], seeds=[])
     if tidy.empty:
         return made
     made["curves"] = figs.accuracy_curves(tidy, a.conditions, a.settings, out)
     made["lr"] = figs.lr_comparison(tidy, a.conditions, a.settings, out)
     made["warmup"] = figs.warmup_curves(tidy, a.settings, out)
+    made["seeds"] = figs.seed_scores(a.scores, a.spread, a.conditions, a.settings, out)
     made["stability"] = figs.stability_by_depth(
         a.stability, a.stability_gap, a.conditions, a.settings, out
     )
@@ -230,6 +261,7 @@ OPTIONAL_CSVS = (
     "critical_depth.csv",
     "lr_stability.csv",
     "lr_stability_gap.csv",
+    "seed_spread.csv",
 )
 
 
@@ -270,4 +302,6 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
         atomic_write_text(out / "lr_stability.csv", a.stability.to_csv(index=False))
     if not a.stability_gap.empty:
         atomic_write_text(out / "lr_stability_gap.csv", a.stability_gap.to_csv(index=False))
+    if not a.spread.empty:
+        atomic_write_text(out / "seed_spread.csv", a.spread.to_csv(index=False))
     return files

@@ -25,6 +25,8 @@ class Settings:
     ``level``: of the t intervals (paired by seed, else pooled or Welch; ``analysis.intervals``).
     ``diverged``: ``chance`` scores a diverged job at 1/num_classes from its divergence on,
     ``drop`` leaves it out.
+    ``spread``: a cell's seeds are *wide* when their standard deviation exceeds this many
+    times the sweep's typical one (``analysis.spread``).
     """
 
     models: tuple[str, str] | None = None
@@ -34,6 +36,7 @@ class Settings:
     margin: float = 0.01
     level: float = 0.95
     diverged: str = "chance"
+    spread: float = 3.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -43,6 +46,7 @@ class Settings:
             (self.epoch is None or self.epoch >= 1, "epoch must be >= 1"),
             (self.margin >= 0, "margin must be >= 0"),
             (0 < self.level < 1, "level must be in (0, 1)"),
+            (self.spread > 1, "spread must be > 1 (times the typical seed sd)"),
             (self.models is None or len(set(self.models)) == 2, "models: give two different"),
         ]
         for ok, message in checks:

@@ -91,6 +91,7 @@ def test_report_files(report):
         "diff_heatmap",
         "lr_comparison_all",
         "lr_stability_all_0.005",
+        "seed_scores",
     ]
     results, summary = pd.read_csv(out / "results.csv"), pd.read_csv(out / "summary.csv")
     assert len(summary) == 25 and len(results) == 24 * 3 + 1
@@ -108,6 +109,11 @@ def test_report_files(report):
     cells = pd.read_csv(out / "depth_differences.csv")
     assert len(cells) == 6 and {"depth", "diff", "ci_low", "ci_high", "state"} <= set(cells)
     assert set(cells["method"]) == {"paired t", "Welch t"}
+    spread = pd.read_csv(out / "seed_spread.csv").set_index(["lr", "model", "depth"])
+    assert len(spread) == 12 and spread["n"].max() == 3  # every cell: 2 seeds, one has 3
+    # The diverged seed scores chance (10 %) beside two seeds near 70 %: the one wide cell.
+    assert spread.index[spread["wide"]].tolist() == [(0.005, "vit", 3)]
+    assert "MIN_SEEDS=5" in printed and "some cells' seeds are wide" in printed
     assert f"{out / 'report.html'}" in printed
 
 
@@ -124,7 +130,8 @@ def test_report_html_is_self_contained(report):
     assert sorted(embedded) == sorted(p.read_bytes() for p in (out / "figures").glob("*.png"))
     assert "python -m vitbn_sweep -m model=vit,vitbnffn optim.lr=0.003,0.005" in text
     gap = "Does the higher rate hurt vit more than vitbnffn?"
-    for words in ("wins from depth 2", "Learning-rate stability", gap, "diverged", "incomplete"):
+    expected = ("wins from depth 2", "Learning-rate stability", gap, "diverged", "incomplete")
+    for words in (*expected, "Seed spread", "Wide: lr=0.005, batch_size=100: vit depth 3."):
         assert words in text, words
     # The method, the censoring and the cells left open, with what to do about them.
     for words in ("paired by seed", "intersection-union", "&#x27;&lt;= 4&#x27;", "make resolve"):
@@ -156,6 +163,7 @@ def test_cli_critical_and_default_sweep(sweep, tmp_path, capsys, monkeypatch):
         (["report", "{empty}/missing"], "no such directory"),
         (["critical", "{sweep}", "--models", "vitbn", "vit"], "model 'vitbn' not in the results"),
         (["critical", "{sweep}", "--margin", "-1"], "margin must be >= 0"),
+        (["critical", "{sweep}", "--spread", "1"], "spread must be > 1 (times the typical"),
         (["report", "--source", "wandb", "--out", "{empty}/r", "proj"], "not available"),
     ],
 )
