@@ -15,7 +15,7 @@ from analysis.compare import UNRESOLVED, Analysis
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
-from analysis.spread import wide_cells
+from analysis.spread import MIN_CELLS, wide_cells
 from vitbn_sweep.results import atomic_write_text
 
 TITLE = "vitbn_sweep report"
@@ -59,7 +59,7 @@ def _label(row: dict, conditions: list[str]) -> str:
     return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
 
 
-def resolve_hint(a: Analysis) -> str:
+def _resolve_hint(a: Analysis) -> str:
     where = a.stats.roots[0] if a.stats.source == "files" and len(a.stats.roots) == 1 else "..."
     wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
     if wide:
@@ -83,7 +83,11 @@ def _spread(a: Analysis, figures: list[figs.Figure]) -> Section:
         "Each model's seeds per cell: their scores in seed order, sd and range. A cell is "
         f"*wide* when its sd exceeds {a.settings.spread:g} times the typical one (the median "
         "over the cells"
-        + (f": {typical * 100:.1f} points)." if known else "; fewer than 4 cells: none).")
+        + (
+            f": {typical * 100:.1f} points)."
+            if known
+            else f"; fewer than {MIN_CELLS} cells: none)."
+        )
         + " Wide seeds (a fast and a slow mode, say) break the t interval's assumption: a few "
         "seeds can all miss the rare mode, so judge such a cell on many seeds."
     )
@@ -137,7 +141,7 @@ def _answer(a: Analysis) -> Section:
     open_cells = _open_cells(a)
     if open_cells:
         section.notes += [f"can still change the answer: {line}" for line in open_cells]
-        section.notes.append(resolve_hint(a))
+        section.notes.append(_resolve_hint(a))
     return section
 
 
@@ -188,7 +192,7 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
         if unresolved:
             diffs.notes.append(
                 f"{unresolved} unresolved cell(s); those below a lost depth cannot change the "
-                "critical depth. " + resolve_hint(a)
+                "critical depth. " + _resolve_hint(a)
             )
         diffs.tables.append(tables.diffs_table(a.diffs, a.conditions))
         diffs.figures = figures["heatmap"] + figures["by_depth"]
