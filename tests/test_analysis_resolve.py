@@ -441,3 +441,22 @@ def test_resolve_a_real_sweep(tmp_path):
     again = subprocess.run(resolve_cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "job(s) in" not in again.stdout, again.stdout
     assert len(list(root.glob("*/result.json"))) == len(names)
+
+
+def test_the_simulation_cli_with_a_slow_mode(capsys):
+    """``python -m analysis.simulate --slow-mode ... --min-seeds ...``: the README's table
+    comes from this command; bad chances or drops are refused, naming the option."""
+    from analysis.simulate import main as simulate
+
+    argv = ["--experiments", "200", "--studies", "100", "--seed-sd", "0.01"]
+    simulate([*argv, "--slow-mode", "0.1", "0.3", "--min-seeds", "5"])
+    out = capsys.readouterr().out
+    assert "a slow mode: chance 0.1 (candidate) and 0.3 (baseline) per job, losing 10-30" in out
+    assert "| resolve, now, --min-seeds 5 | " in out and "| 6 seeds everywhere | " in out
+    for bad, message in (
+        (["--slow-mode", "1.0", "0"], "--slow-mode: each chance must be in [0, 1), got 1.0"),
+        (["--slow-drop", "0.3", "0.1"], "--slow-drop: need 0 <= LOW <= HIGH <= 1, got 0.3 0.1"),
+    ):
+        with pytest.raises(SystemExit):
+            simulate([*argv, *bad])
+        assert message in capsys.readouterr().err
