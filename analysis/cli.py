@@ -172,12 +172,14 @@ def _print_answer(a: Analysis) -> None:
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
     from analysis.resolve import SEED, plan_round
+    from analysis.spread import WIDE_MIN_SEEDS
 
     unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
     if unsettled:
         where = a.stats.roots[0] if len(a.stats.roots) == 1 else "..."
         wide = bool(a.spread["wide"].any()) if not a.spread.empty else False
-        command = f"make resolve SWEEP={where}" + (" MIN_SEEDS=5" if wide else "")
+        least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
+        command = f"make resolve SWEEP={where}{least}"
         why = " (some cells' seeds are wide: see the report's Seed spread)" if wide else ""
         print(
             f"{unsettled} cell(s) not settled that can change the answer (unresolved, or a "

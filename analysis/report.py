@@ -15,7 +15,7 @@ from analysis.compare import UNRESOLVED, Analysis
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
-from analysis.spread import MIN_CELLS, wide_cells
+from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
 from vitbn_sweep.results import atomic_write_text
 
 TITLE = "vitbn_sweep report"
@@ -64,10 +64,10 @@ def _resolve_hint(a: Analysis) -> str:
     wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
     if wide:
         return (
-            f"Run `make resolve SWEEP={where} MIN_SEEDS=5` to settle them: it adds seeds only "
-            f"where they can change the answer, and {wide} model-cell(s) have wide seeds (see "
-            "Seed spread), where a few seeds can all miss a slow mode: MIN_SEEDS=5 settles "
-            "no cell on fewer."
+            f"Run `make resolve SWEEP={where} MIN_SEEDS={WIDE_MIN_SEEDS}` to settle them: it "
+            f"adds seeds only where they can change the answer, and {wide} model-cell(s) have "
+            "wide seeds (see Seed spread), where a few seeds can all miss a slow mode: "
+            f"MIN_SEEDS={WIDE_MIN_SEEDS} settles no cell on fewer."
         )
     return (
         f"Run `make resolve SWEEP={where}` to settle them: it adds seeds only where they can "

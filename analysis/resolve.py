@@ -60,6 +60,7 @@ from analysis.load import (
     read_sweep,
 )
 from analysis.settings import Settings
+from analysis.spread import WIDE_MIN_SEEDS, wide_cells
 from vitbn_sweep.identity import override_key
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
@@ -400,6 +401,15 @@ def resolve(
         plans = plan_round(a, max_seeds, stop_level, min_seeds)
         seeded = [p for p in plans if p.action == SEED]
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
+        if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
+            wide = wide_cells(a.spread, a.conditions)
+            if wide:
+                echo(
+                    f"resolve: warning: seeds are wide at {'; '.join(wide)} (see the report's "
+                    "Seed spread): a few seeds can all miss a slow run there, and a cell may "
+                    f"settle on {min_seeds}; --min-seeds {WIDE_MIN_SEEDS} "
+                    f"(make resolve MIN_SEEDS={WIDE_MIN_SEEDS}) settles none on fewer"
+                )
         if round_ == 1:
             least = f", on at least {min_seeds} seeds" if min_seeds > 2 else ""
             echo(

@@ -460,3 +460,22 @@ def test_the_simulation_cli_with_a_slow_mode(capsys):
         with pytest.raises(SystemExit):
             simulate([*argv, *bad])
         assert message in capsys.readouterr().err
+
+
+def test_resolve_warns_where_seeds_are_wide_unless_min_seeds_is_raised(tmp_path):
+    sweep = tmp_path / "tiny"
+    for depth in (1, 2, 3):
+        paired_cell(sweep, depth, [0.05, 0.051, 0.049])
+    paired_cell(sweep, 4, [0.0, 0.2, 0.1])  # the candidate's seeds: sd 10 points
+    multirun(sweep, ["model=vit,vitbnffn", "model.depth=1,2,3,4", "trainer.seed=0,1,2"])
+    printed: list[str] = []
+    assert resolve(sweep, Settings(), dry_run=True, echo=printed.append) == 0
+    warning = [line for line in printed if line.startswith("resolve: warning:")]
+    assert warning == [
+        "resolve: warning: seeds are wide at lr=0.003, batch_size=100: vitbnffn depth 4 (see "
+        "the report's Seed spread): a few seeds can all miss a slow run there, and a cell may "
+        "settle on 2; --min-seeds 5 (make resolve MIN_SEEDS=5) settles none on fewer"
+    ]
+    printed.clear()
+    assert resolve(sweep, Settings(), dry_run=True, min_seeds=5, echo=printed.append) == 0
+    assert not any(line.startswith("resolve: warning:") for line in printed)
