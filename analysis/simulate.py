@@ -58,7 +58,9 @@ class Noise:
     slow: tuple[float, float] = (0.0, 0.0)
     drop: tuple[float, float] = (0.10, 0.30)
 
-    def slow_term(self, rng: np.random.Generator, model: int, shape: tuple[int, ...]):
+    def slow_term(
+        self, rng: np.random.Generator, model: int, shape: tuple[int, ...]
+    ) -> np.ndarray | float:
         """One model's (0: candidate, 1: baseline) slow-mode losses, minus their mean; 0
         without a slow mode (and then no draws, so the normal streams stay the same)."""
         p = self.slow[model]
