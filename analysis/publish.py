@@ -138,7 +138,7 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
         lines += [
             "### Per-depth differences",
             "",
-            tables.markdown(tables.diffs_table(a.diffs, a.conditions)),
+            tables.markdown(tables.diffs_table(a.diffs, a.conditions, a.spread)),
             "",
         ]
     if not a.stability.empty:

@@ -58,7 +58,11 @@ def critical_table(critical: pd.DataFrame, conditions: list[str]) -> pd.DataFram
     return out
 
 
-def diffs_table(diffs: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
+def diffs_table(
+    diffs: pd.DataFrame, conditions: list[str], spread: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The per-depth cells; with ``spread``, a cell's note names the models whose seeds
+    there are wide."""
     candidate, baseline = diffs["candidate"].iloc[0], diffs["baseline"].iloc[0]
     out = _conditions(diffs, conditions)
     out["depth"] = diffs["depth"].map(plain)
@@ -72,6 +76,16 @@ def diffs_table(diffs: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     out["method"] = diffs["method"]
     out["state"] = diffs["state"]
     out["note"] = diffs["note"]
+    if spread is not None and not spread.empty and spread["wide"].any():
+        keys = [*[c for c in conditions if c in spread], "depth"]
+        wide = spread[spread["wide"]].groupby(keys, dropna=False)["model"].agg(sorted)
+        for i, row in enumerate(diffs[keys].itertuples(index=False)):
+            models = wide.get(tuple(row))
+            if models is not None:
+                note = f"{' and '.join(models)}: seeds wide"
+                out.iloc[i, out.columns.get_loc("note")] = "; ".join(
+                    n for n in (out["note"].iloc[i], note) if n
+                )
     return out
 
 

@@ -194,7 +194,7 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
                 f"{unresolved} unresolved cell(s); those below a lost depth cannot change the "
                 "critical depth. " + _resolve_hint(a)
             )
-        diffs.tables.append(tables.diffs_table(a.diffs, a.conditions))
+        diffs.tables.append(tables.diffs_table(a.diffs, a.conditions, a.spread))
         diffs.figures = figures["heatmap"] + figures["by_depth"]
         sections.append(diffs)
     if not a.spread.empty:

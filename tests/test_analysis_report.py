@@ -147,6 +147,10 @@ def test_report_counts_and_markdown(report):
     # 2 models x 3 depths x 2 seeds x 2 lrs = 24 in the grid; 26 seen (2 extra seeds).
     assert "| not started | 0 |" in md and "| incomplete | 1 |" in md
     assert "| diverged | 1 |" in md
+    # The per-depth row of the one wide cell says so in its note.
+    row = next(line for line in md.splitlines() if line.startswith("| 0.005 | 100 | 3 | "))
+    assert row.endswith("; vit: seeds wide |"), row
+    assert sum("seeds wide" in line for line in md.splitlines() if line.startswith("| 0.")) == 1
 
 
 def test_cli_critical_and_default_sweep(sweep, tmp_path, capsys, monkeypatch):
