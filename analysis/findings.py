@@ -20,7 +20,7 @@ import pandas as pd
 from analysis import render as tables
 from analysis.compare import Analysis
 from analysis.frames import groups
-from analysis.spread import wide_cells
+from analysis.spread import wide_cells, wide_rule
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA
 
 if TYPE_CHECKING:
@@ -158,10 +158,9 @@ def _spread_findings(a: Analysis) -> list[str]:
     wide = wide_cells(a.spread, a.conditions)
     if not wide:
         return []
-    typical = a.spread["typical_sd"].iloc[0] * 100
     return [
-        f"  - seeds are **wide** (sd above {a.settings.spread:g} times the typical "
-        f"{typical:.1f} points) at {'; '.join(wide)}. Some runs there fall far below the "
+        f"  - seeds are **wide** ({wide_rule(a.spread, a.settings.spread)}) at "
+        f"{'; '.join(wide)}. Some runs there fall far below the "
         "rest, and a few seeds can all miss such a run: these cells need many seeds before "
         "their verdict means much."
     ]

@@ -39,6 +39,7 @@ from analysis.findings import findings
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
 from analysis.settings import Settings
+from analysis.spread import wide_rule
 from vitbn_sweep.results import atomic_write_text
 
 # (sweep name, (candidate, baseline), what it asks)
@@ -152,7 +153,7 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
     if not a.spread.empty:
         typical = a.spread["typical_sd"].iloc[0]
         rule = (
-            f"wide: sd above {a.settings.spread:g} times the typical {typical * 100:.1f} points"
+            f"wide: {wide_rule(a.spread, a.settings.spread)}"
             if not pd.isna(typical)
             else "too few cells to call any wide"
         )

@@ -78,14 +78,13 @@ def diffs_table(
     out["note"] = diffs["note"]
     if spread is not None and not spread.empty and spread["wide"].any():
         keys = [*[c for c in conditions if c in spread], "depth"]
-        wide = spread[spread["wide"]].groupby(keys, dropna=False)["model"].agg(sorted)
-        for i, row in enumerate(diffs[keys].itertuples(index=False)):
-            models = wide.get(tuple(row))
-            if models is not None:
-                note = f"{' and '.join(models)}: seeds wide"
-                out.iloc[i, out.columns.get_loc("note")] = "; ".join(
-                    n for n in (out["note"].iloc[i], note) if n
-                )
+        wide = spread[spread["wide"]].groupby(keys, dropna=False)["model"]
+        models = wide.agg(lambda m: " and ".join(sorted(m)))
+        marks = [models.get(tuple(k)) for k in diffs[keys].itertuples(index=False)]
+        out["note"] = [
+            "; ".join(n for n in (note, mark and f"{mark}: seeds wide") if n)
+            for note, mark in zip(out["note"], marks, strict=True)
+        ]
     return out
 
 

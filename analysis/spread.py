@@ -66,6 +66,11 @@ def seed_spread(scores: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     )
 
 
+def wide_rule(spread: pd.DataFrame, factor: float) -> str:
+    """``sd above 3 times the typical 0.9 points``: when a cell is wide (needs a typical)."""
+    return f"sd above {factor:g} times the typical {spread['typical_sd'].iloc[0] * 100:.1f} points"
+
+
 def wide_cells(spread: pd.DataFrame, conditions: list[str]) -> list[str]:
     """Where seeds are wide, one line per condition: ``lr=0.005: vit depths 3, 4;
     vitbnffn depth 4`` (no line for a condition without a wide cell)."""
