@@ -36,8 +36,9 @@ publish: $(STAMP)  ## the study: results/README.md, results/*.csv, each sweep's 
 
 MAX_SEEDS ?= 6
 MIN_SEEDS ?= 2
-resolve: $(STAMP)  ## one more seed where a critical depth is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6 MIN_SEEDS=2; RESOLVE_ARGS="--dry-run"
-	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) --min-seeds $(MIN_SEEDS) $(RESOLVE_ARGS)
+GAP ?= 0
+resolve: $(STAMP)  ## one more seed where a critical depth (GAP=1: or an lr gap) is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6 MIN_SEEDS=2 GAP=0; RESOLVE_ARGS="--dry-run"
+	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) --min-seeds $(MIN_SEEDS) $(if $(filter 1,$(GAP)),--gap) $(RESOLVE_ARGS)
 
 status: $(STAMP)  ## jobs of a sweep by state, and the ETA (reads the sweep dir only): make status SWEEP=outputs/grid_c
 	$(PY) -m analysis status $(SWEEP)

@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         "seeds fall into rare slow modes (see python -m analysis.simulate --slow-mode)",
     )
     resolve.add_argument(
+        "--gap",
+        action="store_true",
+        help="also seed each depth whose lr gap is not settled (does the higher lr hurt the "
+        "baseline more? settled once its --stop-level interval excludes 0 or lies within "
+        "the margin): the same seed for both models at both lrs",
+    )
+    resolve.add_argument(
         "--dry-run", action="store_true", help="print the next round's plan, launch nothing"
     )
     resolve.add_argument(
@@ -206,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extra=args.override,
                 stop_level=args.stop_level,
                 min_seeds=args.min_seeds,
+                gap=args.gap,
             )
         records, stats, sweeps = load_results(
             args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri

@@ -21,7 +21,7 @@ from analysis import render as tables
 from analysis.compare import Analysis
 from analysis.frames import groups
 from analysis.spread import wide_cells, wide_rule
-from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA
+from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA, WITHIN_MARGIN
 
 if TYPE_CHECKING:
     from analysis.publish import Published
@@ -123,14 +123,24 @@ def _gap_text(row: dict) -> str:
     return _at_depth(row, "gap")
 
 
-def _gap_verdict(more: list[str], less: list[str], candidate: str) -> str:
-    """The answer in bold: where the interval says the baseline (``more``), or the
-    candidate (``less``), loses more; nowhere: not settled."""
-    if not more and not less:
-        return "**not settled at any depth**: every interval reaches 0, more seeds decide it"
+def _gap_verdict(
+    more: list[str], less: list[str], same: list[str], candidate: str, margin: str
+) -> str:
+    """The answer in bold: where the interval says the baseline (``more``) or the candidate
+    (``less``) loses more, or neither by the margin (``same``); nowhere: not settled."""
+    if not more and not less and not same:
+        return (
+            "**not settled at any depth**: every interval reaches 0 and past the "
+            f"±{margin} margin, more seeds decide it"
+        )
     parts = [f"**yes at depth {', '.join(more)}** (interval above 0)"] if more else []
     if less:
         parts.append(f"**{candidate} loses more at depth {', '.join(less)}** (interval below 0)")
+    if same:
+        parts.append(
+            f"**neither, within ±{margin}, at depth "
+            f"{', '.join(same)}** (interval within the margin)"
+        )
     return "; ".join(parts)
 
 
@@ -139,16 +149,19 @@ def _gap_findings(a: Analysis) -> list[str]:
     if a.stability_gap.empty or a.pair is None:
         return []
     candidate, baseline = a.pair
+    margin = tables.in_points(a.settings.margin)
     lines = []
     for high, rows in a.stability_gap.groupby("lr_high", sort=True):
         rows = rows.sort_values("depth")
-        more = [tables.plain(d) for d in rows.loc[rows["state"] == BASELINE_MORE, "depth"]]
-        less = [tables.plain(d) for d in rows.loc[rows["state"] == CANDIDATE_MORE, "depth"]]
+        depths = {
+            state: [tables.plain(d) for d in rows.loc[rows["state"] == state, "depth"]]
+            for state in (BASELINE_MORE, CANDIDATE_MORE, WITHIN_MARGIN)
+        }
         gaps = ", ".join(_gap_text(r) for r in rows.to_dict("records"))
+        verdict = _gap_verdict(*depths.values(), candidate, margin)
         lines.append(
             f"  - does lr {tables.plain(high)} hurt {baseline} more than {candidate}? "
-            f"{_gap_verdict(more, less, candidate)}. Points {baseline} loses more, with 95 % "
-            f"intervals: {gaps}."
+            f"{verdict}. Points {baseline} loses more, with 95 % intervals: {gaps}."
         )
     return lines
 

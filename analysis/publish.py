@@ -148,7 +148,9 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
     if not a.stability_gap.empty:
         candidate, baseline = a.pair or ("candidate", "baseline")
         lines += [f"Points {baseline} loses minus points {candidate} loses, per depth (paired "
-                  "by seed where both models ran the same seeds at both rates):", ""]  # fmt: skip
+                  "by seed where both models ran the same seeds at both rates; neither loses "
+                  f"more where the interval lies within ±{tables.in_points(a.settings.margin)}):",
+                  ""]  # fmt: skip
         lines += [tables.markdown(tables.gap_table(a.stability_gap, a.conditions)), ""]
     if not a.spread.empty:
         typical = a.spread["typical_sd"].iloc[0]

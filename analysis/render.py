@@ -29,6 +29,12 @@ def points(value: Any) -> str:
     return "" if _missing(value) else f"{value * 100:+.1f}"
 
 
+def in_points(fraction: float) -> str:
+    """``1 point``, ``0.5 points``: an accuracy fraction as points, in words."""
+    value = fraction * 100
+    return f"{value:g} point{'' if value == 1 else 's'}"
+
+
 def interval(low: Any, high: Any) -> str:
     return "" if _missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
 
@@ -104,8 +110,11 @@ def stability_table(stability: pd.DataFrame, conditions: list[str]) -> pd.DataFr
     return out
 
 
-GAP_STATES = {"baseline loses more": "{baseline} loses more", "candidate loses more":
-              "{candidate} loses more"}  # fmt: skip
+GAP_STATES = {
+    "baseline loses more": "{baseline} loses more",
+    "candidate loses more": "{candidate} loses more",
+    "within the margin": "neither (within the margin)",
+}
 
 
 def gap_table(gap: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:

@@ -16,9 +16,12 @@ from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
+from analysis.stability import NO_DATA as GAP_NO_DATA
+from analysis.stability import UNRESOLVED as GAP_UNRESOLVED
 from vitbn_sweep.results import atomic_write_text
 
 TITLE = "vitbn_sweep report"
+OPEN_GAP = (GAP_UNRESOLVED, GAP_NO_DATA)  # gaps that more seeds may settle
 
 
 @dataclass
@@ -59,8 +62,13 @@ def _label(row: dict, conditions: list[str]) -> str:
     return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
 
 
+def _where(a: Analysis) -> str:
+    """The sweep dir to name in a command: the one loaded from files, else '...'."""
+    return a.stats.roots[0] if a.stats.source == "files" and len(a.stats.roots) == 1 else "..."
+
+
 def _resolve_hint(a: Analysis) -> str:
-    where = a.stats.roots[0] if a.stats.source == "files" and len(a.stats.roots) == 1 else "..."
+    where = _where(a)
     wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
     if wide:
         return (
@@ -218,9 +226,18 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
             f"Per depth, the points {baseline} loses minus the points {candidate} loses (each "
             "seed's loss is its score at the low rate minus at the high one), with its "
             "interval, paired by seed when both models ran the same seeds at both rates; "
-            "a model loses more where the interval excludes 0."
+            "a model loses more where the interval excludes 0, and neither does where it "
+            f"lies within ±{tables.in_points(a.settings.margin)} (the margin)."
         )
         gap.tables.append(tables.gap_table(a.stability_gap, a.conditions))
+        open_gaps = int(a.stability_gap["state"].isin(OPEN_GAP).sum())
+        if open_gaps:
+            where = _where(a)
+            gap.notes.append(
+                f"{open_gaps} depth(s) unresolved: `make resolve SWEEP={where} GAP=1` adds "
+                "seeds (both models at both rates) until each gap excludes 0 or lies within "
+                "the margin."
+            )
         gap.figures = figures["stability"]
         sections.append(gap)
     if figures["warmup"]:

@@ -22,6 +22,8 @@ it turns, the next round seeds them). Seeds are added in pairs, the same seed fo
 models, so the cell stays paired. Jobs go through the project's own CLI
 (``python -m vitbn_sweep -m``), with the user's overrides and launcher (read from the
 sweep's ``multirun.yaml``), into the same sweep directory: ended jobs are never rerun.
+With ``gap`` the rounds also seed every depth whose lr gap (does the higher lr hurt the
+baseline more?) is not settled: ``analysis.resolve_gap``.
 """
 
 from __future__ import annotations
@@ -134,18 +136,18 @@ def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> tuple[tuple[
     return tuple((c, None if _missing(row[c]) else row[c]) for c in conditions)
 
 
-def _matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
+def matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
     mask = pd.Series(True, index=frame.index)
     for column, value in condition:
         mask &= frame[column].isna() if _missing(value) else frame[column] == value
     return mask
 
 
-def _points(x: float) -> str:
+def points(x: float) -> str:
     return f"{x * 100:.1f}"
 
 
-def _percent(level: float) -> str:
+def percent(level: float) -> str:
     return f"{level * 100:.4g} %"
 
 
@@ -164,11 +166,11 @@ def _why(cell: dict[str, Any], margin: float, stop_level: float, min_seeds: int)
             f"provisional {cell['state']}: {_seeds(cell)} seeds, fewer than the "
             f"{min_seeds} a cell needs to settle (--min-seeds)"
         )
-    interval = f"{_points(cell['stop_low'])} to {_points(cell['stop_high'])} points"
+    interval = f"{points(cell['stop_low'])} to {points(cell['stop_high'])} points"
     side = "below" if cell["state"] == WIN else "above"
     return (
-        f"provisional {cell['state']}: its {_percent(stop_level)} interval ({interval}) still "
-        f"reaches {side} the margin ({margin * 100:g} point{'' if margin == 0.01 else 's'})"
+        f"provisional {cell['state']}: its {percent(stop_level)} interval ({interval}) still "
+        f"reaches {side} the margin ({render.in_points(margin)})"
     )
 
 
@@ -196,7 +198,7 @@ def plan_seeds(
         group = group.sort_values("depth")
         rows = group.to_dict("records")
         condition = condition_of(rows[0], conditions)
-        here = jobs[_matching(jobs, condition)]
+        here = jobs[matching(jobs, condition)]
         pair = (rows[0]["candidate"], rows[0]["baseline"])
         depths = [int(c["depth"]) for c in rows]
         states = [c["state"] for c in rows]
@@ -314,7 +316,7 @@ def commands(
 # --- the loop ----------------------------------------------------------------------------
 
 
-def _label(condition: Sequence[tuple[str, Any]]) -> str:
+def label(condition: Sequence[tuple[str, Any]]) -> str:
     return ", ".join(f"{c.removeprefix('cfg.')}={render.plain(v)}" for c, v in condition)
 
 
@@ -324,7 +326,7 @@ def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
     for row in a.critical.to_dict("records"):
         condition = condition_of(row, a.conditions)
         lines.append(
-            f"  {_label(condition)}: critical depth {row['critical_depth']} "
+            f"  {label(condition)}: critical depth {row['critical_depth']} "
             f"({row['verdict']}; seeds {row['seeds']})"
         )
         for plan in sorted((p for p in plans if p.condition == condition), key=lambda p: p.depth):
@@ -340,13 +342,17 @@ def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
     return lines
 
 
-def _done(plans: Sequence[CellPlan]) -> str:
+def _done(plans: Sequence[CellPlan], gaps: Sequence[Any] = ()) -> str:
     capped = [p for p in plans if p.action == CAPPED]
     if any(p.state in (UNRESOLVED, NO_DATA) for p in capped):
-        return "cells left unresolved at max_seeds"
-    if capped:
-        return "resolved (provisional cells at max_seeds decided by the report's rule)"
-    return "resolved"
+        text = "cells left unresolved at max_seeds"
+    elif capped:
+        text = "resolved (provisional cells at max_seeds decided by the report's rule)"
+    else:
+        text = "resolved"
+    if gaps:  # every gap left is capped: no gap is planned once settled
+        text += f"; {len(gaps)} lr gap(s) not settled at max_seeds (the report's rule decides)"
+    return text
 
 
 def _analyze(sweep_dir: Path, settings: Settings) -> Analysis:
@@ -364,15 +370,19 @@ def resolve(
     extra: Sequence[str] = (),
     stop_level: float | None = None,
     min_seeds: int = 2,
+    gap: bool = False,
     run: Callable[..., Any] = subprocess.run,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Rounds of seeds until no cell that matters is unsettled; the exit code (0; 1: stuck).
+    """Rounds of seeds until no cell that matters (with ``gap``: and no lr gap) is unsettled;
+    the exit code (0; 1: stuck).
 
     ``stop_level``: of the interval that settles a win or lose (default:
     ``default_stop_level``); ``min_seeds``: no win or lose settles on fewer seeds per model
-    (2 .. ``max_seeds``). ``run`` launches one argv (``subprocess.run``'s signature and
-    result); ``dry_run`` prints the first round's plan and commands and launches nothing.
+    (2 .. ``max_seeds``); ``gap``: also seed the lr gaps not settled
+    (``analysis.resolve_gap``: does the higher lr hurt the baseline more?). ``run`` launches
+    one argv (``subprocess.run``'s signature and result); ``dry_run`` prints the first
+    round's plan and commands and launches nothing.
     """
     if max_seeds < 2:
         raise AnalysisError("max_seeds must be >= 2: one seed gives no interval")
@@ -385,6 +395,13 @@ def resolve(
         stop_level = default_stop_level(settings.level, max_seeds)
     if not 0 < stop_level < 1:
         raise AnalysisError("stop_level must be in (0, 1)")
+    from analysis.resolve_gap import (  # it builds on this module's plans
+        as_cell_plans,
+        describe_gaps,
+        merge,
+        plan_gap_round,
+    )
+
     sweep_dir = Path(sweep_dir)
     sweep = read_sweep(sweep_dir)
     if sweep is None:
@@ -399,7 +416,8 @@ def resolve(
             return 1
         ended = len(a.summary)
         plans = plan_round(a, max_seeds, stop_level, min_seeds)
-        seeded = [p for p in plans if p.action == SEED]
+        gaps = plan_gap_round(a, max_seeds, stop_level, min_seeds) if gap else []
+        seeded = merge(plans, as_cell_plans(gaps, a.conditions))
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
             wide = wide_cells(a.spread, a.conditions)
@@ -413,16 +431,23 @@ def resolve(
         if round_ == 1:
             least = f", on at least {min_seeds} seeds" if min_seeds > 2 else ""
             echo(
-                f"  a win or lose is settled once its {_percent(stop_level)} interval clears the "
+                f"  a win or lose is settled once its {percent(stop_level)} interval clears the "
                 f"margin{least}; until then it is provisional and gets seeds while it matters"
             )
-        echo("\n".join(describe_round(a, plans)) or "  no model pair to compare: nothing to do")
+            if gap:
+                echo(
+                    f"  (--gap) an lr gap is settled once its {percent(stop_level)} interval "
+                    f"excludes 0 or lies within ±{render.in_points(settings.margin)} (the margin)"
+                    f"{least}; until then it gets seeds, the same for both models at both lrs"
+                )
+        lines = describe_round(a, plans) + describe_gaps(a, gaps)
+        echo("\n".join(lines) or "  no model pair to compare: nothing to do")
         if not seeded:
-            echo("done: " + _done(plans))
+            echo("done: " + _done(plans, gaps))
             return 0
         varying = {c for c in a.conditions if a.summary[c].nunique(dropna=False) > 1}
-        argvs = commands(plans, sweep, varying, extra)
-        n_jobs = sum(len(p.models) for p in seeded)
+        argvs = commands(seeded, sweep, varying, extra)
+        n_jobs = sum(len(p.models) for p in seeded)  # merged: a job asked twice runs once
         echo(f"  {n_jobs} job(s) in {len(argvs)} command(s):")
         echo("\n".join("    python " + shlex.join(argv[1:]) for argv in argvs))
         if dry_run:

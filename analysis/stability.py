@@ -10,7 +10,9 @@ whether it costs the baseline more than the candidate.
   one data stream), so a seed counts only where a model ran it at both rates; the gap's
   interval is the paired t over seeds both models have, else pooled or Welch t
   (``analysis.intervals``). Its state: the baseline or the candidate *loses more* when the
-  interval excludes 0, else *unresolved* (one seed: no interval).
+  interval excludes 0; *within the margin* when it lies inside (-margin, +margin)
+  (``Settings.margin``: neither loses more by as much as the margin; two one-sided tests,
+  each at half the interval's error); else *unresolved* (one seed: no interval).
 
 Each interval is a per-depth 95 % (``Settings.level``) interval; no claim here spans depths.
 """
@@ -25,7 +27,7 @@ from analysis.intervals import diff_interval
 from analysis.settings import Settings
 
 BASELINE_MORE, CANDIDATE_MORE = "baseline loses more", "candidate loses more"
-UNRESOLVED, NO_DATA = "unresolved", "no data"
+WITHIN_MARGIN, UNRESOLVED, NO_DATA = "within the margin", "unresolved", "no data"
 GAP_COLUMNS = ("candidate", "baseline", "depth", "lr_low", "lr_high", "n", "drop_candidate")
 GAP_COLUMNS += ("drop_baseline", "gap", "ci_low", "ci_high", "method", "state")
 
@@ -76,8 +78,10 @@ def seed_losses(
     return loss[ran], seeds[ran]
 
 
-def gap_state(n_candidate: int, n_baseline: int, low: float, high: float) -> str:
-    """The state of one gap (baseline's loss minus candidate's) from its seeds and interval."""
+def gap_state(n_candidate: int, n_baseline: int, low: float, high: float, margin: float) -> str:
+    """The state of one gap (baseline's loss minus candidate's) from its seeds and interval:
+    a side loses more where the interval excludes 0, else it is within the margin where the
+    interval lies inside (-``margin``, +``margin``)."""
     if n_candidate == 0 or n_baseline == 0:
         return NO_DATA
     if np.isnan(low):
@@ -86,6 +90,8 @@ def gap_state(n_candidate: int, n_baseline: int, low: float, high: float) -> str
         return BASELINE_MORE
     if high < 0:
         return CANDIDATE_MORE
+    if -margin < low and high < margin:
+        return WITHIN_MARGIN
     return UNRESOLVED
 
 
@@ -123,7 +129,9 @@ def stability_gap(scores: pd.DataFrame, pair: tuple[str, str], settings: Setting
                     "ci_low": interval.low,
                     "ci_high": interval.high,
                     "method": interval.method,
-                    "state": gap_state(len(cand), len(base), interval.low, interval.high),
+                    "state": gap_state(
+                        len(cand), len(base), interval.low, interval.high, settings.margin
+                    ),
                 }
             )
     return pd.DataFrame(rows, columns=[*others, *GAP_COLUMNS])

@@ -15,6 +15,7 @@ from analysis.stability import (
     CANDIDATE_MORE,
     NO_DATA,
     UNRESOLVED,
+    WITHIN_MARGIN,
     stability_gap,
 )
 from tests.analysis_synth import write_job
@@ -65,7 +66,42 @@ def test_without_a_gap_either_verdict_comes_out_about_2_5_percent_of_the_time() 
     shares = gap["state"].value_counts(normalize=True)
     assert 0.015 <= shares.get(BASELINE_MORE, 0) <= 0.035
     assert 0.015 <= shares.get(CANDIDATE_MORE, 0) <= 0.035
-    assert shares[UNRESOLVED] > 0.93
+    assert shares[UNRESOLVED] + shares.get(WITHIN_MARGIN, 0) > 0.93
+
+
+@pytest.mark.parametrize("truth", [0.01, -0.01])
+def test_within_the_margin_is_said_of_a_gap_at_the_margin_at_most_2_5_percent_of_the_time(
+    truth: float,
+) -> None:
+    # Two one-sided tests at 2.5 % each: at the margin itself, the 95 % interval lies inside
+    # (-1, +1) point in at most 2.5 % of experiments (fewer, as the other side also bounds).
+    gap = stability_gap(simulated(truth, 5, 3000, seed=7), PAIR, Settings())
+    assert gap["state"].eq(WITHIN_MARGIN).mean() <= 0.03
+
+
+def test_a_precise_null_gap_is_within_the_margin() -> None:
+    # sd of a seed's gap 0.4 point: the 95 % interval on 5 seeds spans about +-0.5.
+    rows = simulated(0.0, 5, 1000, seed=3)
+    rows["score"] = 0.9 + (rows["score"] - 0.9) / 4
+    gap = stability_gap(rows, PAIR, Settings())
+    assert gap["state"].eq(WITHIN_MARGIN).mean() > 0.8
+    assert gap["state"].isin([BASELINE_MORE, CANDIDATE_MORE]).mean() <= 0.07
+
+
+@pytest.mark.parametrize(
+    ("more", "less", "same", "answer"),
+    [
+        ([], [], [], "**not settled at any depth**: every interval reaches 0 and past the"),
+        (["4"], [], [], "**yes at depth 4** (interval above 0)"),
+        (["4"], [], ["1", "2"], "**yes at depth 4** (interval above 0); **neither, within ±1 "
+         "point, at depth 1, 2** (interval within the margin)"),
+        ([], ["3"], [], "**vitbnffn loses more at depth 3** (interval below 0)"),
+    ],
+)  # fmt: skip
+def test_the_gap_verdict_names_each_answer_by_depth(more, less, same, answer) -> None:
+    from analysis.findings import _gap_verdict
+
+    assert _gap_verdict(more, less, same, "vitbnffn", "1 point").startswith(answer)
 
 
 def test_a_seed_counts_only_where_a_model_ran_it_at_both_rates() -> None:
