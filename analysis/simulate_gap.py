@@ -155,12 +155,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--gaps", type=int, default=4000, help="simulated depths per true gap")
     parser.add_argument("--max-seeds", type=int, default=6)
     parser.add_argument("--seed-sd", type=float, default=SEED_SD, help="per job (fraction)")
-    parser.add_argument("--min-seeds", type=int, nargs="+", default=[2, 5])
-    parser.add_argument("--slow-mode", type=float, default=0.0, metavar="P")
-    parser.add_argument("--slow-drop", type=float, nargs=2, default=[0.10, 0.30])
+    parser.add_argument(
+        "--min-seeds", type=int, nargs="+", default=[2, 5], help="one resolve row per value"
+    )
+    parser.add_argument(
+        "--slow-mode",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="the chance that the baseline's high-lr job lands in a slow mode (default: none)",
+    )
+    parser.add_argument(
+        "--slow-drop",
+        type=float,
+        nargs=2,
+        default=[0.10, 0.30],
+        metavar=("LOW", "HIGH"),
+        help="a slow job's accuracy loss, uniform in [LOW, HIGH] (accuracy fraction)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.slow_mode < 1:
         parser.error(f"--slow-mode: the chance must be in [0, 1), got {args.slow_mode}")
+    if not 0 <= args.slow_drop[0] <= args.slow_drop[1] <= 1:
+        parser.error(f"--slow-drop: need 0 <= LOW <= HIGH <= 1, got {args.slow_drop}")
     for m in args.min_seeds:
         if not 2 <= m <= args.max_seeds:
             parser.error(f"--min-seeds: each must be in [2, --max-seeds], got {m}")

@@ -65,3 +65,6 @@ def test_the_simulation_cli(capsys):
     with pytest.raises(SystemExit):
         main(["--min-seeds", "7"])
     assert "--min-seeds: each must be in [2, --max-seeds], got 7" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--slow-drop", "0.3", "0.1"])
+    assert "--slow-drop: need 0 <= LOW <= HIGH <= 1" in capsys.readouterr().err
