@@ -112,6 +112,7 @@ def _summary_row(record: JobRecord, job: str, config: dict[str, Any]) -> dict[st
         "best_epoch": best.get("epoch"),
         "best_test_acc_clean": best.get("test_acc_clean"),
         "total_seconds": result.get("total_seconds"),
+        "device": result.get("device"),
         "samples_per_s": metrics["samples_per_s"].mean() if len(metrics) else None,
         "diverged_epoch": diverged.get("epoch"),
         "error": error.get("message") if isinstance(error, Mapping) else str(error),

@@ -52,6 +52,7 @@ from analysis.compare import (
     depth_differences,
     verdict,
 )
+from analysis.cost import planned_jobs, round_cost
 from analysis.frames import config_key, groups
 from analysis.load import (
     AnalysisError,
@@ -447,8 +448,9 @@ def resolve(
             return 0
         varying = {c for c in a.conditions if a.summary[c].nunique(dropna=False) > 1}
         argvs = commands(seeded, sweep, varying, extra)
-        n_jobs = sum(len(p.models) for p in seeded)  # merged: a job asked twice runs once
-        echo(f"  {n_jobs} job(s) in {len(argvs)} command(s):")
+        jobs = planned_jobs(seeded)  # merged: a job asked twice runs once
+        cost = round_cost(jobs, a.summary[~a.summary["duplicate"]]).text()
+        echo(f"  {len(jobs)} job(s) in {len(argvs)} command(s), {cost}:")
         echo("\n".join("    python " + shlex.join(argv[1:]) for argv in argvs))
         if dry_run:
             return 0

@@ -171,7 +171,7 @@ def test_the_cli_and_make_pass_gap_on(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "lr 0.003 -> 0.005, depth 1: unresolved: +3.3 points" in out
     assert "-> seed 3 for lr 0.003: vit, vitbnffn; lr 0.005: vit, vitbnffn" in out
-    assert "4 job(s) in 2 command(s)" in out
+    assert "4 job(s) in 2 command(s), no timed job in this sweep to price the round by" in out
     for lr in LRS:
         assert f"-m optim.lr={lr} model=vit,vitbnffn model.depth=1 trainer.seed=3" in out
     make = ["make", "-n", "resolve", f"SWEEP={sweep}", "GAP=1"]

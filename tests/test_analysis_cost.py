@@ -1,0 +1,58 @@
+"""What a resolve round costs: the sweep's own job times, on the device it ran on last."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from analysis import Settings, analyze, records_from_dirs
+from analysis.cost import Cost, latest_device, round_cost
+from tests.analysis_synth import write_job
+
+
+def summary(rows: list[tuple[str, int, str, float, str, str]]) -> pd.DataFrame:
+    """(model, depth, device, total_seconds, ended_at, status) per job."""
+    columns = ["model", "depth", "device", "total_seconds", "ended_at", "status"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+JOBS = summary([
+    ("vit", 1, "cuda", 20.0, "2026-01-01T00:00", "completed"),
+    ("vit", 3, "cpu", 290.0, "2026-01-02T00:00", "completed"),
+    ("vit", 3, "cpu", 310.0, "2026-01-02T01:00", "completed"),
+    ("vit", 3, "cpu", 9000.0, "2026-01-02T01:30", "failed"),  # not a job's time
+    ("vit", 4, "cpu", 400.0, "2026-01-02T02:00", "completed"),
+    ("vit", 5, "cpu", 500.0, "2026-01-02T03:00", "completed"),
+    ("vitbnffn", 3, "cpu", 330.0, "2026-01-02T04:00", "completed"),
+])  # fmt: skip
+
+
+def test_a_round_is_priced_at_the_last_devices_medians_and_a_line_in_depth():
+    assert latest_device(JOBS) == "cpu"  # the last completed job's
+    cost = round_cost([("vit", 3), ("vit", 5), ("vit", 1), ("vitbnffn", 3), ("vitbnffn", 1)], JOBS)
+    # vit: 300 (median) + 500 + 100 (depth 1 from the line 100 s per depth through 3-5, not
+    # the 20 s it took on cuda); vitbnffn: 330, and depth 1 unpriced (one timed depth).
+    assert cost == Cost(1230.0, 5, 1, 1, "cpu")
+    assert cost.text() == (
+        "about 20m30s of job time at this sweep's cpu times (median per model and depth); "
+        "1 job(s) at depths not timed there, from a line in depth; 1 job(s) not priced: "
+        "their model has too few timed depths"
+    )
+
+
+def test_without_a_timed_job_nothing_is_guessed():
+    cost = round_cost([("vit", 3)], JOBS.assign(device=None))
+    assert cost == Cost(0.0, 1, 0, 1, None)
+    assert cost.text() == "no timed job in this sweep to price the round by"
+
+
+def test_the_summary_carries_each_jobs_device(tmp_path):
+    for seed, device in enumerate(("cuda", "cpu")):
+        job = write_job(tmp_path, "vit", 2, seed, [0.5, 0.6])
+        record = json.loads((job / "result.json").read_text())
+        (job / "result.json").write_text(json.dumps({**record, "device": device}))
+    a = analyze(*records_from_dirs([tmp_path]), Settings())
+    assert sorted(a.summary["device"]) == ["cpu", "cuda"]
+    assert round_cost([("vit", 2)], a.summary).seconds == pytest.approx(2.0)
