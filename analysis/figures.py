@@ -336,22 +336,27 @@ def seed_scores(
     scored = scored.assign(points=scored["score"] * 100)
     spread = spread.assign(_label=labels(spread, conditions, always=("lr",)))
     depths = sorted(scored["depth"].unique())
-    grid = sns.catplot(
-        data=scored,
-        x="depth",
-        y="points",
-        hue="model",
-        col="_label",
-        col_wrap=min(scored["_label"].nunique(), 2),
-        kind="strip",
-        dodge=True,
-        jitter=0.12,
-        order=depths,
-        palette=_palette(scored["model"].unique().tolist()),
-        height=3.0,
-        aspect=1.4,
-        s=28,
-    )
+    state = np.random.get_state()  # seaborn jitters with the global RNG: a fixed draw gives
+    np.random.seed(0)  # the same figure for the same scores; the caller's state comes back
+    try:
+        grid = sns.catplot(
+            data=scored,
+            x="depth",
+            y="points",
+            hue="model",
+            col="_label",
+            col_wrap=min(scored["_label"].nunique(), 2),
+            kind="strip",
+            dodge=True,
+            jitter=0.12,
+            order=depths,
+            palette=_palette(scored["model"].unique().tolist()),
+            height=3.0,
+            aspect=1.4,
+            s=28,
+        )
+    finally:
+        np.random.set_state(state)
     for label, ax in grid.axes_dict.items():
         ax.set_title(str(label), pad=14)
         wide = spread[(spread["_label"] == label) & spread["wide"]]

@@ -311,3 +311,20 @@ def test_failed_publish_keeps_the_report_and_says_so(sweep, tmp_path, capsys, mo
     assert main(["report", str(sweep), "--out", str(out), "--publish-wandb"]) == 1
     assert "publishing to wandb failed: no route to wandb" in capsys.readouterr().err
     assert (out / "report.html").is_file()
+
+
+def test_the_seed_figure_is_the_same_for_the_same_scores(sweep, tmp_path):
+    import numpy as np
+
+    from analysis import analyze
+    from analysis.figures import seed_scores
+
+    a = analyze(*records_from_dirs([sweep]), Settings())
+    drawn = []
+    for run in range(2):
+        np.random.seed(run)  # whatever the caller's global RNG holds
+        seed_scores(a.scores, a.spread, a.conditions, a.settings, tmp_path / str(run))
+        drawn.append((tmp_path / str(run) / "seed_scores.png").read_bytes())
+        # ... and gets it back: its next draw is the first of its own seed.
+        assert np.random.random() == np.random.RandomState(run).random_sample()
+    assert drawn[0] == drawn[1]
