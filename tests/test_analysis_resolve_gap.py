@@ -95,10 +95,12 @@ def test_gap_seeds_merge_with_the_critical_plan(tmp_path):
     assert [p.models for p in merge([one, capped], [two])] == [("vit", "vitbnffn")]
 
 
-def gap_launcher(sweep: Path, losses: dict[str, float], calls: list[list[str]]):
+def gap_launcher(
+    sweep: Path, losses: dict[str, float], calls: list[list[str]], noise: float = 0.002
+):
     """Writes the jobs of a sweep command at depth 1: vit scores 0.80 at lr 0.003, vitbnffn
     0.75 (a clear lose at each lr); at lr 0.005 each loses ``losses[model]``, vit's seeds
-    +-0.2 points apart. Rewrites multirun.yaml, as the sweeper does."""
+    ``noise`` apart (0.2 points). Rewrites multirun.yaml, as the sweeper does."""
 
     def run(argv, cwd=None):
         calls.append(argv)
@@ -108,8 +110,8 @@ def gap_launcher(sweep: Path, losses: dict[str, float], calls: list[list[str]]):
             for model in given["model"].split(","):
                 acc = 0.80 if model == "vit" else 0.75
                 if lr == 0.005:
-                    noise = 0.002 * (seed % 3 - 1) if model == "vit" else 0.0
-                    acc += noise - losses[model]
+                    shift = noise * (seed % 3 - 1) if model == "vit" else 0.0
+                    acc += shift - losses[model]
                 write_job(sweep / "new", model, 1, seed, [0.5, acc], lr=lr)
         multirun(sweep, argv[4:])
         return SimpleNamespace(returncode=0)
@@ -191,3 +193,21 @@ def test_the_report_points_unresolved_gaps_to_make_resolve_gap(tmp_path, capsys)
     text = (sweep / "report" / "report.md").read_text()
     assert f"1 depth(s) unresolved: `make resolve SWEEP={sweep} GAP=1` adds seeds" in text
     assert "neither does where it lies within ±1 point (the margin)" in text
+
+
+def test_a_gap_left_open_at_max_seeds_is_named_when_resolve_stops(tmp_path):
+    sweep = tmp_path / "tiny"
+    calls: list[list[str]] = []
+    run = gap_launcher(sweep, {"vit": 0.05, "vitbnffn": 0.05}, calls, noise=0.03)
+    user = ["model=vit,vitbnffn", "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0"]
+    run([sys.executable, "-m", "vitbn_sweep", "-m", *user])
+    run([sys.executable, "-m", "vitbn_sweep", "-m", *user[:-1], "trainer.seed=1"])
+    multirun(sweep, [*user[:-1], "trainer.seed=0,1"])
+    printed: list[str] = []
+    assert resolve(sweep, Settings(), max_seeds=3, gap=True, run=run, echo=printed.append) == 0
+    # vit's seeds at lr 0.005 lie 3 points apart: three seeds leave the gap unresolved.
+    assert "depth 1: unresolved: " in printed[-2]
+    assert printed[-2].endswith("-> no seed: it has max_seeds already")
+    assert printed[-1].endswith(
+        "; 1 lr gap(s) not settled at max_seeds (the report's rule decides)"
+    )
