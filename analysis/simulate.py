@@ -289,6 +289,26 @@ def _table(rows: pd.DataFrame) -> list[str]:
     return lines
 
 
+def add_slow_drop(parser: argparse.ArgumentParser) -> None:
+    """``--slow-drop LOW HIGH``: a slow job's loss (also ``analysis.simulate_gap``'s)."""
+    parser.add_argument(
+        "--slow-drop",
+        type=float,
+        nargs=2,
+        default=[0.10, 0.30],
+        metavar=("LOW", "HIGH"),
+        help="a slow job's accuracy loss, uniform in [LOW, HIGH] (accuracy fraction)",
+    )
+
+
+def slow_drop(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[float, float]:
+    """The parsed ``--slow-drop``, refused unless 0 <= LOW <= HIGH <= 1."""
+    low, high = args.slow_drop
+    if not 0 <= low <= high <= 1:
+        parser.error(f"--slow-drop: need 0 <= LOW <= HIGH <= 1, got {low} {high}")
+    return low, high
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m analysis.simulate", description=__doc__)
     parser.add_argument("--experiments", type=int, default=4000, help="coverage experiments")
@@ -325,22 +345,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar=("P_CANDIDATE", "P_BASELINE"),
         help="the chance that a job lands in a slow mode, per model (default: none)",
     )
-    parser.add_argument(
-        "--slow-drop",
-        type=float,
-        nargs=2,
-        default=[0.10, 0.30],
-        metavar=("LOW", "HIGH"),
-        help="a slow job's accuracy loss, uniform in [LOW, HIGH] (accuracy fraction)",
-    )
+    add_slow_drop(parser)
     parser.add_argument("--no-coverage", action="store_true", help="the studies only")
     args = parser.parse_args(argv)
     for p in args.slow_mode:
         if not 0 <= p < 1:
             parser.error(f"--slow-mode: each chance must be in [0, 1), got {p}")
-    low, high = args.slow_drop
-    if not 0 <= low <= high <= 1:
-        parser.error(f"--slow-drop: need 0 <= LOW <= HIGH <= 1, got {low} {high}")
+    low, high = slow_drop(parser, args)
     slow, drop = (args.slow_mode[0], args.slow_mode[1]), (low, high)
     noise = Noise(args.seed_sd[0], args.seed_corr, slow, drop)
     slow_text = (

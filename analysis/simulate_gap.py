@@ -30,7 +30,7 @@ from analysis.intervals import paired_bounds
 from analysis.resolve import default_stop_level
 from analysis.resolve_gap import gap_settled
 from analysis.settings import Settings
-from analysis.simulate import SEED_SD
+from analysis.simulate import SEED_SD, add_slow_drop, slow_drop
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, UNRESOLVED, WITHIN_MARGIN, gap_state
 
 TRUTHS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # true gaps, in points
@@ -165,24 +165,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="P",
         help="the chance that the baseline's high-lr job lands in a slow mode (default: none)",
     )
-    parser.add_argument(
-        "--slow-drop",
-        type=float,
-        nargs=2,
-        default=[0.10, 0.30],
-        metavar=("LOW", "HIGH"),
-        help="a slow job's accuracy loss, uniform in [LOW, HIGH] (accuracy fraction)",
-    )
+    add_slow_drop(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.slow_mode < 1:
         parser.error(f"--slow-mode: the chance must be in [0, 1), got {args.slow_mode}")
-    if not 0 <= args.slow_drop[0] <= args.slow_drop[1] <= 1:
-        parser.error(f"--slow-drop: need 0 <= LOW <= HIGH <= 1, got {args.slow_drop}")
+    drop = slow_drop(parser, args)
     for m in args.min_seeds:
         if not 2 <= m <= args.max_seeds:
             parser.error(f"--min-seeds: each must be in [2, --max-seeds], got {m}")
     tic = time.perf_counter()
-    drop = (args.slow_drop[0], args.slow_drop[1])
     rows = compare(args.gaps, args.max_seeds, args.seed_sd, args.slow_mode, drop, args.min_seeds)
     slow = (
         f"; the baseline's high-lr job slow with chance {args.slow_mode:g}, losing "
