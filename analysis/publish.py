@@ -92,20 +92,32 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
-def _device(result: dict[str, Any]) -> str:
+def device_label(result: dict[str, Any]) -> str:
     """``cpu (vm, AMD EPYC, AVX512)``: the device, its host, and a CPU's model and kernels
-    (recorded since the study began; older jobs show the host alone)."""
+    (recorded since the study began; older CPU jobs say that they lack them)."""
     host = result.get("host") or {}
     where = [str(host.get("hostname", "?"))]
     if result.get("device") == "cpu":
-        where += [str(host[k]) for k in ("cpu", "cpu_capability") if host.get(k)]
+        cpu = [str(host[k]) for k in ("cpu", "cpu_capability") if host.get(k)]
+        where += cpu or ["CPU model not recorded"]
     return f"{result.get('device', '?')} ({', '.join(where)})"
+
+
+def compute_by_device(results: list[dict[str, Any]]) -> str:
+    """``cpu (vm, …): 53 jobs, 20.1 h; cuda (vm): 24 jobs, 1.5 h``, summed over jobs."""
+    jobs: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    for r in results:
+        jobs[device_label(r)] += 1
+        seconds[device_label(r)] += float(r.get("total_seconds") or 0)
+    return "; ".join(
+        f"{d}: {n} job{'s' * (n != 1)}, {seconds[d] / 3600:.1f} h" for d, n in sorted(jobs.items())
+    )
 
 
 def provenance(study: list[Published]) -> list[str]:
     """Commit, date, devices, versions, seeds and compute time of the study's jobs."""
     results = [r.result for p in study for r in p.analysis.records]
-    devices = Counter(_device(r) for r in results)
     versions = Counter(
         ", ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items() if k != "git_commit")
         for r in results
@@ -117,7 +129,7 @@ def provenance(study: list[Published]) -> list[str]:
         f"- generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} at commit "
         f"{_git('rev-parse', '--short', 'HEAD')} from {len(results)} job results "
         f"(the last ended {max(ended) if ended else 'never'})",
-        "- devices (jobs): " + "; ".join(f"{d}: {n}" for d, n in sorted(devices.items())),
+        "- devices (jobs, compute time): " + compute_by_device(results),
         "- versions (jobs): " + "; ".join(f"{v}: {n}" for v, n in sorted(versions.items())),
         f"- seeds: {', '.join(map(str, seeds))}; compute time, summed over jobs: "
         f"{seconds / 3600:.1f} h",

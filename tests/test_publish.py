@@ -15,6 +15,7 @@ from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
     analyse_study,
+    compute_by_device,
     critical_markdown,
     publish,
     replace_block,
@@ -135,3 +136,18 @@ def test_the_findings_ask_each_question_of_the_study() -> None:
     assert "does lr 0.005 hurt vit more than vitbnffn? **" in text
     assert "does lr 0.1 hurt dnn more than dnnbn? **" in text
     assert "shrink from lr 0.01" not in text  # the warm-up sweeps one depth only
+
+
+def test_provenance_says_where_the_compute_ran_and_which_records_lack_the_cpu() -> None:
+    old_cpu = {"device": "cpu", "host": {"hostname": "vm"}, "total_seconds": 1800}
+    new_cpu = {
+        "device": "cpu",
+        "host": {"hostname": "vm", "cpu": "AMD EPYC", "cpu_capability": "AVX512"},
+        "total_seconds": 3600,
+    }
+    gpu = {"device": "cuda", "host": {"hostname": "node1"}, "total_seconds": 360}
+    assert compute_by_device([new_cpu, old_cpu, gpu, new_cpu]) == (
+        "cpu (vm, AMD EPYC, AVX512): 2 jobs, 2.0 h; "
+        "cpu (vm, CPU model not recorded): 1 job, 0.5 h; "
+        "cuda (node1): 1 job, 0.1 h"
+    )
