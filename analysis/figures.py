@@ -270,13 +270,18 @@ def stability_by_depth(
             ax.set_xlabel("depth")
         left.set_ylabel(f"points lost, lr {low:g} → {high:g}")
         left.legend(fontsize="small")
+        for sign in (-1, 1):  # inside both lines: neither loses more (within the margin)
+            right.axhline(sign * settings.margin * 100, color="grey", lw=1, ls="--",
+                          label="±margin" if sign > 0 else None)  # fmt: skip
+        right.legend(fontsize="small")
         right.set_ylabel(f"{baseline} loses more than {candidate} (points)")
         title = f"Accuracy lost at lr {high:g}, by depth ({label})"
         fig.suptitle(title)
         caption = (
             f"Mean over seeds of the accuracy at lr {low:g} minus at lr {high:g}; bars: "
             f"{settings.level:.0%} t intervals (>= 2 seeds). Right: {baseline}'s loss minus "
-            f"{candidate}'s, paired by seed."
+            f"{candidate}'s, paired by seed; dashed: ±the margin (an interval between them: "
+            "neither loses more)."
         )
         name = f"lr_stability_{_slug(label)}_{high:g}"
         figures.append(_save(fig, out, name, title, caption))
