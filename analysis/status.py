@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from vitbn_sweep.claims import Liveness
@@ -82,6 +83,26 @@ def _eta(status: SweepStatus) -> str:
     return f"nothing running now: {compute} of compute left over {left} job(s), one at a time"
 
 
+def _basis(status: SweepStatus) -> str | None:
+    """Where the epoch times of the jobs that timed none come from (None: nowhere else)."""
+    times = status.times
+    if times is None or not status.earlier:
+        return None
+    depths = _depths(times.earlier)
+    devices = ", ".join(sorted({job.device or "device not recorded" for job in status.earlier}))
+    now = f"this command's jobs at {_depths(times.now)}, else " if times.now else ""
+    scale = f", scaled x{times.scale:.2f} to this command's speed" if times.now else ""
+    return (
+        f"epoch times of untimed jobs: {now}{len(status.earlier)} earlier job(s) of the sweep "
+        f"on {devices} at {depths}{scale}, else a line in depth"
+    )
+
+
+def _depths(depths: Iterable[int]) -> str:
+    ordered = sorted(depths)
+    return f"depth{'s' * (len(ordered) > 1)} {','.join(map(str, ordered))}"
+
+
 def status_text(status: SweepStatus, now: float) -> str:
     """The table of jobs (by state, then name), the counts and the ETA."""
     order = {state: i for i, state in enumerate(STATES)}
@@ -103,6 +124,9 @@ def status_text(status: SweepStatus, now: float) -> str:
             "by a launcher that writes no claim; the same sweep command continues it"
         )
     lines.append(_eta(status))
+    basis = _basis(status)
+    if basis and len(status.jobs) > status.done:
+        lines.append(basis)
     return "\n".join(lines)
 
 

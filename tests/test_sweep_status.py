@@ -41,6 +41,8 @@ def job(
     claim: bool = False,
     depth: int = 2,
     hydra: bool = True,
+    device: str | None = None,
+    ended_at: str | None = None,
 ) -> Path:
     """A job dir as a job leaves it: ``done`` epochs of ``seconds`` each, maybe a result."""
     path = sweep / name
@@ -65,6 +67,8 @@ def job(
             "total_seconds": done * seconds,
             "diverged_at": {"epoch": done + 1, "step": 7} if status == "diverged" else None,
             "error": {"type": "RuntimeError", "message": "boom"} if status == "failed" else None,
+            "device": device,
+            "ended_at": ended_at,
         }
         write_result(path, record)
     return path
@@ -143,6 +147,56 @@ def test_eta_uses_the_epoch_time_of_the_same_depth(tmp_path: Path) -> None:
     job(root, "d=1,s=1", depth=1, done=0, epochs=2)
     status = read_sweep(root, now=time.time())
     assert status.remaining_s == pytest.approx(2 * 30 + 3 * 30 + 2 * 2)
+
+
+def resolve_round(root: Path) -> None:
+    """A grid that ran on a GPU, then on a CPU at 10 s per epoch and depth; a new command
+    (jobs.json) adds seeds at depths 2, 4 and 6, and only depth 2 has timed an epoch."""
+    for d in (1, 2, 3, 4):
+        job(root, f"d={d},s=0", depth=d, done=2, seconds=1.0, status="completed",
+            device="cuda", ended_at="2026-11-30T10:00:00+00:00")  # fmt: skip
+        job(root, f"d={d},s=1", depth=d, done=2, seconds=10.0 * d, status="completed",
+            device="cpu", ended_at=f"2026-12-01T1{d}:00:00+00:00")  # fmt: skip
+    job(root, "d=2,s=2", depth=2, done=1, seconds=40.0, claim=True)  # twice as slow now
+    for d in (4, 6):
+        job(root, f"d={d},s=2", depth=d, hydra=False, epochs=2)
+    (root / JOBS_FILE).write_text(json.dumps(["d=2,s=2", "d=4,s=2", "d=6,s=2"]))
+
+
+def test_eta_prices_untimed_jobs_from_the_sweeps_earlier_jobs_on_the_newest_device(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "grid"
+    resolve_round(root)
+    status = read_sweep(root, now=time.time())
+    assert {j.device for j in status.earlier} == {"cpu"} and len(status.earlier) == 4
+    assert status.times is not None and status.times.scale == pytest.approx(2.0)
+    # depth 2 runs at 40 s: at most 1 epoch left; depth 4 from the CPU grid, scaled: 2 x 80;
+    # depth 6 on the CPU grid's line (10 s per depth), scaled: 2 x 120
+    assert status.remaining_s == pytest.approx(40 + 2 * 80 + 2 * 120, abs=40)
+    assert status.remaining_s > 2 * 80 + 2 * 120
+
+
+def test_the_watcher_and_analysis_status_price_a_resolve_round_from_the_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.cli import main
+
+    root = tmp_path / "grid"
+    resolve_round(root)
+    names = json.loads((root / JOBS_FILE).read_text())
+    watcher = SweepWatcher(root, names, stream=io.StringIO(), interval_s=3600)
+    watcher.start()
+    status = watcher.stop()
+    assert len(status.earlier) == 4 and status.remaining_s is not None
+    assert status.remaining_s > 2 * 80 + 2 * 120
+    assert main(["status", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        "epoch times of untimed jobs: this command's jobs at depth 2, else 4 earlier job(s) "
+        "of the sweep on cpu at depths 1,2,3,4, scaled x2.00 to this command's speed, "
+        "else a line in depth"
+    )
 
 
 def test_no_eta_before_the_first_epoch_ends(tmp_path: Path) -> None:

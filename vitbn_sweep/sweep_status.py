@@ -14,9 +14,11 @@ list of job directory names: every job of the latest command), when present, als
 gives the jobs that have no directory yet: *not started*. Without it only jobs with
 a directory are known.
 
-The ETA: seconds per epoch from the timed epochs (the job's own, else those of jobs
-at the same depth, else all), times the epochs each unfinished job has left, divided
-by how many jobs run at once. No ETA before the first epoch of the sweep ends.
+The ETA: seconds per epoch (the job's own timed epochs, else ``EpochTimes``: this
+command's jobs at the same depth, the sweep's earlier jobs there, a line in depth),
+times the epochs each unfinished job has left, divided by how many jobs run at once.
+The sweep's earlier jobs are the ended ones in its directory outside the job list, on
+the device the newest of them ran on. No ETA before an epoch of the sweep is timed.
 
 Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node.
 """
@@ -39,6 +41,7 @@ from typing import Any, TextIO
 import yaml
 
 from vitbn_sweep.claims import CLAIM_FILE
+from vitbn_sweep.epoch_times import EpochTimes
 from vitbn_sweep.results import METRICS_FILE, RESULT_FILE
 from vitbn_sweep.resume import CHECKPOINT_FILE
 from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE, last_start
@@ -66,6 +69,8 @@ class JobStatus:
     seconds: float | None = None  # total run time of an ended job
     depth: int | None = None
     detail: str = ""  # "at epoch 4" for a diverged job, the error for a failed one
+    device: str | None = None  # an ended job's, from its result.json
+    ended_at: str | None = None  # an ended job's ISO time
 
     @property
     def ended(self) -> bool:
@@ -82,6 +87,8 @@ class SweepStatus:
     parallel: int  # jobs assumed to run at once for the ETA
     remaining_s: float | None  # compute left, summed over jobs; None before any timed epoch
     eta_s: float | None
+    earlier: tuple[JobStatus, ...] = ()  # the sweep's earlier jobs that priced untimed ones
+    times: EpochTimes | None = None
 
     def counts(self) -> dict[str, int]:
         return {state: sum(job.state == state for job in self.jobs) for state in STATES}
@@ -221,6 +228,8 @@ def read_job(
         seconds=_number(result.get("total_seconds")) if result else None,
         depth=_config_int(name, "model.depth", own, sweep_config),
         detail=_ended_detail(result) if result else "",
+        device=str(result["device"]) if result and result.get("device") else None,
+        ended_at=str(result["ended_at"]) if result and result.get("ended_at") else None,
     )
 
 
@@ -267,19 +276,40 @@ def sweep_config(sweep_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "hydra"} if isinstance(doc, dict) else {}
 
 
-def _seconds_per_epoch(jobs: Iterable[JobStatus]) -> tuple[dict[int | None, float], float | None]:
-    by_depth: dict[int | None, list[float]] = {}
-    for job in jobs:
-        by_depth.setdefault(job.depth, []).extend(job.epoch_seconds)
-    every = [s for seconds in by_depth.values() for s in seconds]
-    means = {depth: statistics.fmean(s) for depth, s in by_depth.items() if s and depth is not None}
-    return means, statistics.fmean(every) if every else None
+def earlier_jobs(
+    sweep_dir: Path, names: Iterable[str], sweep_config: Mapping[str, Any] | None = None
+) -> tuple[JobStatus, ...]:
+    """The sweep's ended jobs outside ``names`` with timed epochs, on the device the newest
+    of them ran on (a sweep begun on a GPU and continued on a CPU is priced at the CPU's)."""
+    skip = set(names)
+    ended = [
+        job
+        for name in found_jobs(sweep_dir)
+        if name not in skip
+        for job in [read_job(sweep_dir / name, name, sweep_config)]
+        if job.ended and job.epoch_seconds
+    ]
+    if not ended:
+        return ()
+    newest = max(ended, key=lambda j: j.ended_at or "")
+    return tuple(job for job in ended if job.device == newest.device)
 
 
-def remaining_seconds(jobs: Sequence[JobStatus], now: float) -> float | None:
-    """Compute left over the unfinished jobs, in seconds; None before any epoch was timed."""
-    by_depth, overall = _seconds_per_epoch(jobs)
-    if overall is None:
+def epoch_times(jobs: Iterable[JobStatus], earlier: Iterable[JobStatus] = ()) -> EpochTimes:
+    """Seconds per epoch by depth, from these jobs' timed epochs and the earlier jobs'."""
+    return EpochTimes.build(
+        ((j.depth, j.epoch_seconds) for j in jobs),
+        ((j.depth, j.epoch_seconds) for j in earlier),
+    )
+
+
+def remaining_seconds(
+    jobs: Sequence[JobStatus], now: float, earlier: Sequence[JobStatus] = ()
+) -> float | None:
+    """Compute left over the unfinished jobs, in seconds; None before any epoch was timed
+    (by these jobs or, for the untimed ones, by the sweep's ``earlier`` jobs)."""
+    times = epoch_times(jobs, earlier)
+    if times.overall is None:
         return None
     planned = [j.epochs_planned for j in jobs if j.epochs_planned is not None]
     typical = statistics.median_low(planned) if planned else None
@@ -289,10 +319,10 @@ def remaining_seconds(jobs: Sequence[JobStatus], now: float) -> float | None:
         if job.ended or epochs is None:
             continue
         per_epoch = (
-            statistics.fmean(job.epoch_seconds)
-            if job.epoch_seconds
-            else by_depth.get(job.depth, overall)
+            statistics.fmean(job.epoch_seconds) if job.epoch_seconds else times.at(job.depth)
         )
+        if per_epoch is None:
+            continue
         left = max(epochs - job.epochs_done, 0) * per_epoch
         if job.state == RUNNING and job.last_active is not None and left:
             left -= min(max(now - job.last_active, 0.0), per_epoch)  # into its current epoch
@@ -308,6 +338,7 @@ def read_sweep(
     parallel: int | None = None,
     live_since: float | None = None,
     alive: Alive | None = None,
+    earlier: Sequence[JobStatus] | None = None,
 ) -> SweepStatus:
     """The status of every job of ``sweep_dir``.
 
@@ -319,7 +350,8 @@ def read_sweep(
     started when ``commands.jsonl`` says (else when it wrote ``jobs.json``), and a claimed
     job that wrote nothing since is waiting (not started). ``alive(owner)``: whether a
     claim's owner still runs (a claim left by a killed run then reads incomplete);
-    without it every claim is live.
+    without it every claim is live. ``earlier``: the sweep's earlier jobs for the ETA
+    (default: read now with ``earlier_jobs``; none when there is no job list).
     """
     sweep_dir = Path(sweep_dir)
     now = time.time() if now is None else now
@@ -333,10 +365,15 @@ def read_sweep(
     jobs = [read_job(sweep_dir / name, name, defaults, alive, since, live) for name in names]
     running = sum(job.state == RUNNING for job in jobs)
     at_once = max(parallel or running, 1)
-    remaining = remaining_seconds(jobs, now)
-    eta = None if remaining is None else remaining / at_once
     known = job_names is not None or listed is not None
-    return SweepStatus(sweep_dir, tuple(jobs), known, at_once, remaining, eta)
+    if earlier is None:
+        earlier = earlier_jobs(sweep_dir, names, defaults) if known else ()
+    remaining = remaining_seconds(jobs, now, earlier)
+    eta = None if remaining is None else remaining / at_once
+    times = epoch_times(jobs, earlier)
+    return SweepStatus(
+        sweep_dir, tuple(jobs), known, at_once, remaining, eta, tuple(earlier), times
+    )
 
 
 # --- words --------------------------------------------------------------------------------
@@ -433,9 +470,14 @@ class SweepWatcher:
         self._last_at = -math.inf
         self._since = time.time()
         self._warned = False
+        self._earlier: tuple[JobStatus, ...] = ()
 
     def start(self) -> SweepWatcher:
         self._since = time.time()
+        try:  # the sweep's earlier jobs do not change while this command runs: read once
+            self._earlier = earlier_jobs(self.sweep_dir, self.names, sweep_config(self.sweep_dir))
+        except OSError:
+            self._earlier = ()
         status = self._read()
         self._ended = {job.name for job in status.jobs if job.ended}
         self._say(f"{len(status.jobs)} jobs, {len(self._ended)} already ended")
@@ -479,7 +521,11 @@ class SweepWatcher:
 
     def _read(self) -> SweepStatus:
         return read_sweep(
-            self.sweep_dir, self.names, parallel=self.parallel, live_since=self._since
+            self.sweep_dir,
+            self.names,
+            parallel=self.parallel,
+            live_since=self._since,
+            earlier=self._earlier,
         )
 
     def _report(self) -> SweepStatus:
