@@ -166,7 +166,8 @@ def verdict(depths: Sequence[int], states: Sequence[str]) -> Verdict:
         if empty:
             detail = f"no scored seeds for both models at depth {', '.join(map(str, empty))}"
             return Verdict(low, high, text, NOT_ENOUGH, detail, open_depths)
-        detail = f"unresolved at depth {listed}: more seeds decide it"
+        depth = "depths" if len(open_depths) > 1 else "depth"
+        detail = f"unresolved at {depth} {listed}: more seeds decide it"
         return Verdict(low, high, text, UNDECIDED, detail, open_depths)
     if lost == len(depths) - 1:
         detail = f"does not win at depth {depths[-1]}, the largest swept"

@@ -53,7 +53,7 @@ def findings(study: list[Published]) -> str:
             lines.append(
                 f"  - lr {tables.plain(row['lr'])}: critical depth (from which {candidate} beats "
                 f"{baseline} by more than the margin) **{row['critical_depth']}**: "
-                f"{row['verdict']}, {row['detail']} (depths {row['depths']} ended so far, "
+                f"{_verdict(row['verdict'], row['detail'])} (depths {row['depths']} ended so far, "
                 f"{row['seeds']} seeds)."
             )
         if not a.stability.empty:
@@ -121,6 +121,11 @@ def _gap_text(row: dict) -> str:
     if row["state"] == NO_DATA:
         return f"depth {tables.plain(row['depth'])}: no data"
     return _at_depth(row, "gap")
+
+
+def _verdict(verdict: str, detail: str) -> str:
+    """``unresolved at depth 4, 5: …`` once, not ``unresolved, unresolved at depth 4, 5: …``."""
+    return detail if detail.startswith(verdict) else f"{verdict}, {detail}"
 
 
 def _gap_verdict(
