@@ -23,11 +23,11 @@ from vitbn_sweep.sweep_status import (
     CLAIM_FILE,
     JOBS_FILE,
     STATES,
-    SweepWatcher,
     duration,
     progress_line,
     read_sweep,
 )
+from vitbn_sweep.sweep_watch import SweepWatcher
 
 
 def job(

@@ -15,7 +15,7 @@
    jobs launched here are claimed before launch (see ``vitbn_sweep.claims``), with
    their planned identity: a job whose config changed by the time it starts
    (``conf/`` edited meanwhile) is refused, and counts as failed.
-4. A live status (``vitbn_sweep.sweep_status.SweepWatcher``): one line per job
+4. A live status (``vitbn_sweep.sweep_watch.SweepWatcher``): one line per job
    that ends and a progress line (done / total, failed, diverged, ETA).
 5. A record and a summary. Each command is recorded in the sweep directory
    (``vitbn_sweep.sweep_record``) and ends with one line: completed, diverged,
@@ -48,7 +48,7 @@ from vitbn_sweep.identity import job_identity
 from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
 from vitbn_sweep.sweep_record import SweepPlan
-from vitbn_sweep.sweep_status import SweepWatcher
+from vitbn_sweep.sweep_watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)
