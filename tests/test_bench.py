@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tests.conftest import compose_config
-from vitbn_sweep import bench
+from vitbn_sweep import bench, bench_report
 from vitbn_sweep.accel import autocast_factory, prepare_model
 from vitbn_sweep.validate import ConfigError
 
@@ -61,7 +61,7 @@ REPORT = {
 
 def test_markdown_report_flags_missed_targets() -> None:
     assert REPORT["cases"][0]["ratio"] == 5.0
-    text = bench.markdown(REPORT)
+    text = bench_report.markdown(REPORT)
     assert "| augment | images/s | 50000 | 10000 | 5.00x |" in text
     assert "| augment | 5.00x | >= 10.0x | NO |" in text
     assert "| grid | 2.67x | >= 2.5x | yes |" in text
@@ -130,5 +130,5 @@ def test_midtrain_times_a_trained_model_with_subnormals_flushed_and_kept(
     assert mid["flush_on"] > 0 and mid["flush_off"] > 0 and mid["fresh"] > 0
     assert mid["flush_gain"] == pytest.approx(mid["flush_on"] / mid["flush_off"])
     assert torch.tensor(1e-39).item() == 0.0  # flushing is back on after the figures
-    text = bench.markdown(REPORT | {"midtrain": mid})
+    text = bench_report.markdown(REPORT | {"midtrain": mid})
     assert f"Mid-training (vit depth 3 after 3 steps at lr 0.005, loss {mid['loss']:.2f})" in text
