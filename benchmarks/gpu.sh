@@ -12,7 +12,8 @@
 # Needs the project's .venv (make install) and MNIST (VITBN_DATA_DIR or ../shared/data).
 # Knobs (environment): PY (python), BENCH_ARGS (e.g. "--repeats 2 --seconds 0.5"),
 # STUDY_JOBS, STUDY_ARGS, RESULTS (default results), GRAPH (trainer.cuda_graph of the
-# study: auto = true if the graphed stacked smoke sweep of step 1 passed, else false); SMOKE_TIMEOUT, BENCH_TIMEOUT and
+# study: auto = true if the graphed stacked smoke sweep and
+# tests/test_cuda_graph.py of step 1 passed, else false); SMOKE_TIMEOUT, BENCH_TIMEOUT and
 # STUDY_TIMEOUT in seconds (default: none), or DEADLINE (epoch seconds: the study gets what
 # is left until then). A study cut by its timeout keeps its completed jobs; a rerun resumes.
 set -euo pipefail
@@ -47,16 +48,25 @@ done
 "$PY" -m vitbn_sweep -m hydra/launcher=stacked model=vit,vitbnffn model.depth=2 optim.lr=0.003,0.005 \
   trainer.seed=0,1 sweep_name=cuda-stacked paths.outputs="$OUT/smoke" "${TINY[@]}" \
   2>&1 | tee -a "$OUT/gpu.log" | grep -E "sweep .*jobs:|job failed" || true
-# the stacked step replayed from CUDA graphs: the study below uses them only if this passes
+# the stacked step replayed from CUDA graphs: the study below uses them only if both the
+# graphed stacked sweep runs and the graph tests (graphed group == eager group) pass
 rm -f "$OUT/graph-ok"
+graph_sweep=fail
 if "$PY" -m vitbn_sweep -m hydra/launcher=stacked model=vit,vitbnffn,dnnbn model.depth=2 \
   optim.lr=0.003,0.005 trainer.seed=0,1 trainer.cuda_graph=true sweep_name=cuda-graph \
   paths.outputs="$OUT/smoke" "${TINY[@]}" > "$OUT/smoke-graph.log" 2>&1; then
-  touch "$OUT/graph-ok"
+  graph_sweep=pass
 fi
 grep -E "sweep .*jobs:|job failed|Error" "$OUT/smoke-graph.log" | tee -a "$OUT/gpu.log" || true
-"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_cuda_graph.py tests/test_bench.py \
-  -k "cuda or bf16 or graph" 2>&1 \
+graph_tests=fail
+if "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py > "$OUT/tests-graph.log" 2>&1; then
+  graph_tests=pass
+fi
+tail -5 "$OUT/tests-graph.log" | tee -a "$OUT/gpu.log"
+log "CUDA graphs: graphed sweep $graph_sweep, graph tests $graph_tests"
+if [[ $graph_sweep == pass && $graph_tests == pass ]]; then touch "$OUT/graph-ok"; fi
+"$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_bench.py \
+  -k "cuda or bf16" 2>&1 \
   | tail -15 | tee -a "$OUT/gpu.log" || true
 }
 limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
@@ -68,7 +78,7 @@ cat "$OUT/bench.md"
 
 log "3/3 the study: warmup + article_full, stacked, into results/"
 if [[ -n ${DEADLINE:-} ]]; then STUDY_TIMEOUT=$(( DEADLINE - $(date +%s) )); fi  # epoch seconds
-case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if the graphed smoke passed
+case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if graphed sweep and graph tests passed
   auto) if [[ -f $OUT/graph-ok ]]; then GRAPH=true; else GRAPH=false; fi ;;
   true|false) ;;
   *) echo "bench-gpu: GRAPH must be auto, true or false, got $GRAPH" >&2; exit 2 ;;
