@@ -288,7 +288,9 @@ def commands(
     varying: set[str],
     extra: Sequence[str] = (),
 ) -> list[list[str]]:
-    """One ``python -m vitbn_sweep -m`` argv per (condition, seed, models) group of cells.
+    """One ``python -m vitbn_sweep -m`` argv per (condition, seed, models) group of cells,
+    lowest seed first: the cells furthest behind (and the jobs a cut round left) come
+    first, so a round cut short has brought the most cells up by a seed.
 
     The user's overrides stay, bar the cell's own keys (model, depth, seed and those
     condition keys that the command sets or the loaded jobs vary); the launcher and its
@@ -302,7 +304,7 @@ def commands(
     given = {override_key(o) for o in sweep.task} | set(sweep.params)
     hydra = [o for o in sweep.hydra_overrides if override_key(o) not in PLACE_KEYS]
     out = []
-    for (condition, seed, models), depths in groups.items():
+    for (condition, seed, models), depths in sorted(groups.items(), key=lambda g: g[0][1]):
         fixed = {config_key(c): v for c, v in condition if c in varying or config_key(c) in given}
         cell = [f"{k}={_value(v)}" for k, v in fixed.items()]
         cell += [f"model={','.join(models)}", f"model.depth={','.join(map(str, sorted(depths)))}"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ from analysis.resolve import (
     CAPPED,
     NO_EFFECT,
     SEED,
+    CellPlan,
     commands,
     deciding_depths,
     default_stop_level,
@@ -312,6 +314,27 @@ def test_one_command_per_condition_seed_and_models(tmp_path):
         "trainer.device=cpu",
     ]
     assert argvs[1][5] == "optim.lr=0.005"
+
+
+def test_commands_run_the_lowest_seed_first(tmp_path):
+    """A round that tops up some cells with seed 4 and others with seed 5 runs seed 4 first,
+    whatever the order of the conditions: a cut round leaves the cells furthest behind done."""
+    sweep = tmp_path / "outputs" / "tiny"
+    for lr in (0.003, 0.005):
+        write_grid(sweep, {2: -0.05}, lr=lr)
+    task = ["sweep_name=tiny", "model=vit,vitbnffn", "model.depth=2", "optim.lr=0.003,0.005"]
+    multirun(sweep, task, ["hydra.mode=MULTIRUN"])
+    plan = CellPlan(condition=(("lr", 0.003),), depth=5, state="unresolved", action=SEED,
+                    why="", seed=5, models=("vit", "vitbnffn"))  # fmt: skip
+    plans = [plan, replace(plan, depth=6), replace(plan, condition=(("lr", 0.005),), seed=4)]
+    argvs = commands(plans, read_sweep(sweep), {"lr"})
+
+    def key(argv: list[str], name: str) -> str:
+        return next(x for x in argv if x.startswith(name + "="))
+
+    seeds = [(key(a, "trainer.seed"), key(a, "optim.lr")) for a in argvs]
+    assert seeds == [("trainer.seed=4", "optim.lr=0.005"), ("trainer.seed=5", "optim.lr=0.003")]
+    assert "model.depth=5,6" in argvs[1]
 
 
 def fake_launcher(sweep: Path, truth: dict[int, float], calls: list[list[str]]):
