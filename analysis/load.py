@@ -194,33 +194,75 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def task_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides Hydra records as the task's (``hydra.overrides.task``): all but
+    ``hydra.*`` and ``hydra/...`` (with any ``+``/``~`` prefix or ``@package``)."""
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
+
+    return [o for o in overrides if not key(o).startswith(("hydra.", "hydra/"))]
+
+
+def _doc_task(doc: Mapping[str, Any]) -> list[str]:
+    overrides = (doc.get("hydra") or {}).get("overrides") or {}
+    return [str(o) for o in (overrides.get("task") or [])]
+
+
+def _pinned(sweep_dir: Path) -> dict[str, Any]:
+    try:
+        pinned = json.loads((sweep_dir / ORIGIN_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return pinned if isinstance(pinned, dict) else {}
+
+
 def origin_doc(sweep_dir: str | Path) -> dict[str, Any] | None:
     """The user's multirun.yaml of ``sweep_dir`` as a dict, or None when unreadable.
 
-    Every sweep command rewrites multirun.yaml, ``resolve``'s own included; after its
-    launches ``resolve`` pins the user's version (``pin_origin``), which is used for as
-    long as multirun.yaml is the one ``resolve`` left there.
+    Every sweep command rewrites multirun.yaml, ``resolve``'s own included. ``resolve``
+    pins the user's version (``pin_origin``) and, before each launch, the task overrides
+    of the command it launches; the pinned version is used while multirun.yaml is the
+    one it pinned or one that ``resolve`` launched, also after a ``resolve`` killed
+    mid-command, so a later command of the user's own is the only thing that replaces it.
     """
     path = Path(sweep_dir) / MULTIRUN_FILE
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return None
-    try:
-        pinned = json.loads((Path(sweep_dir) / ORIGIN_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        pinned = {}
-    if isinstance(pinned, dict) and pinned.get("multirun_sha256") == _digest(path):
-        doc = pinned.get("origin")
+    pinned = _pinned(Path(sweep_dir))
+    if pinned and isinstance(doc, dict):
+        ours = _doc_task(doc) in pinned.get("launched", [])
+        if ours or pinned.get("multirun_sha256") == _digest(path):
+            doc = pinned.get("origin")
     return doc if isinstance(doc, dict) else None
 
 
-def pin_origin(sweep_dir: str | Path, doc: Mapping[str, Any]) -> None:
-    """Record ``doc`` as the user's multirun.yaml, valid while multirun.yaml stays as it is."""
+def _canonical(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
+def pin_origin(
+    sweep_dir: str | Path, doc: Mapping[str, Any], launching: Sequence[str] | None = None
+) -> None:
+    """Record ``doc`` as the user's multirun.yaml, valid while multirun.yaml stays as it is
+    or is one that ``resolve`` launched: ``launching``, the overrides of a command about to
+    run, joins the launched ones (kept for as long as ``doc`` stays the user's)."""
     from vitbn_sweep.results import atomic_write_text
 
-    record = {"multirun_sha256": _digest(Path(sweep_dir) / MULTIRUN_FILE), "origin": doc}
-    atomic_write_text(Path(sweep_dir) / ORIGIN_FILE, json.dumps(record, indent=1, default=str))
+    sweep_dir = Path(sweep_dir)
+    before = _pinned(sweep_dir)
+    same = _canonical(before.get("origin")) == _canonical(doc)
+    launched = before.get("launched", []) if same else []
+    if launching is not None and task_overrides(launching) not in launched:
+        launched = [*launched, task_overrides(launching)]
+    record = {
+        "multirun_sha256": _digest(sweep_dir / MULTIRUN_FILE),
+        "origin": doc,
+        "launched": launched,
+    }
+    atomic_write_text(sweep_dir / ORIGIN_FILE, json.dumps(record, indent=1, default=str))
 
 
 def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:

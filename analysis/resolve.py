@@ -458,6 +458,8 @@ def resolve(
             return 0
         try:
             for argv in argvs:
+                if origin is not None:  # before it rewrites multirun.yaml: also if killed
+                    pin_origin(sweep_dir, origin, launching=argv[4:])
                 code = run(argv, cwd=cwd).returncode
                 if code == 2:  # an invalid config: the sweeper launched nothing
                     echo("resolve: error: the sweep command was refused (exit code 2)")

@@ -21,7 +21,7 @@ import yaml
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.compare import depth_differences
-from analysis.load import AnalysisError, read_sweep
+from analysis.load import AnalysisError, origin_doc, pin_origin, read_sweep, task_overrides
 from analysis.resolve import (
     CAPPED,
     NO_EFFECT,
@@ -337,7 +337,9 @@ def test_commands_run_the_lowest_seed_first(tmp_path):
     assert "model.depth=5,6" in argvs[1]
 
 
-def fake_launcher(sweep: Path, truth: dict[int, float], calls: list[list[str]]):
+def fake_launcher(
+    sweep: Path, truth: dict[int, float], calls: list[list[str]], user: list[str] | None = None
+):
     """Runs a sweep command by writing its jobs' dirs: accuracy = truth +- a seed's noise,
     and rewrites multirun.yaml with the command's overrides, as the real sweeper does."""
 
@@ -350,7 +352,10 @@ def fake_launcher(sweep: Path, truth: dict[int, float], calls: list[list[str]]):
                 noise = 0.004 * (1 if seed % 2 else -1) * (1 if model == "vit" else -1)
                 acc = 0.80 + (truth[depth] if model == "vitbnffn" else 0.0) + noise
                 write_job(sweep / "new", model, depth, seed, [0.5, 0.6, acc])
-        multirun(sweep, argv[4:])
+        overrides = argv[4:]
+        multirun(sweep, task_overrides(overrides), [o for o in overrides if o.startswith("hydra")])
+        if user is not None:  # resolve pinned the user's command before this one rewrote it
+            assert read_sweep(sweep).task == user
         return SimpleNamespace(returncode=0)
 
     return run
@@ -369,6 +374,7 @@ def test_rounds_until_resolved_or_capped_then_nothing(tmp_path):
     user = ["model=vit,vitbnffn", "model.depth=1,2,3,4", "trainer.seed=0,1"]
     multirun(sweep, user)
     calls.clear()
+    run = fake_launcher(sweep, truth, calls, user)
     printed: list[str] = []
     assert resolve(sweep, Settings(), max_seeds=4, run=run, echo=printed.append) == 0
     out = "\n".join(printed)
@@ -393,6 +399,34 @@ def test_rounds_until_resolved_or_capped_then_nothing(tmp_path):
     printed.clear()
     assert resolve(sweep, Settings(), max_seeds=4, run=run, echo=printed.append) == 0
     assert calls == [] and printed[-1].startswith("done: resolved")
+
+
+def test_the_users_command_outlives_a_resolve_killed_mid_command(tmp_path):
+    """resolve pins the user's multirun.yaml and the command it launches before launching;
+    a kill (no clean-up) leaves the launched command's multirun.yaml, still read as resolve's,
+    and only a command of the user's own replaces the user's."""
+    sweep = tmp_path / "tiny"
+    sweep.mkdir()
+    user = ["model=vit,vitbnffn", "model.depth=1,2", "trainer.seed=0,1"]
+    multirun(sweep, user)
+    cell = ["model=vit,vitbnffn", "model.depth=2", "trainer.seed=2", "sweep_name=tiny"]
+    pin_origin(sweep, origin_doc(sweep), launching=[*cell, f"hydra.sweep.dir={sweep}"])
+    multirun(sweep, cell, [f"hydra.sweep.dir={sweep}", "hydra.mode=MULTIRUN"])  # then killed
+    assert read_sweep(sweep).task == user
+    # the next resolve pins its next command: the launched ones accumulate
+    later = [*cell[:2], "trainer.seed=3", "sweep_name=tiny"]
+    pin_origin(sweep, origin_doc(sweep), launching=later)
+    multirun(sweep, later)
+    assert read_sweep(sweep).task == user
+    multirun(sweep, cell)
+    assert read_sweep(sweep).task == user
+    mine = ["model=vit,vitbnffn", "model.depth=1,2,3", "trainer.seed=0"]
+    multirun(sweep, mine)  # the user's own new command
+    assert read_sweep(sweep).task == mine
+    assert task_overrides(["a=1", "hydra.run.dir=x", "+hydra/launcher=packed", "b@p=2"]) == [
+        "a=1",
+        "b@p=2",
+    ]
 
 
 def test_a_round_without_new_results_stops(tmp_path):
