@@ -43,8 +43,10 @@ def job(
     hydra: bool = True,
     device: str | None = None,
     ended_at: str | None = None,
+    checkpoint: bool = True,
 ) -> Path:
-    """A job dir as a job leaves it: ``done`` epochs of ``seconds`` each, maybe a result."""
+    """A job dir as a job leaves it: ``done`` epochs of ``seconds`` each, maybe a result;
+    an unended job with epochs has its checkpoint unless ``checkpoint=False``."""
     path = sweep / name
     path.mkdir(parents=True)
     config = {"trainer": {"epochs": epochs}, "model": {"name": "vit", "depth": depth}}
@@ -57,6 +59,8 @@ def job(
     ]
     if rows:
         write_metrics(path, rows)
+        if checkpoint and not status:
+            (path / "checkpoint.pt").write_bytes(b"")  # only its presence is read
     if claim:  # held by this (live) process
         owner = claims.this_owner("test-token")
         (path / CLAIM_FILE).write_text(json.dumps({"owner": owner}))
@@ -128,6 +132,7 @@ def test_without_jobs_json_only_job_dirs_count(sweep: Path) -> None:
 def test_eta_from_timed_epochs_and_jobs_at_once(sweep: Path) -> None:
     now = time.time()
     os.utime(sweep / "a=running" / "metrics.csv", (now - 4, now - 4))
+    os.utime(sweep / "a=running" / "checkpoint.pt", (now - 4, now - 4))  # written with it
     os.utime(sweep / "a=running" / ".hydra" / "config.yaml", (now - 30, now - 30))
     os.utime(sweep / "a=running" / CLAIM_FILE, (now - 30, now - 30))
     status = read_sweep(sweep, now=now)
@@ -137,6 +142,27 @@ def test_eta_from_timed_epochs_and_jobs_at_once(sweep: Path) -> None:
     assert (status.parallel, status.eta_s) == (1, status.remaining_s)
     assert read_sweep(sweep, now=now, parallel=2).eta_s == pytest.approx(86 / 2)
     assert progress_line(status).endswith(f"| ETA {duration(86)}") and duration(86) == "1m26s"
+
+
+def test_a_job_whose_checkpoint_is_gone_starts_over_in_the_eta_and_says_so(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Epochs in metrics.csv without checkpoint.pt (a checkout that carried no checkpoint)
+    cannot be continued: the job's every epoch is left, and the table says why."""
+    from analysis.cli import main
+
+    now = time.time()
+    before = read_sweep(sweep, now=now).remaining_s
+    (sweep / "a=incomplete" / "checkpoint.pt").unlink()
+    status = read_sweep(sweep, now=now)
+    gone = {j.name: j for j in status.jobs}["a=incomplete"]
+    assert gone.starts_over and gone.state == "incomplete" and gone.epochs_done == 1
+    assert status.remaining_s == pytest.approx(before + 10)  # its one epoch is left again
+    assert not any(j.starts_over for j in status.jobs if j.name != "a=incomplete")
+    assert main(["status", str(sweep)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "a=incomplete" in line)
+    assert row.split()[:2] == ["incomplete", "1/4"]
+    assert row.endswith("a=incomplete  (no checkpoint: starts over at epoch 1)")
 
 
 def test_eta_uses_the_epoch_time_of_the_same_depth(tmp_path: Path) -> None:

@@ -14,6 +14,9 @@ list of job directory names: every job of the latest command), when present, als
 gives the jobs that have no directory yet: *not started*. Without it only jobs with
 a directory are known.
 
+An unended job with epochs in ``metrics.csv`` but no ``checkpoint.pt`` cannot continue
+them: it *starts over* (all its epochs count as left).
+
 The ETA: seconds per epoch (the job's own timed epochs, else ``EpochTimes``: this
 command's jobs at the same depth, the sweep's earlier jobs there, a line in depth),
 times the epochs each unfinished job has left, divided by how many jobs run at once.
@@ -49,6 +52,7 @@ COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
 RUNNING, INCOMPLETE, NOT_STARTED = "running", "incomplete", "not started"
 STATES = (COMPLETED, DIVERGED, FAILED, RUNNING, INCOMPLETE, NOT_STARTED)
 ENDED = (COMPLETED, DIVERGED, FAILED)
+STARTS_OVER = "no checkpoint: starts over at epoch 1"
 NOT_JOB_DIRS = frozenset({"report"})
 Alive = Callable[[Mapping[str, Any]], bool]  # is a claim's owner (a process, a Slurm job) alive?
 
@@ -67,6 +71,7 @@ class JobStatus:
     seconds: float | None = None  # total run time of an ended job
     depth: int | None = None
     detail: str = ""  # "at epoch 4" for a diverged job, the error for a failed one
+    starts_over: bool = False  # unended, epochs in metrics.csv but no checkpoint to continue
     device: str | None = None  # an ended job's, from its result.json
     ended_at: str | None = None  # an ended job's ISO time
 
@@ -211,6 +216,9 @@ def read_job(
     seconds = [s for s in (_number(r.get("epoch_seconds")) for r in rows) if s is not None]
     own_files = (METRICS_FILE, CHECKPOINT_FILE, str(HYDRA_CONFIG))
     active = max((t for t in (_mtime(job_dir / f) for f in own_files) if t), default=None)
+    # Its epochs cannot be continued: a rerun (or the run now, before its first epoch
+    # rewrites metrics.csv) begins at epoch 1 (say, a checkout that carried no checkpoint).
+    starts_over = not result and bool(rows) and not (job_dir / CHECKPOINT_FILE).is_file()
     if result:
         state = str(result["status"])
     else:
@@ -225,7 +233,8 @@ def read_job(
         last_active=active,
         seconds=_number(result.get("total_seconds")) if result else None,
         depth=_config_int(name, "model.depth", own, sweep_config),
-        detail=_ended_detail(result) if result else "",
+        detail=_ended_detail(result) if result else STARTS_OVER * starts_over,
+        starts_over=starts_over,
         device=str(result["device"]) if result and result.get("device") else None,
         ended_at=str(result["ended_at"]) if result and result.get("ended_at") else None,
     )
@@ -321,7 +330,7 @@ def remaining_seconds(
         )
         if per_epoch is None:
             continue
-        left = max(epochs - job.epochs_done, 0) * per_epoch
+        left = max(epochs - (0 if job.starts_over else job.epochs_done), 0) * per_epoch
         if job.state == RUNNING and job.last_active is not None and left:
             left -= min(max(now - job.last_active, 0.0), per_epoch)  # into its current epoch
         total += left
