@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from vitbn_sweep.identity import override_key
 from vitbn_sweep.results import METRIC_COLUMNS, METRICS_FILE, RESULT_FILE, STATUSES
 from vitbn_sweep.sweep_record import planned_jobs
 
@@ -197,11 +198,7 @@ def _digest(path: Path) -> str:
 def task_overrides(overrides: Sequence[str]) -> list[str]:
     """The overrides Hydra records as the task's (``hydra.overrides.task``): all but
     ``hydra.*`` and ``hydra/...`` (with any ``+``/``~`` prefix or ``@package``)."""
-
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
-
-    return [o for o in overrides if not key(o).startswith(("hydra.", "hydra/"))]
+    return [o for o in overrides if not override_key(o).startswith(("hydra.", "hydra/"))]
 
 
 def _doc_task(doc: Mapping[str, Any]) -> list[str]:
@@ -255,8 +252,9 @@ def pin_origin(
     before = _pinned(sweep_dir)
     same = _canonical(before.get("origin")) == _canonical(doc)
     launched = before.get("launched", []) if same else []
-    if launching is not None and task_overrides(launching) not in launched:
-        launched = [*launched, task_overrides(launching)]
+    task = None if launching is None else task_overrides(launching)
+    if task is not None and task not in launched:
+        launched = [*launched, task]
     record = {
         "multirun_sha256": _digest(sweep_dir / MULTIRUN_FILE),
         "origin": doc,
@@ -272,7 +270,7 @@ def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
         return None
     hydra = doc.get("hydra") or {}
     overrides = hydra.get("overrides") or {}
-    task = [str(o) for o in (overrides.get("task") or [])]
+    task = _doc_task(doc)
     params = {str(k): str(v) for k, v in ((hydra.get("sweeper") or {}).get("params") or {}).items()}
     # Command-line overrides win over the config's sweeper params for the same key.
     given = {o.split("=", 1)[0].lstrip("+~") for o in task}

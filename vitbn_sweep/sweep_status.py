@@ -233,7 +233,7 @@ def read_job(
         last_active=active,
         seconds=_number(result.get("total_seconds")) if result else None,
         depth=_config_int(name, "model.depth", own, sweep_config),
-        detail=_ended_detail(result) if result else STARTS_OVER * starts_over,
+        detail=_ended_detail(result) if result else (STARTS_OVER if starts_over else ""),
         starts_over=starts_over,
         device=str(result["device"]) if result and result.get("device") else None,
         ended_at=str(result["ended_at"]) if result and result.get("ended_at") else None,
