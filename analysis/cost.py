@@ -1,8 +1,9 @@
 """What a round of ``resolve`` costs before it runs, from the sweep's own job times.
 
 A planned job (model, depth) is priced at the median ``total_seconds`` of the sweep's
-completed jobs of that model and depth on the device the sweep ran on last (the device of
-the job that ended last: where the next round most likely runs). A depth with no timed
+completed jobs of that model and depth on the machine the sweep ran on last (the device and
+hardware of the job that ended last, ``results.machine``: where the next round most likely
+runs; two CPUs alike in name but not in speed are told apart by their chip). A depth with no timed
 job there is extrapolated from the model's timed depths, by a straight line in depth (a
 block costs the same at every depth; embedding and head add a constant), and said so; a
 model with fewer than two timed depths leaves its jobs unpriced, never guessed. The sum is
@@ -24,21 +25,22 @@ from vitbn_sweep.sweep_status import duration
 
 @dataclass(frozen=True)
 class Cost:
-    """Job seconds of the priced jobs, on ``device``; ``extrapolated``: jobs priced by the
+    """Job seconds of the priced jobs, on ``machine``; ``extrapolated``: jobs priced by the
     line in depth; ``unpriced``: jobs of a model with fewer than two timed depths."""
 
     seconds: float
     jobs: int
     extrapolated: int
     unpriced: int
-    device: str | None
+    machine: str | None
 
     def text(self) -> str:
-        """``about 9h30m of job time at this sweep's cpu times (median per model and depth)``."""
-        if self.device is None:
+        """``about 9h30m of job time at this sweep's cpu (AMD EPYC, …) times (median per model
+        and depth)``."""
+        if self.machine is None:
             return "no timed job in this sweep to price the round by"
         text = (
-            f"about {duration(self.seconds)} of job time at this sweep's {self.device} times "
+            f"about {duration(self.seconds)} of job time at this sweep's {self.machine} times "
             "(median per model and depth)"
         )
         if self.extrapolated:
@@ -48,19 +50,19 @@ class Cost:
         return text
 
 
-def latest_device(summary: pd.DataFrame) -> str | None:
-    """The device of the completed job that ended last, or None."""
-    done = summary[(summary["status"] == "completed") & summary["device"].notna()]
+def latest_machine(summary: pd.DataFrame) -> str | None:
+    """The machine of the completed job that ended last, or None."""
+    done = summary[(summary["status"] == "completed") & summary["machine"].notna()]
     if done.empty:
         return None
-    return str(done.sort_values("ended_at")["device"].iloc[-1])
+    return str(done.sort_values("ended_at")["machine"].iloc[-1])
 
 
-def job_seconds(summary: pd.DataFrame, device: str) -> dict[tuple[str, int], float]:
-    """Median ``total_seconds`` per (model, depth) of the completed jobs on ``device``."""
+def job_seconds(summary: pd.DataFrame, machine: str) -> dict[tuple[str, int], float]:
+    """Median ``total_seconds`` per (model, depth) of the completed jobs on ``machine``."""
     done = summary[
         (summary["status"] == "completed")
-        & (summary["device"] == device)
+        & (summary["machine"] == machine)
         & summary["total_seconds"].notna()
     ]
     medians = done.groupby(["model", "depth"])["total_seconds"].median()
@@ -79,10 +81,10 @@ def depth_line(seconds: dict[tuple[str, int], float], model: str) -> np.ndarray 
 
 def round_cost(jobs: Sequence[tuple[str, int]], summary: pd.DataFrame) -> Cost:
     """The cost of ``jobs``, (model, depth) per planned job, at ``summary``'s job times."""
-    device = latest_device(summary) if "device" in summary else None
-    if device is None:
+    machine = latest_machine(summary) if "machine" in summary else None
+    if machine is None:
         return Cost(0.0, len(jobs), 0, len(jobs), None)
-    seconds = job_seconds(summary, device)
+    seconds = job_seconds(summary, machine)
     total, extrapolated, unpriced = 0.0, 0, 0
     for model, depth in jobs:
         if (model, int(depth)) in seconds:
@@ -94,7 +96,7 @@ def round_cost(jobs: Sequence[tuple[str, int]], summary: pd.DataFrame) -> Cost:
             total, extrapolated = total + guess, extrapolated + 1
         else:
             unpriced += 1
-    return Cost(total, len(jobs), extrapolated, unpriced, device)
+    return Cost(total, len(jobs), extrapolated, unpriced, machine)
 
 
 def planned_jobs(plans: Sequence[Any]) -> list[tuple[str, int]]:

@@ -25,6 +25,7 @@ from analysis.intervals import Interval, diff_interval
 from analysis.load import METRIC_COLUMNS, JobRecord
 from analysis.settings import Settings
 from vitbn_sweep.identity import job_identity
+from vitbn_sweep.results import machine
 
 KEY_COLUMNS: dict[str, str] = {
     "model": "model.name",
@@ -113,6 +114,7 @@ def _summary_row(record: JobRecord, job: str, config: dict[str, Any]) -> dict[st
         "best_test_acc_clean": best.get("test_acc_clean"),
         "total_seconds": result.get("total_seconds"),
         "device": result.get("device"),
+        "machine": machine(result),  # the device and its hardware: what job times depend on
         "samples_per_s": metrics["samples_per_s"].mean() if len(metrics) else None,
         "diverged_epoch": diverged.get("epoch"),
         "error": error.get("message") if isinstance(error, Mapping) else str(error),

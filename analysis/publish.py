@@ -40,7 +40,7 @@ from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
 from analysis.settings import Settings
 from analysis.spread import wide_rule
-from vitbn_sweep.results import atomic_write_text
+from vitbn_sweep.results import atomic_write_text, hardware
 
 # (sweep name, (candidate, baseline), what it asks)
 STUDY = (
@@ -93,13 +93,13 @@ def _git(*args: str) -> str:
 
 
 def device_label(result: dict[str, Any]) -> str:
-    """``cpu (vm, AMD EPYC, AVX512)``: the device, its host, and a CPU's model and kernels
-    (recorded since the study began; older CPU jobs say that they lack them)."""
-    host = result.get("host") or {}
-    where = [str(host.get("hostname", "?"))]
-    if result.get("device") == "cpu":
-        cpu = [str(host[k]) for k in ("cpu", "cpu_capability") if host.get(k)]
-        where += cpu or ["CPU model not recorded"]
+    """``cpu (vm, AMD EPYC, AVX512, AuthenticAMD family 25 model 17 stepping 1)``: the device,
+    its host, and what the record says of its hardware (``results.hardware``); older CPU
+    jobs say that they lack it."""
+    where = [str((result.get("host") or {}).get("hostname", "?"))]
+    where += hardware(result) or (
+        ["CPU model not recorded"] if result.get("device") == "cpu" else []
+    )
     return f"{result.get('device', '?')} ({', '.join(where)})"
 
 

@@ -89,12 +89,12 @@ def _basis(status: SweepStatus) -> str | None:
     if times is None or not status.earlier:
         return None
     depths = _depths(times.earlier)
-    devices = ", ".join(sorted({job.device or "device not recorded" for job in status.earlier}))
+    machines = ", ".join(sorted({j.machine or "device not recorded" for j in status.earlier}))
     now = f"this command's jobs at {_depths(times.now)}, else " if times.now else ""
     scale = f", scaled x{times.scale:.2f} to this command's speed" if times.now else ""
     return (
         f"epoch times of untimed jobs: {now}{len(status.earlier)} earlier job(s) of the sweep "
-        f"on {devices} at {depths}{scale}, else a line in depth"
+        f"on {machines} at {depths}{scale}, else a line in depth"
     )
 
 

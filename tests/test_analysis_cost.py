@@ -1,20 +1,19 @@
-"""What a resolve round costs: the sweep's own job times, on the device it ran on last."""
+"""What a resolve round costs: the sweep's own job times, on the machine it ran on last."""
 
 from __future__ import annotations
 
 import json
 
 import pandas as pd
-import pytest
 
 from analysis import Settings, analyze, records_from_dirs
-from analysis.cost import Cost, latest_device, round_cost
+from analysis.cost import Cost, latest_machine, round_cost
 from tests.analysis_synth import write_job
 
 
 def summary(rows: list[tuple[str, int, str, float, str, str]]) -> pd.DataFrame:
-    """(model, depth, device, total_seconds, ended_at, status) per job."""
-    columns = ["model", "depth", "device", "total_seconds", "ended_at", "status"]
+    """(model, depth, machine, total_seconds, ended_at, status) per job."""
+    columns = ["model", "depth", "machine", "total_seconds", "ended_at", "status"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -29,8 +28,8 @@ JOBS = summary([
 ])  # fmt: skip
 
 
-def test_a_round_is_priced_at_the_last_devices_medians_and_a_line_in_depth():
-    assert latest_device(JOBS) == "cpu"  # the last completed job's
+def test_a_round_is_priced_at_the_last_machines_medians_and_a_line_in_depth():
+    assert latest_machine(JOBS) == "cpu"  # the last completed job's
     cost = round_cost([("vit", 3), ("vit", 5), ("vit", 1), ("vitbnffn", 3), ("vitbnffn", 1)], JOBS)
     # vit: 300 (median) + 500 + 100 (depth 1 from the line 100 s per depth through 3-5, not
     # the 20 s it took on cuda); vitbnffn: 330, and depth 1 unpriced (one timed depth).
@@ -43,16 +42,25 @@ def test_a_round_is_priced_at_the_last_devices_medians_and_a_line_in_depth():
 
 
 def test_without_a_timed_job_nothing_is_guessed():
-    cost = round_cost([("vit", 3)], JOBS.assign(device=None))
+    cost = round_cost([("vit", 3)], JOBS.assign(machine=None))
     assert cost == Cost(0.0, 1, 0, 1, None)
     assert cost.text() == "no timed job in this sweep to price the round by"
 
 
-def test_the_summary_carries_each_jobs_device(tmp_path):
-    for seed, device in enumerate(("cuda", "cpu")):
+def test_the_summary_carries_each_jobs_machine_and_a_new_chip_prices_the_round(tmp_path):
+    chips = [("cuda", None), ("cpu", "zen4"), ("cpu", "zen3")]  # in the order they ended
+    for seed, (device, chip) in enumerate(chips):
         job = write_job(tmp_path, "vit", 2, seed, [0.5, 0.6])
         record = json.loads((job / "result.json").read_text())
-        (job / "result.json").write_text(json.dumps({**record, "device": device}))
+        host = {"hostname": "vm", "cpu": "AMD EPYC", "cpu_id": chip}
+        ended = f"2026-01-0{seed + 1}T00:00:00+00:00"
+        seconds = 10.0 * (seed + 1)
+        record |= {"device": device, "host": host, "ended_at": ended, "total_seconds": seconds}
+        (job / "result.json").write_text(json.dumps(record))
     a = analyze(*records_from_dirs([tmp_path]), Settings())
-    assert sorted(a.summary["device"]) == ["cpu", "cuda"]
-    assert round_cost([("vit", 2)], a.summary).seconds == pytest.approx(2.0)
+    assert sorted(a.summary["device"]) == ["cpu", "cpu", "cuda"]
+    assert sorted(a.summary["machine"]) == [
+        "cpu (AMD EPYC, zen3)", "cpu (AMD EPYC, zen4)", "cuda",
+    ]  # fmt: skip
+    cost = round_cost([("vit", 2)], a.summary)
+    assert (cost.seconds, cost.machine) == (30.0, "cpu (AMD EPYC, zen3)")  # not zen4's 20 s

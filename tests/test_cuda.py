@@ -50,6 +50,7 @@ def test_a_job_on_cuda_matches_the_same_job_on_cpu(
     run(tiny_config(*common, "trainer.device=cuda"), tmp_path / "cuda")
     record = json.loads((tmp_path / "cuda" / "result.json").read_text())
     assert record["status"] == "completed" and record["device"].startswith("cuda")
+    assert record["host"]["gpu"] == torch.cuda.get_device_name()  # the machine it ran on
     assert_close(tmp_path / "cuda", tmp_path / "cpu", n_train=200, n_test=100)
 
 

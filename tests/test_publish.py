@@ -145,9 +145,14 @@ def test_provenance_says_where_the_compute_ran_and_which_records_lack_the_cpu() 
         "host": {"hostname": "vm", "cpu": "AMD EPYC", "cpu_capability": "AVX512"},
         "total_seconds": 3600,
     }
-    gpu = {"device": "cuda", "host": {"hostname": "node1"}, "total_seconds": 360}
-    assert compute_by_device([new_cpu, old_cpu, gpu, new_cpu]) == (
+    chip = "AuthenticAMD family 25 model 17 stepping 1"
+    chipped = {**new_cpu, "host": {**new_cpu["host"], "cpu_id": chip}}
+    old_gpu = {"device": "cuda", "host": {"hostname": "node1"}, "total_seconds": 360}
+    gpu = {"device": "cuda", "host": {"hostname": "node1", "gpu": "NVIDIA H200"}}
+    assert compute_by_device([new_cpu, old_cpu, old_gpu, new_cpu, chipped, gpu]) == (
         "cpu (vm, AMD EPYC, AVX512): 2 jobs, 2.0 h; "
+        f"cpu (vm, AMD EPYC, AVX512, {chip}): 1 job, 1.0 h; "
         "cpu (vm, CPU model not recorded): 1 job, 0.5 h; "
-        "cuda (node1): 1 job, 0.1 h"
+        "cuda (node1): 1 job, 0.1 h; "
+        "cuda (node1, NVIDIA H200): 1 job, 0.0 h"
     )

@@ -42,6 +42,7 @@ def job(
     depth: int = 2,
     hydra: bool = True,
     device: str | None = None,
+    chip: str | None = None,
     ended_at: str | None = None,
     checkpoint: bool = True,
 ) -> Path:
@@ -72,6 +73,7 @@ def job(
             "diverged_at": {"epoch": done + 1, "step": 7} if status == "diverged" else None,
             "error": {"type": "RuntimeError", "message": "boom"} if status == "failed" else None,
             "device": device,
+            "host": {"hostname": "vm", "cpu_id": chip} if chip else {"hostname": "vm"},
             "ended_at": ended_at,
         }
         write_result(path, record)
@@ -195,12 +197,35 @@ def test_eta_prices_untimed_jobs_from_the_sweeps_earlier_jobs_on_the_newest_devi
     root = tmp_path / "grid"
     resolve_round(root)
     status = read_sweep(root, now=time.time())
-    assert {j.device for j in status.earlier} == {"cpu"} and len(status.earlier) == 4
+    assert {j.machine for j in status.earlier} == {"cpu"} and len(status.earlier) == 4
     assert status.times is not None and status.times.scale == pytest.approx(2.0)
     # depth 2 runs at 40 s: at most 1 epoch left; depth 4 from the CPU grid, scaled: 2 x 80;
     # depth 6 on the CPU grid's line (10 s per depth), scaled: 2 x 120
     assert status.remaining_s == pytest.approx(40 + 2 * 80 + 2 * 120, abs=40)
     assert status.remaining_s > 2 * 80 + 2 * 120
+
+
+def test_eta_leaves_out_earlier_jobs_on_a_cpu_of_the_same_name_but_another_chip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.cli import main
+
+    root = tmp_path / "grid"
+    for d in (1, 2, 3, 4):  # a CPU whose record names no chip: 10 s per epoch and depth
+        job(root, f"d={d},s=1", depth=d, done=2, seconds=10.0 * d, status="completed",
+            device="cpu", ended_at=f"2026-12-01T1{d}:00:00+00:00")  # fmt: skip
+    for d in (1, 3):  # then a slower chip of the same name: 25 s per epoch and depth
+        job(root, f"d={d},s=2", depth=d, done=2, seconds=25.0 * d, status="completed",
+            device="cpu", chip="zen3", ended_at=f"2026-12-02T0{d}:00:00+00:00")  # fmt: skip
+    for d in (2, 5):
+        job(root, f"d={d},s=3", depth=d, epochs=2)
+    (root / JOBS_FILE).write_text(json.dumps(["d=2,s=3", "d=5,s=3"]))
+    status = read_sweep(root, now=time.time())
+    assert {j.machine for j in status.earlier} == {"cpu (zen3)"} and len(status.earlier) == 2
+    # on zen3's line, 25 s per epoch and depth: 2 epochs at depth 2, 2 at depth 5
+    assert status.remaining_s == pytest.approx(2 * 50 + 2 * 125)
+    assert main(["status", str(root)]) == 0
+    assert "2 earlier job(s) of the sweep on cpu (zen3) at depths 1,3" in capsys.readouterr().out
 
 
 def test_the_watcher_and_analysis_status_price_a_resolve_round_from_the_grid(

@@ -16,7 +16,7 @@ import torch
 
 import vitbn_sweep.train as train
 from vitbn_sweep import resume
-from vitbn_sweep.results import METRIC_COLUMNS
+from vitbn_sweep.results import METRIC_COLUMNS, cpu_id
 from vitbn_sweep.train import run
 
 TIMINGS = {"epoch_seconds", "samples_per_s"}
@@ -49,6 +49,7 @@ def test_results_contract(tiny_config: Config, tmp_path: Path) -> None:
     assert on_disk["where"]["scheduler"] == "local"
     assert on_disk["host"]["cpu"] and on_disk["host"]["cpu"] != "unknown"
     assert on_disk["host"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert on_disk["host"]["cpu_id"] == cpu_id() and "gpu" not in on_disk["host"]
     assert on_disk["started_at"] <= on_disk["ended_at"] and on_disk["total_seconds"] > 0
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left
     assert not (tmp_path / "checkpoint.pt").exists()  # dropped once completed

@@ -25,7 +25,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 SCHEMA_VERSION = 1
 METRICS_FILE, RESULT_FILE = "metrics.csv", "result.json"
@@ -39,6 +42,8 @@ METRIC_COLUMNS = (
     "samples_per_s",
 )
 STATUSES = ("completed", "diverged", "failed")
+CPUINFO = Path("/proc/cpuinfo")
+CPU_KEYS = ("cpu", "cpu_capability", "cpu_id")  # host keys that tell CPUs apart
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -121,7 +126,7 @@ def where() -> dict[str, Any]:
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else what the platform says)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in CPUINFO.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -129,15 +134,59 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def host() -> dict[str, Any]:
-    """Where the job ran: host, platform, command line, and the CPU with the instruction set
-    torch's CPU kernels use (fp32 sums can differ in the last bits between them)."""
+def cpu_id(cpuinfo: Path = CPUINFO) -> str:
+    """``AuthenticAMD family 25 model 17 stepping 1``: which chip exactly, where model names
+    alike (a VM's "AMD EPYC") hide chips of different speed; empty without /proc/cpuinfo's
+    x86 fields."""
+    fields: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if not line.strip():
+                break  # the first CPU's block; the others repeat it
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    except OSError:
+        return ""
+    keys = ("cpu family", "model", "stepping")
+    if not all(k in fields for k in keys):
+        return ""
+    ids = " ".join(f"{k.removeprefix('cpu ')} {fields[k]}" for k in keys)
+    return f"{fields.get('vendor_id', '?')} {ids}"
+
+
+def host(device: torch.device) -> dict[str, Any]:
+    """Where the job ran: host, platform, command line, the CPU (model name, exact chip, and
+    the instruction set torch's CPU kernels use: fp32 sums can differ in the last bits
+    between them) and, on CUDA, the GPU's name."""
     import torch
 
-    return {
+    record = {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "argv": sys.argv,
         "cpu": cpu_model(),
+        "cpu_id": cpu_id(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
+    return record
+
+
+def hardware(result: Mapping[str, Any]) -> list[str]:
+    """What a job's record says of the hardware its speed depends on: the GPU's name for a
+    CUDA job, the CPU's model, kernels and chip for a CPU job; older records lack some."""
+    recorded = result.get("host") or {}
+    keys = ("gpu",) if str(result.get("device")).startswith("cuda") else CPU_KEYS
+    return [str(recorded[k]) for k in keys if recorded.get(k)]
+
+
+def machine(result: Mapping[str, Any]) -> str | None:
+    """The kind of machine a job ran on, to compare job times by: ``cpu (AMD EPYC, AVX512,
+    AuthenticAMD family 25 model 17 stepping 1)``, ``cuda (NVIDIA H200)``, or just the
+    device where the record is older than these fields; None without a device. Not the host
+    name: a cluster's nodes of one kind are alike, and every VM here is called "vm"."""
+    if not result.get("device"):
+        return None
+    parts = hardware(result)
+    return f"{result['device']} ({', '.join(parts)})" if parts else str(result["device"])

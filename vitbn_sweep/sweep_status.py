@@ -21,7 +21,8 @@ The ETA: seconds per epoch (the job's own timed epochs, else ``EpochTimes``: thi
 command's jobs at the same depth, the sweep's earlier jobs there, a line in depth),
 times the epochs each unfinished job has left, divided by how many jobs run at once.
 The sweep's earlier jobs are the ended ones in its directory outside the job list, on
-the device the newest of them ran on. No ETA before an epoch of the sweep is timed.
+the machine the newest of them ran on (``results.machine``: the device and its hardware).
+No ETA before an epoch of the sweep is timed.
 
 Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node.
 """
@@ -43,7 +44,7 @@ import yaml
 
 from vitbn_sweep.claims import CLAIM_FILE
 from vitbn_sweep.epoch_times import EpochTimes
-from vitbn_sweep.results import METRICS_FILE, RESULT_FILE
+from vitbn_sweep.results import METRICS_FILE, RESULT_FILE, machine
 from vitbn_sweep.resume import CHECKPOINT_FILE
 from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE, last_start
 
@@ -72,7 +73,7 @@ class JobStatus:
     depth: int | None = None
     detail: str = ""  # "at epoch 4" for a diverged job, the error for a failed one
     starts_over: bool = False  # unended, epochs in metrics.csv but no checkpoint to continue
-    device: str | None = None  # an ended job's, from its result.json
+    machine: str | None = None  # an ended job's device and hardware, from its result.json
     ended_at: str | None = None  # an ended job's ISO time
 
     @property
@@ -235,7 +236,7 @@ def read_job(
         depth=_config_int(name, "model.depth", own, sweep_config),
         detail=_ended_detail(result) if result else (STARTS_OVER if starts_over else ""),
         starts_over=starts_over,
-        device=str(result["device"]) if result and result.get("device") else None,
+        machine=machine(result) if result else None,
         ended_at=str(result["ended_at"]) if result and result.get("ended_at") else None,
     )
 
@@ -286,8 +287,9 @@ def sweep_config(sweep_dir: Path) -> dict[str, Any]:
 def earlier_jobs(
     sweep_dir: Path, names: Iterable[str], sweep_config: Mapping[str, Any] | None = None
 ) -> tuple[JobStatus, ...]:
-    """The sweep's ended jobs outside ``names`` with timed epochs, on the device the newest
-    of them ran on (a sweep begun on a GPU and continued on a CPU is priced at the CPU's)."""
+    """The sweep's ended jobs outside ``names`` with timed epochs, on the machine the newest
+    of them ran on (a sweep begun on a GPU and continued on a CPU is priced at the CPU's, and
+    one continued on a slower CPU of the same name at that CPU's, told apart by its chip)."""
     skip = set(names)
     ended = [
         job
@@ -299,7 +301,7 @@ def earlier_jobs(
     if not ended:
         return ()
     newest = max(ended, key=lambda j: j.ended_at or "")
-    return tuple(job for job in ended if job.device == newest.device)
+    return tuple(job for job in ended if job.machine == newest.machine)
 
 
 def epoch_times(jobs: Iterable[JobStatus], earlier: Iterable[JobStatus] = ()) -> EpochTimes:

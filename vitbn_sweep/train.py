@@ -153,7 +153,7 @@ def start_record(
         "error": None,
         "resumed_from_epoch": ckpt.get("epoch"),
         "versions": results.versions(),
-        "host": results.host(),
+        "host": results.host(device),
         "where": results.where(),
         "device": str(device),
         "threads": torch.get_num_threads(),
