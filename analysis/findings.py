@@ -8,7 +8,9 @@ the README and ``results/README.md``), one list per sweep of the study:
 - whether the higher lr hurts the baseline more (``analysis.stability``'s gap);
 - where seeds are wide (``analysis.spread``): there a verdict needs many seeds.
 
-Where the evidence is open the sentence says so: more seeds, not a stronger sentence.
+The block opens with whether the study has ended (every planned job, the grids' and
+``make resolve``'s seeds) or is still in progress. Where the evidence is open the sentence
+says so: more seeds, not a stronger sentence.
 """
 
 from __future__ import annotations
@@ -42,18 +44,20 @@ def findings(study: list[Published]) -> str:
     critical depth per lr, the lr stability per model, whether the critical depth shrinks
     and whether the higher lr hurts the baseline more; where a cell is unresolved the
     sentence says so (more seeds, not a stronger sentence)."""
-    lines = []
-    for p in study:
+    expected = [_expected(p.analysis) for p in study]
+    total = None if None in expected else sum(expected)  # type: ignore[arg-type]
+    lines = [status_line(sum(_done(p.analysis) for p in study), total), ""]
+    for p, planned in zip(study, expected, strict=True):
         a = p.analysis
-        expected = _expected(a)
-        done = f"{_done(a)} of {expected}" if expected is not None else f"{_done(a)}"
+        done = f"{_done(a)} of {planned}" if planned is not None else f"{_done(a)}"
+        so_far = "" if planned is not None and _done(a) >= planned else " ended so far"
         candidate, baseline = a.pair or ("?", "?")
         lines.append(f"- **{p.question}** ({done} jobs ended):")
         for row in a.critical.to_dict("records"):
             lines.append(
                 f"  - lr {tables.plain(row['lr'])}: critical depth (from which {candidate} beats "
                 f"{baseline} by more than the margin) **{row['critical_depth']}**: "
-                f"{_verdict(row['verdict'], row['detail'])} (depths {row['depths']} ended so far, "
+                f"{_verdict(row['verdict'], row['detail'])} (depths {row['depths']}{so_far}, "
                 f"{row['seeds']} seeds)."
             )
         if not a.stability.empty:
@@ -70,6 +74,24 @@ def findings(study: list[Published]) -> str:
         lines += _gap_findings(a)
         lines += _spread_findings(a)
     return "\n".join(lines)
+
+
+def status_line(done: int, planned: int | None) -> str:
+    """Has the study ended? ``done`` jobs ended (completed or diverged) of ``planned`` (the
+    sweeps' grids and ``make resolve``'s seeds; None: not known)."""
+    open_cells = (
+        "Where a cell is unresolved, the answer is more seeds there, not a stronger sentence."
+    )
+    if planned is not None and done >= planned:
+        return (
+            f"**Ended**: all {done} planned jobs of the study have ended (the grids and "
+            f"`make resolve`'s seeds). {open_cells}"
+        )
+    of = f"{done} of {planned}" if planned is not None else f"{done} (of a plan of unknown size)"
+    return (
+        f"**In progress**: {of} planned jobs have ended, and the answer below covers only "
+        f"those. {open_cells}"
+    )
 
 
 def _at_depth(row: dict, value: str) -> str:

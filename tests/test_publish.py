@@ -156,3 +156,15 @@ def test_provenance_says_where_the_compute_ran_and_which_records_lack_the_cpu() 
         "cuda (node1): 1 job, 0.1 h; "
         "cuda (node1, NVIDIA H200): 1 job, 0.0 h"
     )
+
+
+def test_the_findings_open_with_whether_the_study_has_ended() -> None:
+    from analysis.findings import status_line
+
+    assert status_line(178, 178).startswith("**Ended**: all 178 planned jobs")
+    assert status_line(176, 178).startswith("**In progress**: 176 of 178 planned jobs")
+    assert "of a plan of unknown size" in status_line(5, None)
+    study = analyse_study(REPO / "results")
+    text = findings(study)
+    assert text.splitlines()[0].startswith(("**Ended**", "**In progress**"))
+    assert ("ended so far" in text) == text.startswith("**In progress**")
