@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
+import pytest
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.cost import Cost, latest_machine, round_cost
@@ -64,3 +66,26 @@ def test_the_summary_carries_each_jobs_machine_and_a_new_chip_prices_the_round(t
     ]  # fmt: skip
     cost = round_cost([("vit", 2)], a.summary)
     assert (cost.seconds, cost.machine) == (30.0, "cpu (AMD EPYC, zen3)")  # not zen4's 20 s
+
+
+def test_jobs_a_new_chip_cannot_price_are_priced_at_another_of_its_device_and_named():
+    zen3, zen5, h200 = "cpu (EPYC, zen3)", "cpu (EPYC, zen5)", "cuda (H200)"
+    jobs = summary([
+        ("vit", 3, zen3, 300.0, "2026-01-01T00:00", "completed"),
+        ("vit", 5, zen3, 500.0, "2026-01-01T01:00", "completed"),
+        ("vitbnffn", 3, zen3, 330.0, "2026-01-01T02:00", "completed"),
+        ("vitbnffn", 5, zen3, 530.0, "2026-01-01T03:00", "completed"),
+        ("dnn", 2, h200, 10.0, "2026-01-02T00:00", "completed"),
+        ("dnn", 4, h200, 20.0, "2026-01-02T01:00", "completed"),
+        ("vit", 6, zen5, 700.0, "2026-01-03T00:00", "completed"),  # the sweep moved here
+    ])  # fmt: skip
+    cost = round_cost([("vit", 6), ("vit", 4), ("vitbnffn", 4), ("dnn", 3)], jobs)
+    # vit 6: zen5's own 700 s; vit 4 and vitbnffn 4: zen3's lines (400, 430 s), zen5 has one
+    # timed depth; dnn 3: only the GPU timed dnn, and a CPU job is never priced at its times.
+    assert cost.seconds == pytest.approx(1530.0)
+    assert replace(cost, seconds=1530.0) == Cost(1530.0, 4, 0, 1, zen5, ((zen3, 2),))
+    assert cost.text() == (
+        f"about 25m30s of job time at this sweep's {zen5} times (median per model and depth); "
+        f"2 job(s) at {zen3} times: another machine, as this one has too few timed depths for "
+        "them (its speed may differ); 1 job(s) not priced: their model has too few timed depths"
+    )
