@@ -82,11 +82,15 @@ def job_seconds(summary: pd.DataFrame, machine: str) -> dict[tuple[str, int], fl
     return {(str(m), int(d)): float(s) for (m, d), s in medians.items()}
 
 
+def _device(machine: str) -> str:
+    """``cpu`` of ``cpu (AMD EPYC, AVX512)``: the device ``results.machine`` names first."""
+    return machine.split(" (", 1)[0]
+
+
 def other_machines(summary: pd.DataFrame, machine: str) -> list[str]:
     """The other machines of ``machine``'s device that completed jobs, most jobs first."""
-    device = machine.split(" (", 1)[0]
     done = summary[(summary["status"] == "completed") & summary["machine"].notna()]
-    counts = Counter(str(m) for m in done["machine"] if str(m).split(" (", 1)[0] == device)
+    counts = Counter(m for m in map(str, done["machine"]) if _device(m) == _device(machine))
     return [m for m, _ in counts.most_common() if m != machine]
 
 

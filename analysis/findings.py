@@ -45,12 +45,13 @@ def findings(study: list[Published]) -> str:
     and whether the higher lr hurts the baseline more; where a cell is unresolved the
     sentence says so (more seeds, not a stronger sentence)."""
     expected = [_expected(p.analysis) for p in study]
+    ended = [_done(p.analysis) for p in study]
     total = None if None in expected else sum(expected)  # type: ignore[arg-type]
-    lines = [status_line(sum(_done(p.analysis) for p in study), total), ""]
-    for p, planned in zip(study, expected, strict=True):
+    lines = [status_line(sum(ended), total), ""]
+    for p, planned, n in zip(study, expected, ended, strict=True):
         a = p.analysis
-        done = f"{_done(a)} of {planned}" if planned is not None else f"{_done(a)}"
-        so_far = "" if planned is not None and _done(a) >= planned else " ended so far"
+        done = f"{n} of {planned}" if planned is not None else f"{n}"
+        so_far = "" if planned is not None and n >= planned else " ended so far"
         candidate, baseline = a.pair or ("?", "?")
         lines.append(f"- **{p.question}** ({done} jobs ended):")
         for row in a.critical.to_dict("records"):
