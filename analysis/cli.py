@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import dashboard, publish, status
+from analysis import dashboard, export, publish, status
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
 from analysis.load import SOURCES, AnalysisError, default_out, load_results, newest_sweep
@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_parser(commands)
     dashboard.add_parser(commands)
     publish.add_parser(commands)
+    export.add_parser(commands)
     return parser
 
 

@@ -27,6 +27,7 @@ from analysis.sources import records_from_mlflow, records_from_wandb
 from tests.conftest import TINY, compose_config, run_cli
 from vitbn_sweep.tracking import build_tracker, wandb_tracker
 from vitbn_sweep.tracking.identity import job_identity
+from vitbn_sweep.tracking.names import run_name, split_overrides
 from vitbn_sweep.tracking.wandb_tracker import has_credentials, resolve_mode
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import config_errors
@@ -76,8 +77,10 @@ def history(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_record(records: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = [r["run"] for r in records if r["type"] == "run"]
-    return found
+    """The run record written at init (the device tag set at the end writes a second one)."""
+    found = [r["run"] for r in records if r["type"] == "run"]
+    assert 1 <= len(found) <= 2 and all(r["run_id"] == found[0]["run_id"] for r in found)
+    return found[0]
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -117,6 +120,19 @@ def test_job_identity_is_the_sweep_and_the_overrides(tmp_path: Path) -> None:
     single = job_identity(cfg, tmp_path / "runs" / "2026-01-01_00-00-00")
     assert single.job == "runs/2026-01-01_00-00-00" and not single.in_sweep
     assert single.name == f"vit depth={cfg['model']['depth']} lr=0.003 seed=0"
+
+
+def test_run_names_lead_with_model_depth_lr_and_seed() -> None:
+    cfg = compose_config(["model=vitbnffn", "model.depth=4", "optim.lr=0.005", "trainer.seed=2"])
+    assert run_name(cfg) == "vitbnffn-d4-lr0.005-s2"  # a single run: no sweep dir
+    job = "model.depth=4,model=vitbnffn,optim.lr=0.005,trainer.seed=2"
+    assert run_name(cfg, job) == "vitbnffn-d4-lr0.005-s2"
+    more = "data.augment.zoom_out_side_range=[2.0,3.0],data.train_size=2000,model=vitbnffn"
+    assert run_name(cfg, f"lr0.005/{more},trainer.epochs=3") == (
+        "vitbnffn-d4-lr0.005-s2 augment.zoom_out_side_range=[2.0,3.0],train_size=2000,epochs=3"
+    )
+    assert run_name({**cfg, "optim": {"lr": 1e-4}}) == "vitbnffn-d4-lr0.0001-s2"
+    assert split_overrides("a=[1,2],b={c:1,d:2},e=3") == ["a=[1,2]", "b={c:1,d:2}", "e=3"]
 
 
 def test_wandb_mode_env_then_config_then_credentials(tmp_path: Path) -> None:
@@ -175,7 +191,8 @@ def test_no_credentials_means_offline_with_one_sync_warning(
     assert f"wandb sync {tmp_path.resolve()}/sw/*/wandb/offline-run-*" in warnings[0].getMessage()
     first = fake.inits[0]
     assert first["mode"] == "offline" and first["resume"] == "allow"
-    assert (first["group"], first["job_type"], first["name"]) == ("sw", "vitbnffn", "model.depth=1")
+    assert (first["group"], first["job_type"]) == ("sw", "vitbnffn")
+    assert first["name"] == "vitbnffn-d1-lr0.003-s0"
     assert first["config"]["model"]["name"] == "vitbnffn" and first["settings"] == {"silent": True}
     assert first["dir"] == str(tmp_path / "sw" / "model.depth=1")
     assert {"vitbnffn", "depth=1", "sweep=sw"} <= set(first["tags"])
@@ -218,7 +235,11 @@ def test_wandb_offline_multirun_leaves_one_run_per_job_with_config_and_metrics(
         meta = run_record(records)
         run_ids.add(meta["run_id"])
         assert meta["run_group"] == "wb" and meta["job_type"] == result["config"]["model"]["name"]
-        assert meta["display_name"] == job.name and meta["resume"] is True
+        model = result["config"]["model"]["name"]
+        assert meta["display_name"] == f"{model}-d1-lr0.003-s0 " + ",".join(
+            ["batch_size=50", "epochs=2", "test_batch_size=100", "test_size=100", "train_size=200"]
+        )
+        assert meta["resume"] is True
         config = summary["config"]
         assert config["model"] == result["config"]["model"]
         assert config["optim"]["lr"] == result["config"]["optim"]["lr"]

@@ -2,15 +2,22 @@
 
 - tracking URI: ``logger.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else a local
   SQLite store ``<paths.outputs>/mlflow/mlflow.db`` (artifacts next to it in
-  ``<paths.outputs>/mlflow/artifacts``); browse it with ``mlflow ui --backend-store-uri``;
+  ``<paths.outputs>/mlflow/artifacts``); browse it with ``make mlflow-ui``;
 - experiment: ``logger.experiment`` (the sweep name by default);
+- run name: ``names.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
 - params: the flattened config (``model.depth`` = ``3``); tags: sweep, job, model,
-  status (running | completed | diverged | failed);
-- metrics: every epoch's metrics row with ``step=epoch``;
+  depth, lr, seed, status (running | completed | diverged | failed), and at the end
+  the device the job ran on;
+- metrics: every epoch's metrics row with ``step=epoch``; at the end the result's
+  summary (``best_test_acc``, ``best_epoch``, ``epochs_run``, ``total_seconds``, ...);
 - at the end the result record goes in as the artifact ``vitbn/record.json``, which is
   what ``analysis.sources.records_from_mlflow`` reads back;
 - a resumed job finds its run by the tag ``vitbn.run_key`` (the job identity's id)
   and continues it.
+
+``python -m analysis export`` writes the runs of finished jobs with the same
+functions (``open_experiment``, ``open_run``, ``end_run``), so a run reads the same
+whether it was logged live or after the fact.
 """
 
 from __future__ import annotations
@@ -24,14 +31,25 @@ from pathlib import Path
 from typing import Any
 
 from vitbn_sweep.tracking import Tracker
-from vitbn_sweep.tracking.identity import flatten, job_identity, param_text
+from vitbn_sweep.tracking.identity import JobIdentity, flatten, job_identity, param_text
+from vitbn_sweep.tracking.names import run_name
 
 log = logging.getLogger(__name__)
 RECORD_ARTIFACT = "vitbn/record.json"
 RUN_KEY_TAG, JOB_TAG, SWEEP_TAG, STATUS_TAG = "vitbn.run_key", "vitbn.job", "sweep", "status"
 JOB_DIR_TAG = "vitbn.job_dir"  # where the job's result files are
+ENDED_TAG = "vitbn.ended_at"  # the result's ended_at: which result the run holds
 TERMINAL = {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}
 PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
+METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
+# result keys -> summary metrics (a run table's sortable columns)
+SUMMARY_METRICS = {
+    "best_test_acc": ("best", "test_acc"),
+    "best_test_acc_clean": ("best", "test_acc_clean"),
+    "best_epoch": ("best", "epoch"),
+    "epochs_run": ("epochs_run",),
+    "total_seconds": ("total_seconds",),
+}
 
 
 def store_dir(config: Mapping[str, Any]) -> Path:
@@ -63,6 +81,142 @@ def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
         return found.experiment_id
 
 
+def open_experiment(logger: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[Any, str]:
+    """(client, experiment id) of ``logger.experiment`` at the resolved tracking URI."""
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise ImportError(
+            f"logger=mlflow needs the mlflow extra: pip install 'vitbn_sweep[mlflow]' ({exc})"
+        ) from exc
+
+    uri = resolve_tracking_uri(logger, config)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    local_store = uri == f"sqlite:///{store_dir(config) / 'mlflow.db'}"
+    artifacts = (store_dir(config) / "artifacts").as_uri() if local_store else None
+    client = MlflowClient(tracking_uri=uri)
+    return client, experiment_id(client, logger["experiment"], artifacts)
+
+
+def find_run(client: Any, exp_id: str, identity: JobIdentity) -> Any:
+    """The run of this job in the experiment (by its ``vitbn.run_key`` tag), or None."""
+    found = client.search_runs(
+        [exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_id}'", max_results=1
+    )
+    return found[0] if found else None
+
+
+def run_tags(
+    config: Mapping[str, Any], identity: JobIdentity, job_dir: Path, extra: list[str]
+) -> dict[str, str]:
+    model, optim, trainer = config["model"], config["optim"], config["trainer"]
+    return {
+        RUN_KEY_TAG: identity.run_id,
+        JOB_TAG: identity.job,
+        JOB_DIR_TAG: str(Path(job_dir).resolve()),
+        SWEEP_TAG: identity.sweep,
+        "model": str(model["name"]),
+        "depth": str(model["depth"]),
+        "lr": f"{float(optim['lr']):g}",
+        "seed": str(trainer["seed"]),
+        STATUS_TAG: "running",
+        **{str(t): "true" for t in extra},
+    }
+
+
+def open_run(
+    client: Any,
+    exp_id: str,
+    config: Mapping[str, Any],
+    *,
+    identity: JobIdentity,
+    job_dir: Path,
+    extra_tags: list[str],
+    previous: Any = None,
+    start_ms: int | None = None,
+) -> str:
+    """Create the job's run, or continue ``previous`` (its earlier run); its id.
+
+    Params go in once: a continued run keeps the values it has (MLflow cannot change
+    a param) with a warning naming the changed ones, and gets the new keys.
+    """
+    from mlflow.entities import Param
+
+    name = run_name(config, identity.job if identity.in_sweep else "")
+    tags = run_tags(config, identity, job_dir, extra_tags)
+    params = {k: param_text(v) for k, v in flatten(config).items()}
+    if previous is not None:
+        run_id = previous.info.run_id
+        client.update_run(run_id, status="RUNNING", name=name)
+        logged = previous.data.params
+        changed = sorted(k for k in params if k in logged and logged[k] != params[k])
+        if changed:
+            log.warning(
+                "mlflow run %s resumed with changed params %s; MLflow keeps the first values",
+                run_id,
+                ", ".join(changed),
+            )
+        params = {k: v for k, v in params.items() if k not in logged}
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+    else:
+        run_id = client.create_run(
+            exp_id, start_time=start_ms, run_name=name, tags=tags
+        ).info.run_id
+    items = [Param(k, v) for k, v in params.items()]
+    for i in range(0, len(items), PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[i : i + PARAMS_PER_BATCH])
+    return run_id
+
+
+def epoch_metrics(row: Mapping[str, Any], stamp_ms: int) -> list[Any]:
+    """One metrics row as MLflow metrics at ``step=epoch`` (missing values left out)."""
+    from mlflow.entities import Metric
+
+    step = int(row["epoch"])
+    return [
+        Metric(k, float(v), stamp_ms, step)
+        for k, v in row.items()
+        if k != "epoch" and v is not None and v == v  # v == v: not NaN
+    ]
+
+
+def log_metrics(client: Any, run_id: str, metrics: list[Any]) -> None:
+    for i in range(0, len(metrics), METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[i : i + METRICS_PER_BATCH])
+
+
+def summary_metrics(record: Mapping[str, Any], stamp_ms: int) -> list[Any]:
+    """The result's headline numbers (``SUMMARY_METRICS``) as metrics at its last epoch."""
+    from mlflow.entities import Metric
+
+    step = int(record.get("epochs_run") or 0)
+    metrics = []
+    for key, path in SUMMARY_METRICS.items():
+        value: Any = record
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            metrics.append(Metric(key, float(value), stamp_ms, step))
+    return metrics
+
+
+def end_run(client: Any, run_id: str, record: Mapping[str, Any], end_ms: int | None = None) -> None:
+    """Record the job's result in its run (tags, summary metrics, ``record.json``), end it."""
+    status = str(record.get("status"))
+    try:
+        client.set_tag(run_id, STATUS_TAG, status)
+        if record.get("device"):
+            client.set_tag(run_id, "device", str(record["device"]))
+        log_metrics(client, run_id, summary_metrics(record, end_ms or int(time.time() * 1000)))
+        plain = json.loads(json.dumps(dict(record), default=str))  # as result.json has it
+        client.log_dict(run_id, plain, RECORD_ARTIFACT)
+        client.set_tag(run_id, ENDED_TAG, str(record.get("ended_at")))
+    finally:
+        client.set_terminated(run_id, TERMINAL.get(status, "FAILED"), end_time=end_ms)
+
+
 class MlflowTracker(Tracker):
     def __init__(self, logger: Mapping[str, Any], *, job_dir: Path) -> None:
         self.logger, self.job_dir = dict(logger), Path(job_dir)
@@ -70,73 +224,24 @@ class MlflowTracker(Tracker):
         self.run_id: str | None = None
 
     def start(self, config: Mapping[str, Any]) -> None:
-        try:
-            from mlflow.entities import Param
-            from mlflow.tracking import MlflowClient
-        except ImportError as exc:
-            raise ImportError(
-                f"logger=mlflow needs the mlflow extra: pip install 'vitbn_sweep[mlflow]' ({exc})"
-            ) from exc
-
         identity = job_identity(config, self.job_dir)
-        uri = resolve_tracking_uri(self.logger, config)
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        local_store = uri == f"sqlite:///{store_dir(config) / 'mlflow.db'}"
-        artifacts = (store_dir(config) / "artifacts").as_uri() if local_store else None
-        client = MlflowClient(tracking_uri=uri)
-        exp_id = experiment_id(client, self.logger["experiment"], artifacts)
-        tags = {
-            RUN_KEY_TAG: identity.run_id,
-            JOB_TAG: identity.job,
-            JOB_DIR_TAG: str(self.job_dir.resolve()),
-            SWEEP_TAG: identity.sweep,
-            "model": str(config["model"]["name"]),
-            STATUS_TAG: "running",
-            **{str(t): "true" for t in self.logger["tags"]},
-        }
-        previous = client.search_runs(
-            [exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_id}'", max_results=1
+        client, exp_id = open_experiment(self.logger, config)
+        run_id = open_run(
+            client,
+            exp_id,
+            config,
+            identity=identity,
+            job_dir=self.job_dir,
+            extra_tags=list(self.logger["tags"]),
+            previous=find_run(client, exp_id, identity),
         )
-        params = {k: param_text(v) for k, v in flatten(config).items()}
-        if previous:
-            run = previous[0]
-            client.update_run(run.info.run_id, status="RUNNING")
-            logged = run.data.params
-            changed = sorted(k for k in params if k in logged and logged[k] != params[k])
-            if changed:
-                log.warning(
-                    "mlflow run %s resumed with changed params %s; MLflow keeps the first values",
-                    run.info.run_id,
-                    ", ".join(changed),
-                )
-            params = {k: v for k, v in params.items() if k not in logged}
-            for key, value in tags.items():
-                client.set_tag(run.info.run_id, key, value)
-        else:
-            run = client.create_run(exp_id, run_name=identity.name, tags=tags)
-        items = [Param(k, v) for k, v in params.items()]
-        for i in range(0, len(items), PARAMS_PER_BATCH):
-            client.log_batch(run.info.run_id, params=items[i : i + PARAMS_PER_BATCH])
-        self.client, self.run_id = client, run.info.run_id
+        self.client, self.run_id = client, run_id
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
-        if self.run_id is None:
-            return
-        from mlflow.entities import Metric
-
-        stamp, step = int(time.time() * 1000), int(row["epoch"])
-        metrics = [Metric(k, float(v), stamp, step) for k, v in row.items() if k != "epoch"]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        if self.run_id is not None:
+            log_metrics(self.client, self.run_id, epoch_metrics(row, int(time.time() * 1000)))
 
     def finish(self, record: Mapping[str, Any]) -> None:
         run_id, self.run_id = self.run_id, None
-        if run_id is None:
-            return
-        status = str(record.get("status"))
-        try:
-            self.client.set_tag(run_id, STATUS_TAG, status)
-            plain = json.loads(json.dumps(dict(record), default=str))  # as result.json has it
-            self.client.log_dict(run_id, plain, RECORD_ARTIFACT)
-        finally:
-            self.client.set_terminated(run_id, TERMINAL.get(status, "FAILED"))
+        if run_id is not None:
+            end_run(self.client, run_id, record)

@@ -2,11 +2,13 @@
 
 - run id: derived from the job's identity (``identity.job_identity``) with
   ``resume="allow"``, so a restarted or resumed job continues the same run;
-- group = ``logger.group`` (the sweep), job_type = the model, name = the overrides;
+- group = ``logger.group`` (the sweep), job_type = the model, name =
+  ``names.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
 - config = the resolved config (nested), per-epoch metrics with ``step=epoch``,
   summary = the result record (status, final, best, ...) without the config, and
-  ``job_dir``;
-- the run's files live in ``<job_dir>/wandb/``;
+  ``job_dir``; tags: model, depth, lr, seed, sweep, and at the end the device;
+- the run's files live in ``<job_dir>/wandb/`` (``python -m analysis export`` puts
+  them elsewhere: ``run_dir``);
 - mode: ``WANDB_MODE`` when set, else ``logger.mode``; ``auto`` is online when
   credentials exist (``WANDB_API_KEY``, ``WANDB_IDENTITY_TOKEN_FILE`` or a netrc
   entry from ``wandb login``), else offline with one warning per process that
@@ -33,6 +35,7 @@ from urllib.parse import urlparse
 
 from vitbn_sweep.tracking import Tracker
 from vitbn_sweep.tracking.identity import JobIdentity, job_identity, run_tags
+from vitbn_sweep.tracking.names import run_name
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -146,10 +149,16 @@ def _warn_offline_once(identity: JobIdentity, job_dir: Path, why: str) -> None:
 
 class WandbTracker(Tracker):
     def __init__(
-        self, logger: Mapping[str, Any], *, job_dir: Path, side_by_side: bool = False
+        self,
+        logger: Mapping[str, Any],
+        *,
+        job_dir: Path,
+        side_by_side: bool = False,
+        run_dir: Path | None = None,
     ) -> None:
         self.logger, self.job_dir = dict(logger), Path(job_dir)
         self.side_by_side = side_by_side  # other jobs' runs are open in this process too
+        self.run_dir = Path(run_dir) if run_dir is not None else self.job_dir  # holds wandb/
         self.run: Any = None
 
     def start(self, config: Mapping[str, Any]) -> None:
@@ -166,18 +175,18 @@ class WandbTracker(Tracker):
             if unreachable is not None:
                 mode, why = "offline", "server unreachable"
                 _warn_offline_once(identity, self.job_dir, unreachable)
-        self.job_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=self.logger["project"],
             entity=self.logger["entity"],
             group=self.logger["group"],
             job_type=str(config["model"]["name"]),
-            name=identity.name,
+            name=run_name(config, identity.job if identity.in_sweep else ""),
             id=identity.run_id,
             resume="allow",
             tags=run_tags(config, self.logger["tags"]),
             config=dict(config),
-            dir=str(self.job_dir),
+            dir=str(self.run_dir),
             mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
             # finish a run left open by an earlier job in this process; side by side (a
             # stacked group) every member's run stays open, each tracker holding its own
@@ -198,5 +207,7 @@ class WandbTracker(Tracker):
         try:
             summary = {k: v for k, v in record.items() if k != "config"}
             run.summary.update({**summary, JOB_DIR_KEY: str(self.job_dir.resolve())})
+            if record.get("device"):
+                run.tags = (*run.tags, f"device={record['device']}"[:64])
         finally:
             run.finish(exit_code=1 if record.get("status") == "failed" else 0)
