@@ -237,7 +237,7 @@ def test_wandb_offline_multirun_leaves_one_run_per_job_with_config_and_metrics(
         assert meta["run_group"] == "wb" and meta["job_type"] == result["config"]["model"]["name"]
         model = result["config"]["model"]["name"]
         assert meta["display_name"] == f"{model}-d1-lr0.003-s0 " + ",".join(
-            ["batch_size=50", "epochs=2", "test_batch_size=100", "test_size=100", "train_size=200"]
+            ["test_size=100", "train_size=200", "batch_size=50", "epochs=2", "test_batch_size=100"]
         )
         assert meta["resume"] is True
         config = summary["config"]
