@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report publish resolve status dashboard mlflow-ui bench test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
+.PHONY: install run report publish resolve status dashboard mlflow-ui export bench test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
 
 # MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
 # project's machines, CI), else the config's default ./data (downloaded on first use).
@@ -54,12 +54,16 @@ mlflow-ui: $(STAMP)  ## MLflow UI on a sweep's local store (<outputs>/mlflow), o
 	if [ -z "$$uri" ]; then \
 	  sweep="$(SWEEP)"; outputs="$${sweep:+$$sweep/..}"; outputs="$${outputs:-$${VITBN_OUTPUT_DIR:-outputs}}"; \
 	  db="$$(cd "$$outputs" 2>/dev/null && pwd)/mlflow/mlflow.db"; \
-	  test -f "$$db" || { echo "no MLflow store at $$outputs/mlflow/mlflow.db: run the sweep with logger=mlflow, or give MLFLOW_URI=..."; exit 2; }; \
+	  test -f "$$db" || { echo "no MLflow store at $$outputs/mlflow/mlflow.db: run the sweep with logger=mlflow, or make export SWEEP=... TO=mlflow, or give MLFLOW_URI=..."; exit 2; }; \
 	  uri="sqlite:///$$db"; \
 	fi; \
 	echo "MLflow UI on $$uri: http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it)"; \
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
 	  exec $(PY) -m mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+TO ?= mlflow
+export: $(STAMP)  ## log a finished sweep's jobs into a tracker, after the fact: make export SWEEP=outputs/grid_c TO=mlflow (or wandb); EXPORT_ARGS="--project P"
+	$(PY) -m analysis export $(SWEEP) --to $(TO) $(EXPORT_ARGS)
 
 test: $(STAMP)  ## the fast test suite (no tests marked slow)
 	$(PY) -m pytest -q
