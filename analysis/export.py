@@ -69,7 +69,7 @@ class Job:
 
 @dataclass
 class Exported:
-    """What one export did, job by job (names are run names or job dirs)."""
+    """What one export did: the job dirs it wrote, updated, kept or left out."""
 
     new: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -115,7 +115,7 @@ def sweep_jobs(sweep_dir: Path) -> tuple[list[Job], Exported]:
     report = Exported(unfinished=list(stats.incomplete))
     jobs = []
     for record in records:
-        job_dir = Path(record.path or sweep_dir)
+        job_dir = Path(record.path or sweep_dir).resolve()
         if record.result["status"] not in EXPORTED:
             report.failed.append(str(job_dir))
             continue
