@@ -191,6 +191,9 @@ def test_wandb_export_is_offline_runs_read_back_and_written_once(
     assert "0 new runs, 0 updated, 3 already there" in again and "wandb sync" not in again
     export_root = sweep.parent / "wandb-export" / "synthetic"
     assert len(list(export_root.glob("*/wandb/offline-run-*"))) == 3
+    rerun = sweep / JOBS[0][-1] / "result.json"  # the job ran again since: a new result
+    rerun.write_text(json.dumps({**json.loads(rerun.read_text()), "ended_at": "2026-02-01"}))
+    assert "0 new runs, 1 updated, 2 already there" in export(sweep, "--to", "wandb", capsys=capsys)
 
     names = set()
     for run_dir in written:
