@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import render as tables
-from analysis.compare import Analysis, analyze
+from analysis.compare import Analysis, analyze, state_legend
 from analysis.findings import findings
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
@@ -146,7 +146,9 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
     counts = ", ".join(f"{v} {k}" for k, v in a.counts().items() if v)
     lines += [f"Jobs: {counts}. Full report: [{report}/report.md]({report}/report.md).", ""]
     if a.pair is not None and not a.critical.empty:
+        legend = state_legend(a.settings.margin, a.settings.level)
         lines += ["### Critical depth", "", f"Basis: {a.settings.describe()}.", ""]
+        lines += [f"A cell's state: {a.pair[0]} against {a.pair[1]} {legend}.", ""]
         lines += [critical_markdown(a), ""]
         lines += [
             "### Per-depth differences",
