@@ -11,9 +11,9 @@ from analysis import Settings, analyze, records_from_dirs
 from analysis.compare import (
     BEYOND,
     LOSE,
-    NO_WIN,
     NEVER,
     NO_DATA,
+    NO_WIN,
     NOT_ENOUGH,
     UNDECIDED,
     UNRESOLVED,
