@@ -80,7 +80,7 @@ def diffs_table(
         interval(lo, hi) for lo, hi in zip(diffs["ci_low"], diffs["ci_high"], strict=True)
     ]
     out["method"] = diffs["method"]
-    out["state"] = diffs["state"]
+    out["state"] = diffs["label"] if "label" in diffs else diffs["state"]  # no win, lose, ...
     out["note"] = diffs["note"]
     if spread is not None and not spread.empty and spread["wide"].any():
         keys = [*[c for c in conditions if c in spread], "depth"]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis import figures as figs
 from analysis import render as tables
-from analysis.compare import UNRESOLVED, Analysis
+from analysis.compare import UNRESOLVED, Analysis, state_legend, win_rule
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
@@ -38,17 +38,15 @@ class ReportFiles:
 
 def method_text(settings: Settings) -> list[str]:
     """How the cells and the critical depth are decided, in words."""
-    margin = f"{settings.margin * 100:g} point{'s' if settings.margin != 0.01 else ''}"
     return [
         f"Each cell (condition and depth) compares the mean score over seeds with a "
         f"{settings.level:.0%} t interval: paired by seed where both models ran the same seeds "
         "(a seed fixes the data stream, so both saw the same data), pooled (Student) t where "
         "they ran as many seeds but not the same ones, Welch t where the counts differ; the "
         "per-depth table names the method of each cell.",
-        f"A cell is a *win* when the interval's lower end is above 0 and the estimate is above "
-        f"the margin ({margin}); *lose* when the interval's upper end is below the margin; "
-        "*unresolved* otherwise (always so with one seed per model: no interval); *no data* "
-        "when a model has no scored seed. The critical depth needs every swept depth from it "
+        f"A cell's state: the candidate {state_legend(settings.margin, settings.level)} (always "
+        "so with one seed per model: no interval); *no data* when a model has no scored seed. "
+        "The critical depth needs every swept depth from it "
         "upward to be a win: an intersection-union test, which keeps the level of each "
         "interval without a multiplicity correction.",
         "Censored answers: '<= 4' means the candidate wins from the smallest depth swept (4) "
@@ -136,8 +134,9 @@ def _answer(a: Analysis) -> Section:
         return section
     candidate, baseline = a.pair
     section.text.append(
-        f"The smallest swept depth from which {candidate} beats {baseline}, at that depth and "
-        f"at every larger swept depth. Basis: {a.settings.describe()}."
+        f"The smallest swept depth from which {candidate} wins against {baseline}, at that "
+        f"depth and at every larger swept depth ({win_rule(a.settings.margin, a.settings.level)})"
+        f". Basis: {a.settings.describe()}."
     )
     for row in a.critical.to_dict("records"):
         section.bullets.append(
