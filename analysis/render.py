@@ -183,7 +183,10 @@ def html_table(frame: pd.DataFrame) -> str:
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
         for row in frame.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    # Long cells (job dirs, config values) wrap anywhere, and a table still wider than the
+    # page scrolls inside its own box instead of running past the page's edge.
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="table">{table}</div>'
 
 
 CSS = """
@@ -192,7 +195,8 @@ max-width:1250px;padding:0 1.5rem;color:#1d232a;line-height:1.45}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;
 border-bottom:1px solid #d8dde3;padding-bottom:.25rem}
 table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.86rem}
-th,td{border:1px solid #d8dde3;padding:.25rem .55rem;text-align:left;vertical-align:top}
+th,td{border:1px solid #d8dde3;padding:.25rem .55rem;text-align:left;vertical-align:top;
+overflow-wrap:anywhere}.table{overflow-x:auto}
 th{background:#f1f4f7}tbody tr:nth-child(even){background:#fafbfc}
 code,pre{background:#f1f4f7;border-radius:4px;font-size:.86rem}pre{padding:.6rem;overflow-x:auto}
 figure{margin:1rem 0 1.8rem}figure img{max-width:100%;height:auto;border:1px solid #e4e8ec}
