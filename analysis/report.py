@@ -153,7 +153,7 @@ def demo_note(a: Analysis) -> str | None:
         f"model for {epochs} epoch{'s' if epochs != 1 else ''} on {on} with {seeds} seed"
         f"{'s' if seeds != 1 else ''}, to show that a sweep and its report run end to end. "
         "Its accuracies are far from trained and its differences say nothing about BatchNorm "
-        "in the FFN; the study's answer (10 epochs on 60,000 images, 5-9 seeds per cell) is "
+        "in the FFN; the study's answer (10 epochs on all 60,000 images, and more seeds) is "
         "in results/README.md."
     )
 
