@@ -275,10 +275,14 @@ def diff_by_depth(
     for ax, color, (label, data) in zip(axes.flat, colors, panels, strict=True):
         data = data.sort_values("depth")
         ax.plot(data["depth"], data["diff"] * 100, marker="o", color=color, label="mean")
-        ax.fill_between(
-            data["depth"], data["ci_low"] * 100, data["ci_high"] * 100, color=color, alpha=0.2,
-            label=f"{settings.level:.0%} interval",
-        )  # fmt: skip
+        interval = f"{settings.level:.0%} interval"
+        if len(data) == 1:  # a band over one depth has no width: a bar instead
+            error = _error_bars(data["diff"], data["ci_low"], data["ci_high"])
+            ax.errorbar(data["depth"], data["diff"] * 100, yerr=error, color=color, capsize=4,
+                        ls="none", label=interval)  # fmt: skip
+        else:
+            ax.fill_between(data["depth"], data["ci_low"] * 100, data["ci_high"] * 100,
+                            color=color, alpha=0.2, label=interval)  # fmt: skip
         depth = _won_from(critical, label)
         if depth is not None:
             at = data[data["depth"] == depth]
@@ -294,7 +298,8 @@ def diff_by_depth(
     title = f"Accuracy difference by depth, {_pair_title(diffs)}"
     fig.suptitle(title, y=1.02)
     caption = (
-        f"Mean difference over seeds in points; band: its {settings.level:.0%} t interval "
+        f"Mean difference over seeds in points; band (bar at a lone depth): its "
+        f"{settings.level:.0%} t interval "
         "(>= 2 seeds per model); dashed: the margin; star: the critical depth. Each panel has "
         "its own y axis."
     )
@@ -396,6 +401,7 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
         **_seed_spread_style(long["epoch"]),
     )
     grid.set_axis_labels("epoch", "")
+    grid.set_titles(col_template="lr = {col_name}", row_template="{row_name}")
     _epoch_axis(grid, long["epoch"])
     grid.figure.suptitle("Warm-up (DNN): accuracy and train loss by epoch", y=1.02)
     caption = f"Mean over seeds (accuracy in %); {BAND_WORDS}."
