@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis import dashboard, export, publish, status
 from analysis import render as tables
-from analysis.compare import Analysis, analyze
+from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, AnalysisError, default_out, load_results, newest_sweep
 from analysis.report import ReportFiles
 from analysis.settings import BASES, DIVERGED, METRICS, Settings
@@ -177,6 +177,7 @@ def _print_answer(a: Analysis) -> None:
         print("no model pair to compare: critical depth not computed")
         return
     print(f"critical depth, {a.pair[0]} vs {a.pair[1]}: {a.settings.describe()}")
+    print(f"{a.pair[0]} {win_rule(a.settings.margin, a.settings.level)}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
     from analysis.resolve import SEED, plan_round

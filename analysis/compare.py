@@ -4,11 +4,18 @@ Per condition (learning rate, batch size, ...) and swept depth, a *cell*: the di
 candidate minus baseline of the mean score over seeds, with its t interval
 (``analysis.intervals``: paired by seed when both models ran the same seeds), and one state:
 
-- **win**: the interval's lower end is above 0 and the estimate is above the margin;
-- **lose**: the interval's upper end is below the margin (no win by the margin);
+- **win**: the estimate is above the margin and the interval's lower end is above 0
+  (``win_rule``: the words every page prints);
+- **lose**: the interval's upper end is below the margin: the candidate cannot win here.
+  Pages show it as *no win* (``NO_WIN``) where the interval still reaches 0 or above (the
+  candidate may be ahead, short of the rule), and as *lose* only where the interval's
+  upper end is below 0 (the candidate clearly behind): ``cell_label``;
 - **unresolved**: neither (with one seed per model there is no interval: always
   unresolved); more seeds decide it, unless the true difference is exactly the margin;
 - **no data**: a model without a scored seed.
+
+Beside a win, pages say *beyond the margin* where the interval's lower end is above the
+margin too: the data then show more than the margin, not only a mean above it.
 
 The critical depth is the smallest swept depth from which every swept depth is a win.
 Each win is a one-sided test at level 2.5 % (the lower end of a two-sided 95 % interval
@@ -39,7 +46,42 @@ NOT_ENOUGH = "not enough data"
 MIN_DEPTH = 1  # no model has fewer layers: a critical depth is never below it
 UNKNOWN = "unknown"  # the critical depth's text without any data
 CELL_COLUMNS = ("candidate", "baseline", "depth", "epoch", "n_a", "n_b", "mean_a", "mean_b")
-CELL_COLUMNS += ("diff", "ci_low", "ci_high", "method", "state", "note")
+CELL_COLUMNS += ("diff", "ci_low", "ci_high", "method", "state", "label", "note")
+NO_WIN = "no win"  # the label of a lose whose interval reaches 0: short of the rule
+BEYOND = "win beyond the margin"  # the label of a win whose interval clears the margin
+
+
+def _margin_words(margin: float) -> str:
+    value = margin * 100
+    return f"{value:g} point{'' if value == 1 else 's'}"
+
+
+def win_rule(margin: float, level: float) -> str:
+    """The rule a cell wins by, in the words every page, report and CLI prints."""
+    return (
+        f"wins: mean above the margin ({_margin_words(margin)}) and "
+        f"{level * 100:g} % interval above 0"
+    )
+
+
+def state_legend(margin: float, level: float) -> str:
+    """Every cell label in words, the rule first (``cell_label``)."""
+    return (
+        f"{win_rule(margin, level)}; {BEYOND}: its interval's lower end is above the margin "
+        f"too; {NO_WIN}: the interval's upper end is below the margin but not below 0 (the "
+        f"candidate may be ahead, short of the rule); {LOSE}: the interval's upper end is "
+        f"below 0 (the candidate clearly behind); {UNRESOLVED}: neither, more seeds decide it"
+    )
+
+
+def cell_label(state: str, low: float, high: float, margin: float) -> str:
+    """What a page shows for a cell's ``state``: a lose whose interval reaches 0 is *no
+    win*, a win whose interval clears the margin is a *win beyond the margin*."""
+    if state == LOSE and not high < 0:
+        return NO_WIN
+    if state == WIN and low > margin:
+        return BEYOND
+    return state
 
 
 def cell_state(
@@ -94,6 +136,7 @@ def depth_differences(
                     "ci_high": interval.high,
                     "method": interval.method,
                     "state": state,
+                    "label": cell_label(state, interval.low, interval.high, settings.margin),
                     "note": note,
                 }
             )

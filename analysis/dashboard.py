@@ -136,16 +136,12 @@ def build_workspace(target: Target, keys: Sequence[str], models: Sequence[str]) 
 
 
 def verdicts(a: Analysis) -> list[str]:
-    """One sentence per condition (learning rate, ...): the critical-depth verdict."""
+    """One sentence per condition (learning rate, ...): the report's own answer sentences."""
+    from analysis.report import answers
+
     if a.pair is None:
         return ["No model pair to compare: the critical depth is not computed."]
-    shown = render.critical_table(a.critical, a.conditions)
-    conditions = list(shown.columns[: list(shown.columns).index("comparison")])
-    out = []
-    for row in shown.to_dict("records"):
-        where = ", ".join(f"{c}={row[c]}" for c in conditions) or "all jobs"
-        out.append(f"{row['comparison']} at {where}: {row['verdict']} ({row['detail']}).")
-    return out
+    return answers(a)
 
 
 def build_report(

@@ -22,8 +22,13 @@ from analysis.frames import condition_label  # noqa: E402
 from analysis.settings import Settings  # noqa: E402
 
 SEED_BAND = ("pi", 100)  # the band spans all seeds (min to max)
-METRIC_LABELS = {"test_acc": "test accuracy (augmented)", "test_acc_clean": "test accuracy (clean)"}
-SHORT_LABELS = {"test_acc": "test acc. (augm.)", "test_acc_clean": "test acc. (clean)"}
+METRIC_LABELS = {
+    "test_acc": "test accuracy (augmented, %)",
+    "test_acc_clean": "test accuracy (clean, %)",
+}
+SHORT_LABELS = {"test_acc": "test acc. (augm., %)", "test_acc_clean": "test acc. (clean, %)"}
+ACCURACIES = ("test_acc", "test_acc_clean", "train_acc")  # fractions in the data, % on figures
+BAND_WORDS = "the band (bars, with one epoch) spans all seeds, lowest to highest"
 
 
 @dataclass
@@ -50,9 +55,28 @@ def _save(fig: plt.Figure, out: Path, name: str, title: str, caption: str) -> Fi
     return Figure(name, title, caption, png, svg)
 
 
-def _integer_epochs(grid: sns.FacetGrid) -> None:
+def _in_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy columns as percentages, the unit of every table."""
+    shown = [c for c in ACCURACIES if c in frame]
+    return frame.assign(**{c: frame[c] * 100 for c in shown})
+
+
+def _seed_spread_style(epochs: pd.Series) -> dict:
+    """Seeds as a band over epochs; as error bars when there is one epoch (a band of one
+    point is invisible)."""
+    return {"err_style": "bars", "err_kws": {"capsize": 4}} if epochs.nunique() == 1 else {}
+
+
+def _epoch_axis(grid: sns.FacetGrid, epochs: pd.Series) -> None:
+    """Whole epochs on the x axis, also for one or two epochs (where matplotlib would label
+    0.95 ... 1.05)."""
+    low, high = int(epochs.min()), int(epochs.max())
     for ax in grid.axes.flat:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if high - low < 12:
+            ax.set_xticks(range(low, high + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(low - 0.5, high + 0.5)
 
 
 def _palette(models: list[str]) -> dict[str, tuple]:
@@ -73,7 +97,7 @@ def accuracy_curves(
     """Accuracy by epoch faceted by depth, model as hue, seeds as a band; one per condition."""
     figures = []
     palette = _palette(tidy["model"].unique().tolist())
-    tidy = tidy.assign(_label=labels(tidy, conditions, always=("lr",)))
+    tidy = _in_percent(tidy).assign(_label=labels(tidy, conditions, always=("lr",)))
     for label, data in tidy.groupby("_label", sort=True):
         depths = sorted(data["depth"].unique())
         grid = sns.relplot(
@@ -89,12 +113,14 @@ def accuracy_curves(
             marker="o",
             height=2.6,
             aspect=1.15,
+            **_seed_spread_style(data["epoch"]),
         )
         grid.set_axis_labels("epoch", METRIC_LABELS[settings.metric])
-        _integer_epochs(grid)
-        grid.figure.suptitle(f"Accuracy by epoch ({label})", y=1.03)
+        grid.set_titles(col_template="depth {col_name}")
+        _epoch_axis(grid, data["epoch"])
+        grid.figure.suptitle(f"Accuracy by epoch ({facet_title(label)})", y=1.03)
         title = f"Accuracy by epoch, {label}"
-        caption = "Mean over seeds; the band spans all seeds. One panel per depth."
+        caption = f"Mean over seeds, in %; {BAND_WORDS}. One panel per depth."
         figures.append(_save(grid.figure, out, f"curves_{_slug(label)}", title, caption))
     return figures
 
@@ -102,32 +128,42 @@ def accuracy_curves(
 def lr_comparison(
     tidy: pd.DataFrame, conditions: list[str], settings: Settings, out: Path
 ) -> list[Figure]:
-    """Accuracy by epoch per learning rate, faceted by model (rows) and depth (columns)."""
+    """Accuracy by epoch per learning rate (colour) and model (line style), one panel per depth."""
     if tidy["lr"].nunique() < 2:
         return []
     others = [c for c in conditions if c != "lr"]
-    tidy = tidy.assign(_label=labels(tidy, others), learning_rate=tidy["lr"].map("{:g}".format))
+    tidy = _in_percent(tidy).assign(
+        _label=labels(tidy, others), **{"learning rate": tidy["lr"].map("{:g}".format)}
+    )
     figures = []
     for label, data in tidy.groupby("_label", sort=True):
-        grid = sns.relplot(
-            data=data,
-            x="epoch",
-            y=settings.metric,
-            hue="learning_rate",
-            row="model",
-            col="depth",
-            kind="line",
-            errorbar=SEED_BAND,
-            palette="flare",
-            marker="o",
-            height=2.2,
-            aspect=1.1,
-            facet_kws={"margin_titles": True},
+        depths = data["depth"].nunique()
+        # One panel per depth, four to a row, so the page shows it near its own size: the
+        # fonts stay readable (a model x depth grid was 7 panels wide and shrank to half).
+        with sns.plotting_context("notebook", font_scale=1.15):
+            grid = sns.relplot(
+                data=data,
+                x="epoch",
+                y=settings.metric,
+                hue="learning rate",
+                style="model",
+                col="depth",
+                col_wrap=min(depths, 4),
+                kind="line",
+                errorbar=SEED_BAND,
+                palette="flare",
+                height=3.0,
+                aspect=1.2,
+                **_seed_spread_style(data["epoch"]),
+            )
+            grid.set_axis_labels("epoch", SHORT_LABELS[settings.metric])
+            grid.set_titles(col_template="depth {col_name}")
+            _epoch_axis(grid, data["epoch"])
+            grid.figure.suptitle(f"Learning rates compared ({label})", y=1.03)
+        caption = (
+            f"Mean over seeds, in %, by learning rate (colour) and model (line style); "
+            f"{BAND_WORDS}. One panel per depth."
         )
-        grid.set_axis_labels("epoch", SHORT_LABELS[settings.metric])
-        _integer_epochs(grid)
-        grid.figure.suptitle(f"Learning rates compared ({label})", y=1.02)
-        caption = "Mean over seeds; the band spans all seeds."
         name = f"lr_comparison_{_slug(label)}"
         figures.append(_save(grid.figure, out, name, f"Learning rates compared, {label}", caption))
     return figures
@@ -147,34 +183,54 @@ def _won_from(critical: pd.DataFrame, label: str) -> int | None:
     return int(row["critical_depth_high"].iloc[0])
 
 
+def _cell_labels(diffs: pd.DataFrame) -> pd.Series:
+    """Each cell's state as pages show it (compare's ``label`` where present: no win, lose,
+    win beyond the margin; else the state)."""
+    return diffs["label"] if "label" in diffs else diffs["state"]
+
+
 def diff_heatmap(
     diffs: pd.DataFrame, critical: pd.DataFrame, conditions: list[str], out: Path
 ) -> list[Figure]:
-    """Depth x learning rate (x other condition) heatmap of the difference, critical depth boxed."""
+    """Depth x learning rate (x other condition) heatmap of the difference, each cell with
+    its value and state in words, critical depth boxed. Each column has its own colour
+    scale: one scale for all would leave a column of 2-4 point wins nearly white beside a
+    column of 20 point wins."""
     if diffs.empty or diffs["diff"].notna().sum() == 0:
         return []
-    diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)))
+    diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)), _shown=_cell_labels)
     critical = critical.assign(_label=labels(critical, conditions, always=("lr",)))
     points = diffs.pivot_table(index="depth", columns="_label", values="diff", dropna=False) * 100
-    states = diffs.pivot_table(index="depth", columns="_label", values="state", aggfunc="first")
+    states = diffs.pivot_table(index="depth", columns="_label", values="_shown", aggfunc="first")
     states = states.reindex_like(points)
-    annot = points.map(lambda v: "" if np.isnan(v) else f"{v:+.1f}")
-    annot = annot.where(states != "win", annot + "*").where(states != "unresolved", annot + "?")
-    width = 1.6 + 1.3 * len(points.columns)
-    fig, ax = plt.subplots(figsize=(max(width, 4.5), 0.55 * len(points) + 1.8))
-    bound = max(float(np.nanmax(np.abs(points.to_numpy()))), 1e-9)
+    annot = pd.DataFrame(
+        [
+            [
+                "" if np.isnan(v) else f"{v:+.1f}\n{s}"
+                for v, s in zip(points[c], states[c].fillna(""), strict=True)
+            ]
+            for c in points.columns
+        ],
+        index=points.columns,
+        columns=points.index,
+    ).T
+    bounds = points.abs().max().replace(0, np.nan).fillna(1.0)
+    scaled = points / bounds  # each column from -1 to 1 at its own largest |difference|
+    width = 1.6 + 1.6 * len(points.columns)
+    fig, ax = plt.subplots(figsize=(max(width, 4.5), 0.62 * len(points) + 1.8))
     with warnings.catch_warnings():  # seaborn's own use of a deprecated colormap call
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         sns.heatmap(
-            points,
+            scaled,
             annot=annot,
             fmt="",
             cmap="RdBu",
             center=0,
-            vmin=-bound,
-            vmax=bound,
+            vmin=-1,
+            vmax=1,
             linewidths=0.5,
-            cbar_kws={"label": "difference (points)"},
+            cbar=False,
+            annot_kws={"fontsize": 8},
             ax=ax,
         )
     for col, label in enumerate(points.columns):
@@ -184,14 +240,16 @@ def diff_heatmap(
         row = list(points.index).index(depth)
         height = len(points.index) - row
         ax.add_patch(Rectangle((col, row), 1, height, fill=False, edgecolor="black", lw=2.5))
+    ax.set_xticklabels([f"{facet_title(c)}\n(scale ±{b:.1f})" for c, b in bounds.items()])
     ax.set_xlabel("")
     ax.set_ylabel("depth")
     title = f"Accuracy difference {_pair_title(diffs)} (points)"
     ax.set_title(title)
     caption = (
-        "Mean difference over seeds in percentage points; * marks a won depth (above the "
-        "margin, interval above 0), ? an unresolved one (more seeds decide it); the black box "
-        "spans the depths from the critical depth on."
+        "Mean difference over seeds in percentage points, with each cell's state in words "
+        "(win, no win, lose, unresolved: the per-depth table's); blue: the candidate ahead, "
+        "red: behind, each column on its own colour scale (its largest |difference|, under its "
+        "name); the black box spans the depths from the critical depth on."
     )
     return [_save(fig, out, "diff_heatmap", title, caption)]
 
@@ -203,36 +261,54 @@ def diff_by_depth(
     settings: Settings,
     out: Path,
 ) -> list[Figure]:
-    """The difference by depth with its interval band, one line per condition."""
+    """The difference by depth with its interval band, one panel per condition, each with its
+    own y axis (a shared one, set by lr 0.005's 20-point gains, flattened lr 0.003's 2-4)."""
     if diffs.empty or diffs["diff"].notna().sum() == 0:
         return []
     diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)))
     critical = critical.assign(_label=labels(critical, conditions, always=("lr",)))
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    colors = sns.color_palette("colorblind", diffs["_label"].nunique())
-    for color, (label, data) in zip(colors, diffs.groupby("_label", sort=True), strict=True):
+    panels = list(diffs.groupby("_label", sort=True))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels) + 0.6, 3.8), sharey=False, squeeze=False
+    )
+    colors = sns.color_palette("colorblind", len(panels))
+    for ax, color, (label, data) in zip(axes.flat, colors, panels, strict=True):
         data = data.sort_values("depth")
-        ax.plot(data["depth"], data["diff"] * 100, marker="o", color=color, label=label)
-        ax.fill_between(
-            data["depth"], data["ci_low"] * 100, data["ci_high"] * 100, color=color, alpha=0.2
-        )
+        ax.plot(data["depth"], data["diff"] * 100, marker="o", color=color, label="mean")
+        interval = f"{settings.level:.0%} interval"
+        if len(data) == 1:  # a band over one depth has no width: a bar instead
+            error = _error_bars(data["diff"], data["ci_low"], data["ci_high"])
+            ax.errorbar(data["depth"], data["diff"] * 100, yerr=error, color=color, capsize=4,
+                        ls="none", label=interval)  # fmt: skip
+        else:
+            ax.fill_between(data["depth"], data["ci_low"] * 100, data["ci_high"] * 100,
+                            color=color, alpha=0.2, label=interval)  # fmt: skip
         depth = _won_from(critical, label)
         if depth is not None:
             at = data[data["depth"] == depth]
-            ax.plot(at["depth"], at["diff"] * 100, marker="*", ms=16, color=color, mec="black")
-    ax.axhline(0, color="grey", lw=1)
-    ax.axhline(settings.margin * 100, color="grey", lw=1, ls="--", label="margin")
-    ax.set_xticks(sorted(diffs["depth"].unique()))
-    ax.set_xlabel("depth")
-    ax.set_ylabel(f"{_pair_title(diffs)} (points)")
+            ax.plot(at["depth"], at["diff"] * 100, marker="*", ms=16, color=color, mec="black",
+                    ls="none", label="critical depth")  # fmt: skip
+        ax.axhline(0, color="grey", lw=1)
+        ax.axhline(settings.margin * 100, color="grey", lw=1, ls="--", label="margin")
+        ax.set_xticks(sorted(diffs["depth"].unique()))
+        ax.set_xlabel("depth")
+        ax.set_title(facet_title(label))
+    axes.flat[0].set_ylabel(f"{_pair_title(diffs)} (points)")
+    axes.flat[0].legend(fontsize="small")
     title = f"Accuracy difference by depth, {_pair_title(diffs)}"
-    ax.set_title(title)
-    ax.legend(fontsize="small")
+    fig.suptitle(title, y=1.02)
     caption = (
-        f"Mean difference over seeds; band: its {settings.level:.0%} t interval (>= 2 seeds per "
-        "model); dashed: the margin; star: the critical depth."
+        f"Mean difference over seeds in points; band (bar at a lone depth): its "
+        f"{settings.level:.0%} t interval "
+        "(>= 2 seeds per model); dashed: the margin; star: the critical depth. Each panel has "
+        "its own y axis."
     )
     return [_save(fig, out, "diff_by_depth", title, caption)]
+
+
+def facet_title(label: str) -> str:
+    """``lr = 0.003, batch_size = 100`` for the label ``lr=0.003, batch_size=100``."""
+    return label.replace("=", " = ")
 
 
 def stability_by_depth(
@@ -299,6 +375,7 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
     data = tidy[tidy["model"].str.startswith("dnn")]
     if data.empty:
         return []
+    data = _in_percent(data)
     long = data.melt(
         id_vars=["job", "model", "lr", "seed", "epoch"],
         value_vars=[settings.metric, "train_loss"],
@@ -306,7 +383,7 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
         value_name="value",
     )
     long["quantity"] = long["quantity"].replace(METRIC_LABELS).replace({"train_loss": "train loss"})
-    long["lr"] = long["lr"].map("lr={:g}".format)
+    long["lr"] = long["lr"].map("{:g}".format)  # seaborn titles the facet "lr = 0.01"
     grid = sns.relplot(
         data=long,
         x="epoch",
@@ -321,11 +398,13 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
         height=2.6,
         aspect=1.3,
         facet_kws={"sharey": "row", "margin_titles": True},
+        **_seed_spread_style(long["epoch"]),
     )
     grid.set_axis_labels("epoch", "")
-    _integer_epochs(grid)
+    grid.set_titles(col_template="lr = {col_name}", row_template="{row_name}")
+    _epoch_axis(grid, long["epoch"])
     grid.figure.suptitle("Warm-up (DNN): accuracy and train loss by epoch", y=1.02)
-    caption = "Mean over seeds; the band spans all seeds."
+    caption = f"Mean over seeds (accuracy in %); {BAND_WORDS}."
     return [_save(grid.figure, out, "warmup_curves", "Warm-up: accuracy and train loss", caption)]
 
 
@@ -363,7 +442,7 @@ def seed_scores(
     finally:
         np.random.set_state(state)
     for label, ax in grid.axes_dict.items():
-        ax.set_title(str(label), pad=14)
+        ax.set_title(facet_title(str(label)), pad=14)
         wide = spread[(spread["_label"] == label) & spread["wide"]]
         for depth in sorted(wide["depth"].unique()):
             ax.annotate("!", (depths.index(depth), 1.0), xycoords=("data", "axes fraction"),

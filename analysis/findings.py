@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis import render as tables
-from analysis.compare import Analysis
+from analysis.compare import Analysis, win_rule
 from analysis.frames import groups
 from analysis.spread import wide_cells, wide_rule
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA, WITHIN_MARGIN
@@ -54,10 +54,14 @@ def findings(study: list[Published]) -> str:
         so_far = "" if planned is not None and n >= planned else " ended so far"
         candidate, baseline = a.pair or ("?", "?")
         lines.append(f"- **{p.question}** ({done} jobs ended):")
+        lines.append(
+            f"  - the rule: at a depth, {candidate} against {baseline} "
+            f"{win_rule(a.settings.margin, a.settings.level)}; the critical depth is the "
+            "smallest depth from which it wins at every swept depth."
+        )
         for row in a.critical.to_dict("records"):
             lines.append(
-                f"  - lr {tables.plain(row['lr'])}: critical depth (from which {candidate} beats "
-                f"{baseline} by more than the margin) **{row['critical_depth']}**: "
+                f"  - lr {tables.plain(row['lr'])}: critical depth **{row['critical_depth']}**: "
                 f"{_verdict(row['verdict'], row['detail'])} (depths {row['depths']}{so_far}, "
                 f"{row['seeds']} seeds)."
             )

@@ -7,6 +7,7 @@ import base64
 import html
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def diffs_table(
         interval(lo, hi) for lo, hi in zip(diffs["ci_low"], diffs["ci_high"], strict=True)
     ]
     out["method"] = diffs["method"]
-    out["state"] = diffs["state"]
+    out["state"] = diffs["label"] if "label" in diffs else diffs["state"]  # no win, lose, ...
     out["note"] = diffs["note"]
     if spread is not None and not spread.empty and spread["wide"].any():
         keys = [*[c for c in conditions if c in spread], "depth"]
@@ -177,13 +178,21 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def _cell_html(value: Any) -> str:
+    """A cell's text, breakable after each comma: a job dir (``model.depth=1,model=vit,...``)
+    or a list of values then wraps instead of widening the table past the page."""
+    return html.escape(str(value)).replace(",", ",<wbr>")
+
+
 def html_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{_cell_html(v)}</td>" for v in row) + "</tr>"
         for row in frame.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    # A table still wider than the page scrolls inside its own box.
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="table">{table}</div>'
 
 
 CSS = """
@@ -193,6 +202,7 @@ h1{font-size:1.7rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;
 border-bottom:1px solid #d8dde3;padding-bottom:.25rem}
 table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.86rem}
 th,td{border:1px solid #d8dde3;padding:.25rem .55rem;text-align:left;vertical-align:top}
+.table{overflow-x:auto}
 th{background:#f1f4f7}tbody tr:nth-child(even){background:#fafbfc}
 code,pre{background:#f1f4f7;border-radius:4px;font-size:.86rem}pre{padding:.6rem;overflow-x:auto}
 figure{margin:1rem 0 1.8rem}figure img{max-width:100%;height:auto;border:1px solid #e4e8ec}
@@ -248,7 +258,8 @@ def to_html(title: str, subtitle: str, sections: list[Section], base: Path) -> s
     """One self-contained HTML page: inline CSS, figures embedded as base64 PNG."""
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="muted">{html.escape(subtitle)}</p>']
     for section in sections:
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        anchor = re.sub(r"[^a-z0-9]+", "-", section.title.lower()).strip("-")
+        body.append(f'<h2 id="{anchor}">{html.escape(section.title)}</h2>')
         body += [f"<p>{html.escape(text)}</p>" for text in section.text]
         if section.bullets:
             items = "".join(f"<li>{html.escape(b)}</li>" for b in section.bullets)

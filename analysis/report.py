@@ -11,7 +11,16 @@ import pandas as pd
 
 from analysis import figures as figs
 from analysis import render as tables
-from analysis.compare import UNRESOLVED, Analysis
+from analysis.compare import (
+    NEVER,
+    NOT_ENOUGH,
+    UNDECIDED,
+    UNRESOLVED,
+    WINS_FROM_SMALLEST,
+    Analysis,
+    state_legend,
+    win_rule,
+)
 from analysis.frames import flatten
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
@@ -38,17 +47,15 @@ class ReportFiles:
 
 def method_text(settings: Settings) -> list[str]:
     """How the cells and the critical depth are decided, in words."""
-    margin = f"{settings.margin * 100:g} point{'s' if settings.margin != 0.01 else ''}"
     return [
         f"Each cell (condition and depth) compares the mean score over seeds with a "
         f"{settings.level:.0%} t interval: paired by seed where both models ran the same seeds "
         "(a seed fixes the data stream, so both saw the same data), pooled (Student) t where "
         "they ran as many seeds but not the same ones, Welch t where the counts differ; the "
         "per-depth table names the method of each cell.",
-        f"A cell is a *win* when the interval's lower end is above 0 and the estimate is above "
-        f"the margin ({margin}); *lose* when the interval's upper end is below the margin; "
-        "*unresolved* otherwise (always so with one seed per model: no interval); *no data* "
-        "when a model has no scored seed. The critical depth needs every swept depth from it "
+        f"A cell's state: the candidate {state_legend(settings.margin, settings.level)} (always "
+        "so with one seed per model: no interval); *no data* when a model has no scored seed. "
+        "The critical depth needs every swept depth from it "
         "upward to be a win: an intersection-union test, which keeps the level of each "
         "interval without a multiplicity correction.",
         "Censored answers: '<= 4' means the candidate wins from the smallest depth swept (4) "
@@ -128,22 +135,94 @@ def cell_text(cell: dict) -> str:
     )
 
 
-def _answer(a: Analysis) -> Section:
-    section = Section("The answer: critical depth")
+DEMO_SWEEP = "smoke"  # conf/experiment/smoke.yaml's sweep_name: the demo behind `make run`
+
+
+def demo_note(a: Analysis) -> str | None:
+    """The first words of a report of the smoke demo, which only shows that the pipeline runs:
+    with 2 epochs on a subset its differences say nothing about the question."""
+    configs = [rec.result.get("config") or {} for rec in a.records]
+    if not any(c.get("sweep_name") == DEMO_SWEEP for c in configs):
+        return None
+    epochs = max(int((c.get("trainer") or {}).get("epochs") or 0) for c in configs)
+    images = {(c.get("data") or {}).get("train_size") for c in configs} - {None}
+    on = f"{max(images):,} training images" if images else "a subset"
+    seeds = a.summary["seed"].nunique()
+    return (
+        f"A demo, too small to answer the question: the smoke sweep (make run) trains each "
+        f"model for {epochs} epoch{'s' if epochs != 1 else ''} on {on} with {seeds} seed"
+        f"{'s' if seeds != 1 else ''}, to show that a sweep and its report run end to end. "
+        "Its accuracies are far from trained and its differences say nothing about BatchNorm "
+        "in the FFN; the study's answer (10 epochs on all 60,000 images, and more seeds) is "
+        "in results/README.md."
+    )
+
+
+def _depth_list(depths: str) -> str:
+    """``1-7`` for ``1,2,3,4,5,6,7``; other lists as they are."""
+    values = [int(d) for d in str(depths).split(",") if d]
+    contiguous = len(values) > 2 and values == list(range(values[0], values[-1] + 1))
+    return f"{values[0]}-{values[-1]}" if contiguous else ", ".join(map(str, values))
+
+
+def answer_sentence(row: dict, shown: list[str], candidate: str, baseline: str) -> str:
+    """One condition's critical depth in one sentence, from compare's verdict and detail
+    (the one place the report words them); ``shown``: the conditions that name it."""
+    label = figs.facet_title(_label(row, shown))
+    depth, verdict, detail = row["critical_depth"], row["verdict"], row["detail"]
+    if verdict == WINS_FROM_SMALLEST:
+        said = f": {candidate} wins against {baseline} at every swept depth"
+    elif verdict == NEVER:
+        said = f": {candidate} does not win against {baseline} at the largest swept depth"
+    elif verdict in (UNDECIDED, NOT_ENOUGH):
+        said = f", {detail}"
+    else:  # wins from depth k
+        said = f": {candidate} {verdict} on and {detail}"
+    seeds = f"{row['seeds']} seeds per model, depths {_depth_list(row['depths'])}"
+    return f"{label}: critical depth {depth}{said} ({seeds})."
+
+
+def answers(a: Analysis) -> list[str]:
+    """The answer per condition, a sentence each (``answer_sentence``), each named by its lr
+    and by the other conditions that differ between the answers."""
+    if a.pair is None:
+        return []
+    shown = [c for c in a.conditions if c == "lr" or a.critical[c].nunique(dropna=False) > 1]
+    return [answer_sentence(row, shown, *a.pair) for row in a.critical.to_dict("records")]
+
+
+def _lead(a: Analysis) -> Section:
+    """The report's first section: the answer per condition in a sentence each."""
+    section = Section("The answer")
+    note = demo_note(a)
+    if note:
+        section.text.append(note)
     if a.pair is None:
         models = ", ".join(sorted(a.summary["model"].unique()))
         section.text.append(f"No model pair to compare among the results ({models}).")
         return section
     candidate, baseline = a.pair
     section.text.append(
-        f"The smallest swept depth from which {candidate} beats {baseline}, at that depth and "
-        f"at every larger swept depth. Basis: {a.settings.describe()}."
+        f"The critical depth: the smallest swept depth from which {candidate} wins against "
+        f"{baseline} at every larger swept depth too. At a depth, {candidate} "
+        f"{win_rule(a.settings.margin, a.settings.level)}."
     )
-    for row in a.critical.to_dict("records"):
-        section.bullets.append(
-            f"{_label(row, a.conditions)}: critical depth {row['critical_depth']}: "
-            f"{row['verdict']} ({row['detail']})."
+    section.bullets += answers(a)
+    open_cells = _open_cells(a)
+    if open_cells:
+        section.notes.append(
+            f"{len(open_cells)} cell(s) can still change the answer (listed under Critical "
+            "depth). " + _resolve_hint(a)
         )
+    return section
+
+
+def _answer(a: Analysis) -> Section:
+    """The critical depth's table, its basis and method, and the cells still open."""
+    section = Section("Critical depth: table and method")
+    if a.pair is None:
+        return section
+    section.text.append(f"Basis: {a.settings.describe()}.")
     section.tables.append(tables.critical_table(a.critical, a.conditions))
     section.text += method_text(a.settings)
     open_cells = _open_cells(a)
@@ -300,9 +379,10 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     _remove_previous(out)
     made = _figures(a, out / "figures")
     jobs_section = Section("All jobs", tables=[tables.jobs_table(a.summary, a.conditions)])
-    sections = [_answer(a), _jobs(a), *_evidence(a, made), jobs_section, _config(a)]
+    sections = [_lead(a), _answer(a), _jobs(a), *_evidence(a, made), jobs_section, _config(a)]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = f"{len(a.summary)} jobs from {', '.join(a.stats.roots)}; generated {stamp}"
+    title = TITLE + (" (a demo: too small to answer the question)" if demo_note(a) else "")
     files = ReportFiles(
         out=out,
         html=out / "report.html",
@@ -312,8 +392,8 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
         figures=[f for group in made.values() for f in group],
     )
     # Every file through a temporary file and a rename: no half-written report.
-    atomic_write_text(files.html, to_html(TITLE, subtitle, sections, out))
-    atomic_write_text(files.markdown, to_markdown(TITLE, subtitle, sections, out))
+    atomic_write_text(files.html, to_html(title, subtitle, sections, out))
+    atomic_write_text(files.markdown, to_markdown(title, subtitle, sections, out))
     atomic_write_text(files.results, a.tidy.to_csv(index=False))
     atomic_write_text(files.summary, a.summary.to_csv(index=False))
     if not a.diffs.empty:

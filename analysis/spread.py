@@ -27,7 +27,7 @@ from analysis.frames import condition_columns, condition_label, groups
 from analysis.settings import Settings
 
 MIN_CELLS = 4  # cells with >= 2 seeds needed for a typical sd
-WIDE_MIN_SEEDS = 5  # resolve's --min-seeds suggested where seeds are wide (README: slow mode)
+WIDE_MIN_SEEDS = 5  # resolve's --min-seeds where seeds are wide (docs/statistics.md: slow mode)
 SD_FLOOR = 0.001  # 0.1 point: seeds that agree to the last digit make no cell wide
 SPREAD_COLUMNS = ("model", "depth", "n", "seeds", "scores", "mean", "sd", "low", "high")
 SPREAD_COLUMNS += ("typical_sd", "wide")

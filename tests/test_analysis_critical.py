@@ -9,16 +9,21 @@ import pytest
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.compare import (
+    BEYOND,
     LOSE,
     NEVER,
     NO_DATA,
+    NO_WIN,
     NOT_ENOUGH,
     UNDECIDED,
     UNRESOLVED,
     WIN,
     WINS_FROM_SMALLEST,
+    cell_label,
     cell_state,
+    state_legend,
     verdict,
+    win_rule,
 )
 from tests.analysis_synth import write_grid, write_job
 
@@ -175,6 +180,26 @@ def test_missing_largest_depth_is_not_enough_data(tmp_path):
 )
 def test_cell_states_are_disjoint_and_complete(n, diff, low, high, state):
     assert cell_state(n, 3, diff, low, high, margin=0.01)[0] == state
+
+
+@pytest.mark.parametrize(
+    ("state", "low", "high", "label"),
+    [
+        (WIN, 0.006, 0.034, WIN),  # mean above the margin, interval above 0: a win
+        (WIN, 0.016, 0.070, BEYOND),  # the interval clears the margin too
+        (LOSE, -0.003, 0.009, NO_WIN),  # ahead by +0.3, short of the rule: not a lose
+        (LOSE, -0.014, 0.005, NO_WIN),  # behind on average, but the interval reaches 0
+        (LOSE, -0.03, -0.001, LOSE),  # clearly behind: the interval below 0
+        (UNRESOLVED, -0.007, 0.014, UNRESOLVED),
+    ],
+)
+def test_pages_say_no_win_where_the_candidate_is_not_clearly_behind(state, low, high, label):
+    assert cell_label(state, low, high, margin=0.01) == label
+
+
+def test_the_rule_is_stated_exactly():
+    assert win_rule(0.01, 0.95) == "wins: mean above the margin (1 point) and 95 % interval above 0"
+    assert state_legend(0.01, 0.95).startswith(win_rule(0.01, 0.95) + "; ")
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ trainer: {epochs: 3}
 class Page(HTMLParser):
     """Collects embedded images and checks that every opened element is closed."""
 
-    VOID = {"meta", "img", "br", "hr", "link", "input"}
+    VOID = {"meta", "img", "br", "hr", "link", "input", "wbr"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -328,3 +328,107 @@ def test_the_seed_figure_is_the_same_for_the_same_scores(sweep, tmp_path):
         # ... and gets it back: its next draw is the first of its own seed.
         assert np.random.random() == np.random.RandomState(run).random_sample()
     assert drawn[0] == drawn[1]
+
+
+def test_the_report_leads_with_one_sentence_per_lr(report):
+    """The answer comes first, a sentence per learning rate; the method follows it."""
+    out, _ = report
+    md = (out / "report.md").read_text()
+    sections = [line for line in md.splitlines() if line.startswith("## ")]
+    assert sections[:2] == ["## The answer", "## Critical depth: table and method"]
+    lead = md.split("## The answer")[1].split("## ")[0]
+    answers = [line for line in lead.splitlines() if line.startswith("- lr = ")]
+    assert answers[0].startswith(
+        "- lr = 0.003: critical depth 2: vitbnffn wins from depth 2 on and does not win at depth 1"
+    )
+    assert answers[1].startswith("- lr = 0.005: critical depth 1 or > 3, unresolved at depth")
+    assert len(answers) == 2 and "mean above the margin (1 point)" in lead
+    assert "intersection-union" not in lead and "intersection-union" in md  # method below
+    html = (out / "report.html").read_text()
+    assert html.index(">The answer</h2>") < html.index(">Critical depth: table and method</h2>")
+    assert "demo" not in md.splitlines()[0]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """A sweep shaped like the smoke demo (its sweep name), one epoch per job."""
+    root = tmp_path_factory.mktemp("outputs") / "smoke"
+    write_grid(root, {1: -0.03, 2: 0.0, 3: -0.02}, seeds=2, epochs=1, base=0.25, noise=0.01)
+    for path in root.rglob("result.json"):
+        record = json.loads(path.read_text())
+        record["config"]["sweep_name"] = "smoke"
+        path.write_text(json.dumps(record))
+    return root
+
+
+def test_the_smoke_demo_says_it_cannot_answer_the_question(demo, tmp_path):
+    assert main(["report", str(demo), "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text().splitlines()
+    assert md[0] == "# vitbn_sweep report (a demo: too small to answer the question)"
+    first = md[md.index("## The answer") + 2]
+    assert first.startswith("A demo, too small to answer the question: the smoke sweep")
+    assert "1 epoch on 200 training images with 2 seeds" in first
+
+
+class Drawn:
+    """The figures a figure function made, kept open instead of saved."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from analysis import figures
+
+        self.figures: dict[str, object] = {}
+        monkeypatch.setattr(figures, "_save", self.keep)
+
+    def keep(self, fig, out, name, title, caption):
+        self.figures[name] = fig
+
+
+def test_one_epoch_curves_have_whole_epoch_ticks_and_seed_bars(demo, monkeypatch, tmp_path):
+    from analysis import analyze
+    from analysis.figures import accuracy_curves
+
+    a = analyze(*records_from_dirs([demo]), Settings())
+    drawn = Drawn(monkeypatch)
+    accuracy_curves(a.tidy, a.conditions, a.settings, tmp_path)
+    (fig,) = drawn.figures.values()
+    for ax in fig.axes:
+        if not ax.has_data():
+            continue
+        assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
+        assert ax.get_title().startswith("depth ")
+        assert ax.lines and ax.collections  # markers and the seeds' error bars
+        means = [y for line in ax.lines for y in line.get_ydata() if len(line.get_ydata()) == 1]
+        assert means and all(20 <= y <= 30 for y in means)  # in %, as the tables
+
+
+def test_difference_panels_have_their_own_y_axis_and_plain_titles(sweep, monkeypatch, tmp_path):
+    from analysis import analyze
+    from analysis.figures import diff_by_depth, diff_heatmap
+
+    a = analyze(*records_from_dirs([sweep]), Settings())
+    drawn = Drawn(monkeypatch)
+    diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, tmp_path)
+    diff_heatmap(a.diffs, a.critical, a.conditions, tmp_path)
+    panels = drawn.figures["diff_by_depth"].axes
+    assert [ax.get_title() for ax in panels] == ["lr = 0.003", "lr = 0.005"]
+    assert not panels[0].get_shared_y_axes().joined(panels[0], panels[1])
+    (heatmap,) = drawn.figures["diff_heatmap"].axes
+    texts = [t.get_text() for t in heatmap.texts]
+    # Every cell names its state in words, the lost and the unresolved ones too.
+    assert len(texts) == len(a.diffs)
+    shown = a.diffs["label"] if "label" in a.diffs else a.diffs["state"]
+    assert sorted(t.split("\n")[1] for t in texts) == sorted(shown)
+    ticks = [t.get_text() for t in heatmap.get_xticklabels()]
+    assert ticks[0].startswith("lr = 0.003\n(scale ±") and "lr=" not in "".join(ticks)
+
+
+def test_warmup_facets_are_titled_once(tmp_path, monkeypatch):
+    for seed in range(2):
+        for lr in (0.01, 0.1):
+            write_job(tmp_path / "jobs", "dnn", 3, seed, [0.5], lr=lr)
+            write_job(tmp_path / "jobs", "dnnbn", 3, seed, [0.6], lr=lr)
+    tidy, _ = build_frames(records_from_dirs([tmp_path / "jobs"])[0])
+    drawn = Drawn(monkeypatch)
+    warmup_curves(tidy, Settings(), tmp_path / "figures")
+    titles = {ax.get_title() for ax in drawn.figures["warmup_curves"].axes}
+    assert "lr = 0.01" in "".join(titles) and "lr = lr=" not in "".join(titles)

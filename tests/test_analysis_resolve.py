@@ -238,7 +238,7 @@ def test_a_slow_mode_keeps_its_mean_and_min_seeds_pays_off_there():
     """The slow mode moves no mean; where seeds fall into one (chance 0.1 for the candidate,
     0.3 for the baseline, 10-30 points lost), settling on 2-3 seeds errs more often than 6
     seeds everywhere, and ``min_seeds`` 5 takes most of that excess back, on the same
-    studies (README: 4,000 studies give +3.5 and +0.7 points)."""
+    studies (docs/statistics.md: 4,000 studies give +3.5 and +0.7 points)."""
     noise = Noise(slow=(0.1, 0.3))
     rng = np.random.default_rng(0)
     assert abs(float(np.mean(noise.slow_term(rng, 1, (200_000,))))) < 0.001
@@ -501,7 +501,7 @@ def test_resolve_a_real_sweep(tmp_path):
 
 
 def test_the_simulation_cli_with_a_slow_mode(capsys):
-    """``python -m analysis.simulate --slow-mode ... --min-seeds ...``: the README's table
+    """``python -m analysis.simulate --slow-mode ... --min-seeds ...``: docs/statistics.md's table
     comes from this command; bad chances or drops are refused, naming the option."""
     from analysis.simulate import main as simulate
 

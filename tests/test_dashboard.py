@@ -181,8 +181,8 @@ def test_the_report_states_the_verdict_with_tables_panels_and_figures(
     report = report_of(spec.doc)
     text = "\n".join(b.text for b in report.blocks if isinstance(b, wr.MarkdownBlock))
     critical = pd.read_csv(sweep / "report" / "critical_depth.csv")
-    (verdict,) = critical["verdict"]
-    assert f"vitbnffn vs vit at lr=0.003, batch_size=50: {verdict} (" in text
+    (depth,) = critical["critical_depth"]
+    assert f"- lr = 0.003: critical depth {depth}" in text  # the report's own sentence
     assert "| critical depth |" in text and "| interval |" in text  # the two tables
     grids = [b for b in report.blocks if isinstance(b, wr.PanelGrid)]
     runs, figures = grids

@@ -14,12 +14,15 @@ from analysis.load import AnalysisError
 from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
+    STEADY_BASIS,
     analyse_study,
     compute_by_device,
     critical_markdown,
     publish,
     replace_block,
 )
+from analysis.render import markdown
+from analysis.robustness import cross_check_notes, cross_check_table, on_basis
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +60,10 @@ def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> N
     study = analyse_study(results)
     for p in study:  # every critical-depth table, as the analysis computes it now
         assert critical_markdown(p.analysis) in published, p.name
+        steady = on_basis(p.analysis, STEADY_BASIS)  # and the cross-checks beside it
+        assert markdown(cross_check_table(p.analysis, steady)) in published, p.name
+        for note in cross_check_notes(p.analysis, steady):
+            assert f"- {note}" in published
     assert block(published) == block((REPO / "README.md").read_text()) == findings(study)
     readme = tmp_path / "README.md"
     shutil.copy2(REPO / "README.md", readme)
