@@ -11,7 +11,8 @@ writes it; this module adds what ties them together:
   seeds, compute time), per sweep the critical-depth table, the per-depth differences and
   the lr-stability tables (each model's loss; the baseline's loss minus the candidate's),
   beside each cell's t interval the cross-checks (``analysis.robustness``: ranks, the
-  Bonferroni interval, the AUC basis), the seeds' spread per cell, and the figures;
+  Bonferroni interval, the AUC basis), the seeding design and its simulated false-win
+  rate (``analysis.seeding``), the seeds' spread per cell, and the figures;
 - ``RESULTS_DIR/results.csv`` and ``summary.csv``: both sweeps' tidy and per-job frames,
   with a ``sweep`` column;
 - the findings block of the project README, between ``FINDINGS_START`` and ``FINDINGS_END``.
@@ -40,6 +41,7 @@ from analysis.findings import findings
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
 from analysis.report import write_report
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
+from analysis.seeding import disclosure
 from analysis.settings import Settings
 from analysis.spread import wide_rule
 from vitbn_sweep.results import atomic_write_text, hardware
@@ -160,6 +162,8 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
             "",
         ]
         lines += _cross_checks(a)
+        lines += ["### Seeding: adaptive", ""]
+        lines += [f"- {line}" for line in disclosure(a)] + [""]
     if not a.stability.empty:
         lines += ["### Learning-rate stability", "", "Accuracy lost from the low to the high lr."]
         lines += ["", tables.markdown(tables.stability_table(a.stability, a.conditions)), ""]

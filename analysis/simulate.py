@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.compare import LOSE, WIN, cell_state, verdict
+from analysis.compare import LOSE, UNRESOLVED, WIN, cell_state, verdict
 from analysis.intervals import paired_bounds, unpaired_bounds
 from analysis.resolve import deciding_depths, default_stop_level, settled
 from analysis.settings import Settings
@@ -184,6 +184,43 @@ def answer(
         rounds += 1
         for depth in todo:
             n[depth - 1] += 1
+
+
+def false_win_rate(
+    looks: Sequence[int],
+    studies: int,
+    noise: Noise = Noise(),
+    level: float = 0.95,
+    stop_level: float | None = None,
+    seed: int = 0,
+) -> float:
+    """Share of cells with no true difference that a seeding design calls a win.
+
+    The design looks at each cell with ``looks`` seeds per model (ascending: ``[6]`` is a
+    fixed 6 seeds, ``range(3, 7)`` one seed at a time from 3 to 6) and stops seeding it once
+    it is decided: at its first win or lose (``stop_level`` None), or, as ``resolve`` does,
+    once ``resolve.settled`` at ``stop_level``. The cell's verdict is its state at its last
+    look. Every look of an adaptive design is one more chance for noise to cross the rule,
+    which is what this counts.
+    """
+    margin = Settings().margin
+    rng = np.random.default_rng(seed)
+    paired = noise.sd * np.sqrt(2 * (1 - noise.corr)) * rng.standard_normal((studies, looks[-1]))
+    paired += noise.slow_term(rng, 0, paired.shape) - noise.slow_term(rng, 1, paired.shape)
+    final = np.full(studies, UNRESOLVED, dtype=object)
+    seeding = np.ones(studies, dtype=bool)
+    for n in looks:
+        first = paired[:, :n]
+        cells = zip(first.mean(axis=-1), *paired_bounds(first, level), strict=True)
+        states = np.array([cell_state(n, n, *cell, margin)[0] for cell in cells], dtype=object)
+        final[seeding] = states[seeding]
+        if stop_level is None:
+            decided = np.isin(states, (WIN, LOSE))
+        else:
+            stops = zip(states, *paired_bounds(first, stop_level), strict=True)
+            decided = np.array([settled(state, low, high, margin) for state, low, high in stops])
+        seeding &= ~decided
+    return float(np.mean(final == WIN))
 
 
 OUTCOMES = ("jobs", "rounds", "right", "wrong", "wrong_grey", "open", "open_bracketed")

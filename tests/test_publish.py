@@ -23,6 +23,7 @@ from analysis.publish import (
 )
 from analysis.render import markdown
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
+from analysis.seeding import disclosure
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,7 @@ def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> N
         assert critical_markdown(p.analysis) in published, p.name
         steady = on_basis(p.analysis, STEADY_BASIS)  # and the cross-checks beside it
         assert markdown(cross_check_table(p.analysis, steady)) in published, p.name
-        for note in cross_check_notes(p.analysis, steady):
+        for note in [*cross_check_notes(p.analysis, steady), *disclosure(p.analysis)]:
             assert f"- {note}" in published
     assert block(published) == block((REPO / "README.md").read_text()) == findings(study)
     readme = tmp_path / "README.md"
