@@ -17,8 +17,10 @@ writes it; this module adds what ties them together:
   with a ``sweep`` column;
 - the findings block of the project README, between ``FINDINGS_START`` and ``FINDINGS_END``.
 
-Every table and sentence comes from the results alone (the default settings of
-``analysis.settings``), so ``tests/test_publish.py`` can recompute them and compare.
+First it rewrites the sweeps' records without the running machine's absolute paths
+(``analysis.redact``). Every table and sentence comes from the results alone (the default
+settings of ``analysis.settings``), so ``tests/test_publish.py`` can recompute them and
+compare.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from analysis import render as tables
 from analysis.compare import Analysis, analyze, state_legend
 from analysis.findings import findings
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
+from analysis.redact import redact_study
 from analysis.report import write_report
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
 from analysis.seeding import disclosure
@@ -242,6 +245,7 @@ def replace_block(text: str, block: str, *, where: str) -> str:
 def publish(results: Path, *, readme: Path | None = None) -> dict[str, Any]:
     """Write every sweep's report, ``results/README.md``, the two CSVs and (``readme``) the
     project README's findings block. Returns the paths written."""
+    redact_study(results)  # first: the reports and CSVs are made from the redacted records
     study = analyse_study(results)
     for p in study:
         write_report(p.analysis, results / p.name / "report")

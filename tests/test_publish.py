@@ -8,9 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from analysis.findings import findings
-from analysis.load import AnalysisError
+from analysis.load import AnalysisError, origin_doc, pin_origin
 from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
@@ -21,6 +22,7 @@ from analysis.publish import (
     publish,
     replace_block,
 )
+from analysis.redact import ABSOLUTE, redact_study, redact_text
 from analysis.render import markdown
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
 from analysis.seeding import disclosure
@@ -176,3 +178,39 @@ def test_the_findings_open_with_whether_the_study_has_ended() -> None:
     text = findings(study)
     assert text.splitlines()[0].startswith(("**Ended**", "**In progress**"))
     assert ("ended so far" in text) == text.startswith("**In progress**")
+
+
+def test_no_published_file_holds_an_absolute_path() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    texts = [n for n in tracked if n.endswith((".json", ".jsonl", ".yaml", ".md", ".csv"))]
+    assert len(texts) > 200
+    for name in texts:
+        found = ABSOLUTE.findall((REPO / name).read_text())
+        assert not found, f"{name}: {found[:3]}"
+
+
+def test_redaction_keeps_what_reproduction_needs(tmp_path: Path) -> None:
+    assert redact_text('"root": "/home/me/shared/data", "cwd": "/home/me/repo"') == (
+        '"root": "<data>", "cwd": "<local>"'
+    )
+    argv = "hydra.sweep.dir=/w/main/results/warmup /w/main/vitbn_sweep/__main__.py"
+    assert redact_text(argv) == "hydra.sweep.dir=results/warmup vitbn_sweep/__main__.py"
+    kept = "hydra/launcher=packed ${paths.outputs}/runs https://hydra.cc 1/num_classes"
+    assert redact_text(kept) == kept
+    # resolve finds the user's command through the pin, which follows the redacted file
+    sweep = tmp_path / "results" / "demo"
+    sweep.mkdir(parents=True)
+    doc = {"hydra": {"overrides": {"task": ["paths.outputs=/w/main/results"]},
+                     "runtime": {"cwd": "/w/main"}}}  # fmt: skip
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(doc))
+    pin_origin(sweep, doc)
+    (sweep / "job").mkdir()
+    (sweep / "job" / "result.json").write_text('{"config": {"data": {"root": "/w/data"}}}')
+    assert len(redact_study(tmp_path / "results")) == 3 and not redact_study(tmp_path / "results")
+    origin = origin_doc(sweep)
+    assert origin == {"hydra": {"overrides": {"task": ["paths.outputs=results"]},
+                                "runtime": {"cwd": "<local>"}}}  # fmt: skip
+    assert origin == yaml.safe_load((sweep / "multirun.yaml").read_text())
+    assert '"<data>"' in (sweep / "job" / "result.json").read_text()
