@@ -94,7 +94,7 @@ def accuracy_curves(
         _integer_epochs(grid)
         grid.figure.suptitle(f"Accuracy by epoch ({label})", y=1.03)
         title = f"Accuracy by epoch, {label}"
-        caption = "Mean over seeds; the band spans all seeds. One panel per depth."
+        caption = "Mean over seeds; the band spans all seeds (min to max). One panel per depth."
         figures.append(_save(grid.figure, out, f"curves_{_slug(label)}", title, caption))
     return figures
 
@@ -127,7 +127,7 @@ def lr_comparison(
         grid.set_axis_labels("epoch", SHORT_LABELS[settings.metric])
         _integer_epochs(grid)
         grid.figure.suptitle(f"Learning rates compared ({label})", y=1.02)
-        caption = "Mean over seeds; the band spans all seeds."
+        caption = "Mean over seeds; the band spans all seeds (min to max)."
         name = f"lr_comparison_{_slug(label)}"
         figures.append(_save(grid.figure, out, name, f"Learning rates compared, {label}", caption))
     return figures
@@ -325,7 +325,7 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
     grid.set_axis_labels("epoch", "")
     _integer_epochs(grid)
     grid.figure.suptitle("Warm-up (DNN): accuracy and train loss by epoch", y=1.02)
-    caption = "Mean over seeds; the band spans all seeds."
+    caption = "Mean over seeds; the band spans all seeds (min to max)."
     return [_save(grid.figure, out, "warmup_curves", "Warm-up: accuracy and train loss", caption)]
 
 

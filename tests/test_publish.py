@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from analysis.article import CLAIMS, article_table
 from analysis.findings import findings
 from analysis.load import AnalysisError, origin_doc, pin_origin
 from analysis.publish import (
@@ -17,6 +18,7 @@ from analysis.publish import (
     FINDINGS_START,
     STEADY_BASIS,
     analyse_study,
+    cell_provenance,
     compute_by_device,
     critical_markdown,
     publish,
@@ -68,6 +70,13 @@ def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> N
         for note in [*cross_check_notes(p.analysis, steady), *disclosure(p.analysis)]:
             assert f"- {note}" in published
     assert block(published) == block((REPO / "README.md").read_text()) == findings(study)
+    claims = article_table(study)
+    assert markdown(claims) in published and len(claims) == len(CLAIMS)
+    assert all(c.startswith(("agrees", "differs", "open")) for c in claims["compared"])
+    for p in study:
+        assert markdown(cell_provenance(p.analysis)) in published
+    assert "[docs/study.md](../docs/study.md)" in published and (REPO / "docs/study.md").is_file()
+    assert published.count("*Mean over seeds; the band spans all seeds (min to max)") >= 3
     readme = tmp_path / "README.md"
     shutil.copy2(REPO / "README.md", readme)
     publish(results, readme=readme)  # the whole thing again, figures and CSVs included
