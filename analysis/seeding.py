@@ -113,9 +113,10 @@ def disclosure(a: Analysis) -> list[str]:
         f"{found.most} seeds calls a win {fixed:.1%} of the time; looking at "
         f"{', '.join(map(str, found.looks))} seeds and stopping at the first win or lose, "
         f"{first:.1%}; stopping only once `resolve` settles a cell (its "
-        f"{stop * 100:.4g} % interval clears the margin), {settling:.1%}. The rule's "
-        f"one-sided level is {(1 - a.settings.level) / 2:.1%}; the margin makes a fixed design "
-        "stricter than that.",
+        f"{stop * 100:.4g} % interval clears the margin), {settling:.1%}. Unless every round "
+        f"ran under the settle rule, take the larger, {max(first, settling):.1%}, as the "
+        f"design's. The rule's one-sided level is {(1 - a.settings.level) / 2:.1%}; the margin "
+        "makes a fixed design stricter than that.",
         "Cells whose label changed between looks: "
         + ("; ".join(changed) if changed else "none")
         + ".",

@@ -10,6 +10,9 @@
    everywhere, all on the same studies and the same seed draws (a cell's k-th seed is the
    same number whoever runs it): jobs spent, rounds, and how often the critical depth found
    is the true one.
+3. False wins of a seeding design (``--false-wins 3 4 5 6``, ``false_win_rate``): how often
+   a cell with no true difference ends a win when it is looked at with those seed counts,
+   against a fixed design (``make publish`` prices the study's own design with it).
 
 Seed noise: ``SEED_SD`` (1 accuracy point), the standard deviation of a job's final test
 accuracy over seeds at one grid point. An assumption, within the 0.5-1.5 points usual for
@@ -384,7 +387,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_slow_drop(parser)
     parser.add_argument("--no-coverage", action="store_true", help="the studies only")
+    parser.add_argument(
+        "--false-wins",
+        type=int,
+        nargs="+",
+        metavar="SEEDS",
+        help="only the false-win rate (no true difference) of a design that looks at a cell "
+        "with these seed counts (e.g. 3 4 5 6), against a fixed design of the last count",
+    )
     args = parser.parse_args(argv)
+    if args.false_wins:
+        looks = sorted(set(args.false_wins))
+        if looks[0] < 2:
+            parser.error("--false-wins: a look needs at least 2 seeds")
+        noise = Noise(args.seed_sd[0], args.seed_corr)
+        stop = default_stop_level(args.level, looks[-1])
+        rates = {
+            f"fixed {looks[-1]} seeds": false_win_rate(looks[-1:], args.studies, noise, args.level),
+            "stop at the first win or lose": false_win_rate(looks, args.studies, noise, args.level),
+            f"resolve's settle rule ({stop * 100:.4g} %)": false_win_rate(
+                looks, args.studies, noise, args.level, stop
+            ),
+        }
+        print(f"false-win rate, looks at {looks} seeds, {args.studies} cells, no true difference:")
+        print("\n".join(f"  {name}: {rate:.2%}" for name, rate in rates.items()))
+        return
     for p in args.slow_mode:
         if not 0 <= p < 1:
             parser.error(f"--slow-mode: each chance must be in [0, 1), got {p}")
