@@ -26,8 +26,10 @@ from analysis.publish import (
 )
 from analysis.redact import ABSOLUTE, redact_study, redact_text
 from analysis.render import markdown
+from analysis.resolve import resolve
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
 from analysis.seeding import disclosure
+from analysis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -223,3 +225,17 @@ def test_redaction_keeps_what_reproduction_needs(tmp_path: Path) -> None:
                                 "runtime": {"cwd": "<local>"}}}  # fmt: skip
     assert origin == yaml.safe_load((sweep / "multirun.yaml").read_text())
     assert '"<data>"' in (sweep / "job" / "result.json").read_text()
+
+
+def test_resolve_still_plans_from_the_redacted_records(tmp_path: Path) -> None:
+    """``make resolve`` reads the published records back: the user's command (through the
+    pin in resolve.json) and the sweep's place, wherever the study dir now is."""
+    sweep = committed_results(tmp_path) / "article_full"
+    said: list[str] = []
+    launched: list[list[str]] = []
+    code = resolve(sweep, Settings(), max_seeds=12, dry_run=True, echo=said.append,
+                   run=lambda argv, **_: launched.append(argv))  # fmt: skip
+    assert code == 0 and not launched
+    commands = [line for line in "\n".join(said).splitlines() if "python -m vitbn_sweep" in line]
+    assert commands and all("experiment=article_full" in c for c in commands)
+    assert all(f"hydra.sweep.dir={sweep}" in c and "paths.outputs=/" in c for c in commands)
