@@ -210,9 +210,9 @@ def _cross_checks(a: Analysis) -> list[str]:
     lines += [
         "Beside each cell's t interval: the paired differences' sign count, exact Wilcoxon "
         "signed-rank p and Hodges-Lehmann median (these assume only symmetric differences, "
-        "not normal ones); the interval at the Bonferroni level over the sweep's cells; and "
-        f"the cell on the {STEADY_BASIS} basis (mean accuracy over the epochs) instead of the "
-        "last epoch.",
+        "not normal ones), and the Shapiro-Wilk p of their normality; the interval at the "
+        f"Bonferroni level over the sweep's cells; and the cell on the {STEADY_BASIS} basis "
+        "(mean accuracy over the epochs) instead of the last epoch.",
         "",
         tables.markdown(cross_check_table(a, steady)),
         "",
