@@ -198,8 +198,9 @@ def _sweep_section(p: Published, results: Path, captions: dict[Path, str]) -> li
         lines += ["### Figures", ""]
         for f in figures:
             lines += [f"![{f.stem}]({f.relative_to(results)})", ""]
-            if f.resolve() in captions:
-                lines += [f"*{captions[f.resolve()]}*", ""]
+            if f.resolve() in captions:  # in italics, its own asterisks escaped
+                caption = captions[f.resolve()].replace("*", "\\*")
+                lines += [f"*{caption}*", ""]
     return lines
 
 
