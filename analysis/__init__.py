@@ -3,7 +3,8 @@
     load      job dirs (or trackers, through ``sources``) -> ``JobRecord``s; sweeps' commands
     frames    records -> tidy (job x epoch), summary (job) and scores (one number per job)
     intervals t intervals of a difference over seeds (paired, pooled, Welch)
-    compare   scores -> cells (win / lose / unresolved / no data) -> critical depths
+    compare   scores -> cells (win / lose / unresolved / no data; shown as win, win beyond
+              the margin, no win, lose, ...) -> critical depths
     stability the accuracy a higher lr costs each model, and the baseline's cost minus the
               candidate's (does a higher lr hurt the baseline more?)
     resolve   more seeds where a critical depth is unresolved (``make resolve``);
@@ -11,7 +12,10 @@
               round's job time, priced at the sweep's own job times
     simulate, simulate_gap: resolve's rules and the intervals against a known truth
     figures, render, report: the report dir; cli: ``python -m analysis``
-    findings, publish: the study's answer in sentences, and ``results/README.md``
+    findings, publish: the study's answer in sentences, and ``results/README.md``;
+              robustness (ranks, Bonferroni, AUC basis), seeding (the adaptive design and
+              its false-win rate), article (its claims beside the study's), redact (no
+              private paths in the published records)
 
     records, stats = records_from_dirs(["outputs/grid_c"])
     result = analyze(records, stats, Settings(models=("vitbnffn", "vit")))

@@ -28,7 +28,7 @@ METRIC_LABELS = {
 }
 SHORT_LABELS = {"test_acc": "test acc. (augm., %)", "test_acc_clean": "test acc. (clean, %)"}
 ACCURACIES = ("test_acc", "test_acc_clean", "train_acc")  # fractions in the data, % on figures
-BAND_WORDS = "the band (bars, with one epoch) spans all seeds, lowest to highest"
+BAND_WORDS = "the band (bars, with one epoch) spans all seeds, min to max"
 
 
 @dataclass

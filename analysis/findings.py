@@ -205,7 +205,8 @@ def _spread_findings(a: Analysis) -> list[str]:
         return []
     return [
         f"  - seeds are **wide** ({wide_rule(a.spread, a.settings.spread)}) at "
-        f"{'; '.join(wide)}. Some runs there fall far below the "
-        "rest, and a few seeds can all miss such a run: these cells need many seeds before "
-        "their verdict means much."
+        f"{'; '.join(wide)}. Final scores there spread over many points (see the seed "
+        "spread table) and a run's score swings between epochs, so a few seeds give a wide "
+        "interval: these cells need many seeds before their verdict means much; the "
+        "cross-checks' AUC basis is steadier."
     ]

@@ -7,21 +7,27 @@ The study is two sweeps under ``RESULTS_DIR`` (default ``results``): ``article_f
 its full report (``<sweep>/report/``: report.md/html, figures, CSVs) as ``make report``
 writes it; this module adds what ties them together:
 
-- ``RESULTS_DIR/README.md``: the findings, provenance (commit, date, devices, versions,
-  seeds, compute time), per sweep the critical-depth table, the per-depth differences and
-  the lr-stability tables (each model's loss; the baseline's loss minus the candidate's),
-  beside each cell's t interval the cross-checks (``analysis.robustness``: ranks, the
-  Bonferroni interval, the AUC basis), the seeds' spread per cell, and the figures;
+- ``RESULTS_DIR/README.md``: the findings, the article's claims beside the study's answers
+  (``analysis.article``), the set-up (``docs/study.md`` and the jobs' configs), provenance
+  (commit, date, devices, versions, seeds, compute time), and per sweep: the critical-depth
+  table, the per-depth differences, the cross-checks beside each cell's t interval
+  (``analysis.robustness``: ranks, the Bonferroni interval, the AUC basis), the seeding
+  design and its simulated false-win rate (``analysis.seeding``), the lr-stability tables
+  (each model's loss; the baseline's loss minus the candidate's), the seeds' spread per
+  cell, where each cell ran (device, torch, launcher), and the figures with captions;
 - ``RESULTS_DIR/results.csv`` and ``summary.csv``: both sweeps' tidy and per-job frames,
   with a ``sweep`` column;
 - the findings block of the project README, between ``FINDINGS_START`` and ``FINDINGS_END``.
 
-Every table and sentence comes from the results alone (the default settings of
-``analysis.settings``), so ``tests/test_publish.py`` can recompute them and compare.
+First it rewrites the sweeps' records without the running machine's absolute paths
+(``analysis.redact``). Every table and sentence comes from the results alone (the default
+settings of ``analysis.settings``), so ``tests/test_publish.py`` can recompute them and
+compare.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,14 +41,19 @@ from typing import Any
 import pandas as pd
 
 from analysis import render as tables
+from analysis.article import article_table
 from analysis.compare import Analysis, analyze, state_legend
 from analysis.findings import findings
+from analysis.frames import groups
 from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
+from analysis.redact import redact_study
 from analysis.report import write_report
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
+from analysis.seeding import disclosure
 from analysis.settings import Settings
 from analysis.spread import wide_rule
 from vitbn_sweep.results import atomic_write_text, hardware
+from vitbn_sweep.sweep_record import COMMANDS_FILE
 
 # (sweep name, (candidate, baseline), what it asks)
 STUDY = (
@@ -142,7 +153,7 @@ def provenance(study: list[Published]) -> list[str]:
     ]
 
 
-def _sweep_section(p: Published, results: Path) -> list[str]:
+def _sweep_section(p: Published, results: Path, captions: dict[Path, str]) -> list[str]:
     a = p.analysis
     report = Path(p.name) / "report"
     lines = [f"## {p.question}", ""]
@@ -160,6 +171,8 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
             "",
         ]
         lines += _cross_checks(a)
+        lines += ["### Seeding: adaptive", ""]
+        lines += [f"- {line}" for line in disclosure(a)] + [""]
     if not a.stability.empty:
         lines += ["### Learning-rate stability", "", "Accuracy lost from the low to the high lr."]
         lines += ["", tables.markdown(tables.stability_table(a.stability, a.conditions)), ""]
@@ -179,11 +192,15 @@ def _sweep_section(p: Published, results: Path) -> list[str]:
         )
         lines += ["### Seed spread", "", f"Each model's seeds per cell ({rule}).", ""]
         lines += [tables.markdown(tables.spread_table(a.spread, a.conditions)), ""]
+    lines += ["### Where each cell ran", "", tables.markdown(cell_provenance(p.analysis)), ""]
     figures = sorted((results / report / "figures").glob("*.png"))
     if figures:
         lines += ["### Figures", ""]
-        lines += [f"![{f.stem}]({f.relative_to(results)})" for f in figures]
-        lines.append("")
+        for f in figures:
+            lines += [f"![{f.stem}]({f.relative_to(results)})", ""]
+            if f.resolve() in captions:  # in italics, its own asterisks escaped
+                caption = captions[f.resolve()].replace("*", "\\*")
+                lines += [f"*{caption}*", ""]
     return lines
 
 
@@ -194,14 +211,110 @@ def _cross_checks(a: Analysis) -> list[str]:
     lines += [
         "Beside each cell's t interval: the paired differences' sign count, exact Wilcoxon "
         "signed-rank p and Hodges-Lehmann median (these assume only symmetric differences, "
-        "not normal ones); the interval at the Bonferroni level over the sweep's cells; and "
-        f"the cell on the {STEADY_BASIS} basis (mean accuracy over the epochs) instead of the "
-        "last epoch.",
+        "not normal ones), and the Shapiro-Wilk p of their normality; the interval at the "
+        f"Bonferroni level over the sweep's cells; and the cell on the {STEADY_BASIS} basis "
+        "(mean accuracy over the epochs) instead of the last epoch.",
         "",
         tables.markdown(cross_check_table(a, steady)),
         "",
     ]
     return lines + [f"- {note}" for note in cross_check_notes(a, steady)] + [""]
+
+
+def launcher(result: dict[str, Any], commands: dict[tuple[str, ...], str]) -> str:
+    """The Hydra launcher a job ran under: its command's, as ``commands.jsonl`` recorded it
+    (``commands``: argv after the entry point -> launcher), else its ``hydra/launcher``
+    override, else ``?``."""
+    argv = [str(a) for a in (result.get("host") or {}).get("argv") or []]
+    if tuple(argv[1:]) in commands:
+        return commands[tuple(argv[1:])]
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("hydra/launcher=")]
+    return given[-1] if given else "?"
+
+
+def _commands(sweep: Path) -> dict[tuple[str, ...], str]:
+    path = sweep / COMMANDS_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    events = [json.loads(line) for line in lines if line.strip()]
+    return {
+        tuple(map(str, e["argv"][1:])): str(e["launcher"])
+        for e in events
+        if e.get("event") == "start" and e.get("argv") and e.get("launcher")
+    }
+
+
+def _counted(values: list[str]) -> str:
+    return "; ".join(f"{v}: {n}" for v, n in sorted(Counter(values).items()))
+
+
+def cell_provenance(a: Analysis) -> pd.DataFrame:
+    """Per cell (condition and depth, both models): its jobs, their devices with torch
+    versions, and their launchers, counted (duplicates left out, as in the analysis)."""
+    jobs = a.summary[~a.summary["duplicate"]]
+    by_path = {r.path: r.result for r in a.records}
+    commands: dict[tuple[str, ...], str] = {}
+    for sweep in a.sweeps:
+        commands |= _commands(Path(sweep.path))
+    rows = []
+    for key, cell in groups(jobs, [*a.conditions, "depth"]):
+        results = [by_path[path] for path in cell["path"]]
+        rows.append(
+            {
+                **{c: tables.plain(v) for c, v in zip([*a.conditions, "depth"], key, strict=True)},
+                "jobs": str(len(results)),
+                "device, torch (jobs)": _counted(
+                    [
+                        f"{r.get('device')}, torch {(r.get('versions') or {}).get('torch')}"
+                        for r in results
+                    ]  # fmt: skip
+                ),
+                "launcher (jobs)": _counted([launcher(r, commands) for r in results]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+SETUP_KEYS = {  # config key -> how the set-up section names it
+    "trainer.epochs": "epochs",
+    "trainer.batch_size": "batch size",
+    "optim.name": "optimiser",
+    "optim.weight_decay": "weight decay",
+    "trainer.precision": "precision",
+    "data.augment.test": "augmented test set",
+    "data.test_redraw": "test set redrawn every epoch",
+    "data.test_seed": "test set drawn from seed",
+}
+
+
+def _config_value(config: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        config = config.get(part) if isinstance(config, dict) else None  # type: ignore[assignment]
+    return config
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def setup(study: list[Published]) -> list[str]:
+    """The set-up: a link to docs/study.md and, per sweep, what its jobs' configs say."""
+    lines = [
+        "## Set-up",
+        "",
+        "Models, optimiser, augmentation, grids, seeds and the fixed augmented test set: "
+        "[docs/study.md](../docs/study.md). What the jobs' own configs say, per sweep:",
+        "",
+    ]
+    for p in study:
+        configs = [r.result.get("config") or {} for r in p.analysis.records]
+        said = []
+        for key, name in SETUP_KEYS.items():
+            values = sorted({_shown(_config_value(c, key)) for c in configs})
+            said.append(f"{name} {' / '.join(values)}")
+        lines.append(f"- {p.question}: {'; '.join(said)}.")
+    return [*lines, ""]
 
 
 def critical_markdown(a: Analysis) -> str:
@@ -238,9 +351,12 @@ def replace_block(text: str, block: str, *, where: str) -> str:
 def publish(results: Path, *, readme: Path | None = None) -> dict[str, Any]:
     """Write every sweep's report, ``results/README.md``, the two CSVs and (``readme``) the
     project README's findings block. Returns the paths written."""
+    redact_study(results)  # first: the reports and CSVs are made from the redacted records
     study = analyse_study(results)
+    captions = {}
     for p in study:
-        write_report(p.analysis, results / p.name / "report")
+        files = write_report(p.analysis, results / p.name / "report")
+        captions |= {f.png.resolve(): f.caption for f in files.figures}
     block = findings(study)
     lines = [
         "# The study: does BatchNorm in the FFN make a ViT train faster and tolerate higher lr?",
@@ -254,13 +370,22 @@ def publish(results: Path, *, readme: Path | None = None) -> dict[str, Any]:
         block,
         FINDINGS_END,
         "",
+        "## The article vs this study",
+        "",
+        "Each claim of the original article (one seed per point) beside this study's answer "
+        "(the cells by the rule above; the critical depths as found). *open*: the study "
+        "cannot say yet, more seeds decide it.",
+        "",
+        tables.markdown(article_table(study)),
+        "",
         "## Provenance",
         "",
         *provenance(study),
         "",
     ]
+    lines += setup(study)
     for p in study:
-        lines += _sweep_section(p, results)
+        lines += _sweep_section(p, results, captions)
     tidy, summary = frames(study, results)
     written = {"readme": results / "README.md", "results": results / "results.csv",
                "summary": results / "summary.csv"}  # fmt: skip

@@ -103,8 +103,9 @@ def _spread(a: Analysis, figures: list[figs.Figure]) -> Section:
             if known
             else f"; fewer than {MIN_CELLS} cells: none)."
         )
-        + " Wide seeds (a fast and a slow mode, say) break the t interval's assumption: a few "
-        "seeds can all miss the rare mode, so judge such a cell on many seeds."
+        + " Wide seeds (a spread over many points, or a rare slow run) strain the t "
+        "interval's assumption: a few seeds can miss part of the spread, so judge such a "
+        "cell on many seeds."
     )
     wide = wide_cells(a.spread, a.conditions)
     if wide:

@@ -1,6 +1,7 @@
 """Beside each cell's t interval (``analysis.compare``), three checks a reviewer asks for:
 
-- **ranks**: with 5-6 seeds a t interval leans on normal differences. Per paired cell, the
+- **ranks**: with 5-6 seeds a t interval leans on normal differences (the Shapiro-Wilk p
+  of the paired differences says where that is doubtful). Per paired cell, the
   sign count (positive paired differences of n), the exact two-sided Wilcoxon signed-rank p
   and the Hodges-Lehmann median of the differences (the median of their Walsh averages)
   assume only symmetry. The rank analogue of the rule wins where p < 1 - level with the
@@ -28,7 +29,8 @@ from analysis import render as tables
 from analysis.compare import WIN, Analysis, analyze, depth_differences
 from analysis.frames import groups
 
-RANK_COLUMNS = ("depth", "n", "positive", "wilcoxon_p", "hodges_lehmann", "t_win", "rank_win")
+RANK_COLUMNS = ("depth", "n", "positive", "wilcoxon_p", "hodges_lehmann", "shapiro_p")
+RANK_COLUMNS += ("t_win", "rank_win")
 
 
 def paired_differences(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray | None:
@@ -79,6 +81,7 @@ def rank_checks(a: Analysis) -> pd.DataFrame:
                 "positive": int((d > 0).sum()),
                 "wilcoxon_p": p,
                 "hodges_lehmann": hl,
+                "shapiro_p": float(stats.shapiro(d).pvalue) if len(d) >= 3 else float("nan"),
                 "t_win": states.get(key) == WIN,
                 "rank_win": bool(p < alpha and hl > a.settings.margin),
             }
@@ -131,6 +134,7 @@ def cross_check_table(a: Analysis, steady: Analysis) -> pd.DataFrame:
             if rank is None
             else tables.points(rank["hodges_lehmann"]),
             "rank: state": "" if rank is None else (WIN if rank["rank_win"] else "no win"),
+            "Shapiro-Wilk p": "" if rank is None else f"{rank['shapiro_p']:.3f}",
             f"Bonferroni {level * 100:.2f} % interval": tables.interval(
                 adjusted.loc[key, "ci_low"], adjusted.loc[key, "ci_high"]
             ),
@@ -160,6 +164,8 @@ def cross_check_notes(a: Analysis, steady: Analysis) -> list[str]:
     keys = [*a.conditions, "depth"]
     split = ranks[ranks["t_win"] != ranks["rank_win"]]
     disagree = [tuple(k) for k in split[keys].itertuples(index=False)]
+    odd = ranks[ranks["shapiro_p"] < 1 - a.settings.level]
+    skewed = [tuple(k) for k in odd[keys].itertuples(index=False)]
     smallest = ", ".join(
         f"{2 / 2**n:.3f} at {n} seeds" for n in sorted(ranks["n"].unique(), reverse=True)
     )
@@ -181,7 +187,9 @@ def cross_check_notes(a: Analysis, steady: Analysis) -> list[str]:
         f"Ranks: the rank analogue of the rule wins where the exact two-sided Wilcoxon "
         f"signed-rank p is below {1 - a.settings.level:g} and the Hodges-Lehmann median is "
         f"above the margin ({tables.in_points(margin)}). The smallest p the test can reach is "
-        f"{smallest}. The t rule and the rank rule disagree at: {_where(disagree, a.conditions)}.",
+        f"{smallest}. The t rule and the rank rule disagree at: {_where(disagree, a.conditions)}. "
+        f"The paired differences look other than normal (Shapiro-Wilk p below "
+        f"{1 - a.settings.level:g}) at: {_where(skewed, a.conditions)}.",
         f"Multiplicity: the critical depth is a fixed-sequence test (each depth tested only "
         f"while every larger one wins) and needs no correction. The {m} per-cell intervals are "
         f"another matter: read as {m} separate claims, each needs the Bonferroni level "

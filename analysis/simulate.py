@@ -10,6 +10,9 @@
    everywhere, all on the same studies and the same seed draws (a cell's k-th seed is the
    same number whoever runs it): jobs spent, rounds, and how often the critical depth found
    is the true one.
+3. False wins of a seeding design (``--false-wins 3 4 5 6``, ``false_win_rate``): how often
+   a cell with no true difference ends a win when it is looked at with those seed counts,
+   against a fixed design (``make publish`` prices the study's own design with it).
 
 Seed noise: ``SEED_SD`` (1 accuracy point), the standard deviation of a job's final test
 accuracy over seeds at one grid point. An assumption, within the 0.5-1.5 points usual for
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.compare import LOSE, WIN, cell_state, verdict
+from analysis.compare import LOSE, UNRESOLVED, WIN, cell_state, verdict
 from analysis.intervals import paired_bounds, unpaired_bounds
 from analysis.resolve import deciding_depths, default_stop_level, settled
 from analysis.settings import Settings
@@ -184,6 +187,43 @@ def answer(
         rounds += 1
         for depth in todo:
             n[depth - 1] += 1
+
+
+def false_win_rate(
+    looks: Sequence[int],
+    studies: int,
+    noise: Noise = Noise(),
+    level: float = 0.95,
+    stop_level: float | None = None,
+    seed: int = 0,
+) -> float:
+    """Share of cells with no true difference that a seeding design calls a win.
+
+    The design looks at each cell with ``looks`` seeds per model (ascending: ``[6]`` is a
+    fixed 6 seeds, ``range(3, 7)`` one seed at a time from 3 to 6) and stops seeding it once
+    it is decided: at its first win or lose (``stop_level`` None), or, as ``resolve`` does,
+    once ``resolve.settled`` at ``stop_level``. The cell's verdict is its state at its last
+    look. Every look of an adaptive design is one more chance for noise to cross the rule,
+    which is what this counts.
+    """
+    margin = Settings().margin
+    rng = np.random.default_rng(seed)
+    paired = noise.sd * np.sqrt(2 * (1 - noise.corr)) * rng.standard_normal((studies, looks[-1]))
+    paired += noise.slow_term(rng, 0, paired.shape) - noise.slow_term(rng, 1, paired.shape)
+    final = np.full(studies, UNRESOLVED, dtype=object)
+    seeding = np.ones(studies, dtype=bool)
+    for n in looks:
+        first = paired[:, :n]
+        cells = zip(first.mean(axis=-1), *paired_bounds(first, level), strict=True)
+        states = np.array([cell_state(n, n, *cell, margin)[0] for cell in cells], dtype=object)
+        final[seeding] = states[seeding]
+        if stop_level is None:
+            decided = np.isin(states, (WIN, LOSE))
+        else:
+            stops = zip(states, *paired_bounds(first, stop_level), strict=True)
+            decided = np.array([settled(state, low, high, margin) for state, low, high in stops])
+        seeding &= ~decided
+    return float(np.mean(final == WIN))
 
 
 OUTCOMES = ("jobs", "rounds", "right", "wrong", "wrong_grey", "open", "open_bracketed")
@@ -347,7 +387,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     add_slow_drop(parser)
     parser.add_argument("--no-coverage", action="store_true", help="the studies only")
+    parser.add_argument(
+        "--false-wins",
+        type=int,
+        nargs="+",
+        metavar="SEEDS",
+        help="only the false-win rate (no true difference) of a design that looks at a cell "
+        "with these seed counts (e.g. 3 4 5 6), against a fixed design of the last count",
+    )
     args = parser.parse_args(argv)
+    if args.false_wins:
+        looks = sorted(set(args.false_wins))
+        if looks[0] < 2:
+            parser.error("--false-wins: a look needs at least 2 seeds")
+        noise = Noise(args.seed_sd[0], args.seed_corr)
+        stop = default_stop_level(args.level, looks[-1])
+        rates = {
+            f"fixed {looks[-1]} seeds": false_win_rate(looks[-1:], args.studies, noise, args.level),
+            "stop at the first win or lose": false_win_rate(looks, args.studies, noise, args.level),
+            f"resolve's settle rule ({stop * 100:.4g} %)": false_win_rate(
+                looks, args.studies, noise, args.level, stop
+            ),
+        }
+        print(f"false-win rate, looks at {looks} seeds, {args.studies} cells, no true difference:")
+        print("\n".join(f"  {name}: {rate:.2%}" for name, rate in rates.items()))
+        return
     for p in args.slow_mode:
         if not 0 <= p < 1:
             parser.error(f"--slow-mode: each chance must be in [0, 1), got {p}")

@@ -46,6 +46,8 @@ def test_rank_cross_check_matches_the_independent_recomputation(article):
     assert (at["positive"].sum(), at["n"].sum()) == (28, 29)
     at = ranks.loc[[(0.003, d) for d in range(5, 8)]]
     assert (at["positive"].sum(), at["n"].sum()) == (17, 18)
+    shapiro = ranks["shapiro_p"].round(3)
+    assert (shapiro[(0.003, 6)], shapiro[(0.003, 7)]) == (0.008, 0.043)  # not normal there
     split = ranks[ranks["t_win"] != ranks["rank_win"]].index.tolist()
     assert split == [(0.003, 6), (0.005, 6), (0.005, 7)]  # p 0.062: above 0.05
 

@@ -8,21 +8,28 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
+from analysis.article import CLAIMS, article_table
 from analysis.findings import findings
-from analysis.load import AnalysisError
+from analysis.load import AnalysisError, origin_doc, pin_origin
 from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
     STEADY_BASIS,
     analyse_study,
+    cell_provenance,
     compute_by_device,
     critical_markdown,
     publish,
     replace_block,
 )
+from analysis.redact import ABSOLUTE, redact_study, redact_text
 from analysis.render import markdown
+from analysis.resolve import resolve
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
+from analysis.seeding import disclosure
+from analysis.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,9 +69,17 @@ def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> N
         assert critical_markdown(p.analysis) in published, p.name
         steady = on_basis(p.analysis, STEADY_BASIS)  # and the cross-checks beside it
         assert markdown(cross_check_table(p.analysis, steady)) in published, p.name
-        for note in cross_check_notes(p.analysis, steady):
+        for note in [*cross_check_notes(p.analysis, steady), *disclosure(p.analysis)]:
             assert f"- {note}" in published
     assert block(published) == block((REPO / "README.md").read_text()) == findings(study)
+    claims = article_table(study)
+    assert markdown(claims) in published and len(claims) == len(CLAIMS)
+    assert all(c.startswith(("agrees", "differs", "open")) for c in claims["compared"])
+    for p in study:
+        assert markdown(cell_provenance(p.analysis)) in published
+    assert "[docs/study.md](../docs/study.md)" in published and (REPO / "docs/study.md").is_file()
+    assert published.count("*Mean over seeds; the band spans all seeds (min to max)") >= 3
+    assert "*Mean difference over seeds in percentage points; \\* marks a won depth" in published
     readme = tmp_path / "README.md"
     shutil.copy2(REPO / "README.md", readme)
     publish(results, readme=readme)  # the whole thing again, figures and CSVs included
@@ -175,3 +190,53 @@ def test_the_findings_open_with_whether_the_study_has_ended() -> None:
     text = findings(study)
     assert text.splitlines()[0].startswith(("**Ended**", "**In progress**"))
     assert ("ended so far" in text) == text.startswith("**In progress**")
+
+
+def test_no_published_file_holds_an_absolute_path() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "results"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    texts = [n for n in tracked if n.endswith((".json", ".jsonl", ".yaml", ".md", ".csv"))]
+    assert len(texts) > 200
+    for name in texts:
+        found = ABSOLUTE.findall((REPO / name).read_text())
+        assert not found, f"{name}: {found[:3]}"
+
+
+def test_redaction_keeps_what_reproduction_needs(tmp_path: Path) -> None:
+    assert redact_text('"root": "/home/me/shared/data", "cwd": "/home/me/repo"') == (
+        '"root": "<data>", "cwd": "<local>"'
+    )
+    argv = "hydra.sweep.dir=/w/main/results/warmup /w/main/vitbn_sweep/__main__.py"
+    assert redact_text(argv) == "hydra.sweep.dir=results/warmup vitbn_sweep/__main__.py"
+    kept = "hydra/launcher=packed ${paths.outputs}/runs https://hydra.cc 1/num_classes"
+    assert redact_text(kept) == kept
+    # resolve finds the user's command through the pin, which follows the redacted file
+    sweep = tmp_path / "results" / "demo"
+    sweep.mkdir(parents=True)
+    doc = {"hydra": {"overrides": {"task": ["paths.outputs=/w/main/results"]},
+                     "runtime": {"cwd": "/w/main"}}}  # fmt: skip
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(doc))
+    pin_origin(sweep, doc)
+    (sweep / "job").mkdir()
+    (sweep / "job" / "result.json").write_text('{"config": {"data": {"root": "/w/data"}}}')
+    assert len(redact_study(tmp_path / "results")) == 3 and not redact_study(tmp_path / "results")
+    origin = origin_doc(sweep)
+    assert origin == {"hydra": {"overrides": {"task": ["paths.outputs=results"]},
+                                "runtime": {"cwd": "<local>"}}}  # fmt: skip
+    assert origin == yaml.safe_load((sweep / "multirun.yaml").read_text())
+    assert '"<data>"' in (sweep / "job" / "result.json").read_text()
+
+
+def test_resolve_still_plans_from_the_redacted_records(tmp_path: Path) -> None:
+    """``make resolve`` reads the published records back: the user's command (through the
+    pin in resolve.json) and the sweep's place, wherever the study dir now is."""
+    sweep = committed_results(tmp_path) / "article_full"
+    said: list[str] = []
+    launched: list[list[str]] = []
+    code = resolve(sweep, Settings(), max_seeds=12, dry_run=True, echo=said.append,
+                   run=lambda argv, **_: launched.append(argv))  # fmt: skip
+    assert code == 0 and not launched
+    commands = [line for line in "\n".join(said).splitlines() if "python -m vitbn_sweep" in line]
+    assert commands and all("experiment=article_full" in c for c in commands)
+    assert all(f"hydra.sweep.dir={sweep}" in c and "paths.outputs=/" in c for c in commands)

@@ -1,0 +1,47 @@
+"""The seeding design read off the committed study, its looks replayed, and its price in
+false wins by simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.publish import analyse_study
+from analysis.resolve import default_stop_level
+from analysis.seeding import Design, design, flips
+from analysis.simulate import false_win_rate, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_looking_until_a_win_wins_more_often_than_a_fixed_design():
+    fixed = false_win_rate([6], 4000)
+    first = false_win_rate(list(range(3, 7)), 4000)
+    settling = false_win_rate(list(range(3, 7)), 4000, stop_level=default_stop_level(0.95, 6))
+    assert fixed < 0.025  # one-sided 2.5 %, and the margin on top
+    assert first > 2 * fixed  # each look is one more chance for noise to cross the rule
+    assert settling == pytest.approx(fixed, abs=0.01)  # resolve seeds provisional wins on
+
+
+@pytest.fixture(scope="module")
+def study():
+    return {p.name: p.analysis for p in analyse_study(REPO / "results")}
+
+
+def test_the_design_and_the_flips_are_read_off_the_results(study):
+    assert design(study["article_full"]) == Design(grid=3, fewest=5, most=6)
+    assert design(study["warmup"]) == Design(grid=3, fewest=3, most=9)
+    changed = flips(study["article_full"], 3)
+    # as an independent recomputation found them (issue 29)
+    assert "lr 0.003 depth 6: win at 3, unresolved at 4-5, win at 6" in changed
+    assert "lr 0.005 depth 3: unresolved at 3, win at 4, unresolved at 5, win at 6" in changed
+    assert "lr 0.005 depth 2: win at 3, unresolved at 4-6" in changed
+    assert not any(line.startswith("lr 0.003 depth 4:") for line in changed)  # unresolved
+
+
+def test_the_cli_prices_a_design(capsys):
+    main(["--false-wins", "3", "4", "5", "6", "--studies", "2000"])
+    out = capsys.readouterr().out
+    assert "looks at [3, 4, 5, 6] seeds, 2000 cells" in out
+    assert f"fixed 6 seeds: {false_win_rate([6], 2000):.2%}" in out
