@@ -79,7 +79,8 @@ def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> N
         assert markdown(cell_provenance(p.analysis)) in published
     assert "[docs/study.md](../docs/study.md)" in published and (REPO / "docs/study.md").is_file()
     assert published.count("spans all seeds, min to max") >= 3  # every curve has its caption
-    assert "*Mean difference over seeds in percentage points, with each cell's state in words" in published
+    heatmap = "*Mean difference over seeds in percentage points, with each cell's state in words"
+    assert heatmap in published
     readme = tmp_path / "README.md"
     shutil.copy2(REPO / "README.md", readme)
     publish(results, readme=readme)  # the whole thing again, figures and CSVs included
