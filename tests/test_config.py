@@ -67,13 +67,6 @@ def test_defaults_are_the_spec() -> None:
     assert aug["zoom_out_side_range"] == [2.0, 3.0]
 
 
-def test_data_root_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VITBN_DATA_DIR", "/somewhere/mnist")
-    assert compose_config([])["data"]["root"] == "/somewhere/mnist"
-    monkeypatch.delenv("VITBN_DATA_DIR")
-    assert compose_config([])["data"]["root"] == "./data"
-
-
 GRIDS = {
     "warmup": ("dnn,dnnbn", "3", "0.01,0.1", 15),
     "grid_a": ("vit,vitbnffn", "4,5,6,7", "0.003", 10),
