@@ -6,7 +6,9 @@
    compared axes (``model`` and ``model.norms.*``, ``PAIR_KEYS``) run fastest
    wherever they stand, so the jobs of a comparison (``vit`` and ``vitbnffn`` at one
    depth, lr and seed) launch side by side, and a sweep cut short leaves whole pairs.
-   Written on Hydra's public ``Sweeper`` interface.
+   A sweep without a name (``sweep_name: auto``, no experiment) is named from its
+   command (``grid_name``): the same command finds its directory again, another
+   grid gets its own. Written on Hydra's public ``Sweeper`` interface.
 1. Validation. Hydra only checks that each job's config *composes*; a bad value
    (``model.depth=0``) would surface when that job starts, after the jobs before
    it have trained. Here every job's config runs through ``vitbn_sweep.validate``
@@ -39,8 +41,10 @@ at start-up, and the sweeper may run on a Slurm login node.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import logging
+import re
 import shutil
 import sys
 import time
@@ -60,7 +64,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vitbn_sweep import claims, sweep_record
 from vitbn_sweep.data.home import DataError, prepare
-from vitbn_sweep.identity import job_identity, override_key
+from vitbn_sweep.identity import is_how_key, job_identity, override_key
 from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
 from vitbn_sweep.sweep_record import SweepPlan
@@ -74,6 +78,8 @@ STACKED_LAUNCHERS = (  # the launchers that train through vitbn_sweep.stacked_tr
 )
 # The compared axes (a key also covers everything below it): the fastest in every grid.
 PAIR_KEYS = ("model", "model.norms")
+AUTO_NAME = "auto"  # sweep_name's default: the sweep is named from its command (grid_name)
+NAME_MAX = 120  # characters of a sweep name from its command (its job dirs go below it)
 
 
 class SweepConfigError(ConfigError, CompactHydraException):
@@ -110,33 +116,87 @@ def is_pair_key(key: str) -> bool:
     return key == "model" or any(key.startswith(f"{pair}.") for pair in PAIR_KEYS[1:])
 
 
-def grid(overrides: Sequence[Override]) -> list[list[str]]:
-    """Every job's override list, in launch order.
+def grid_axes(overrides: Sequence[Override]) -> dict[str, list[str]]:
+    """Each key of the command (as written, ``+`` included) and its values, in order.
 
-    The product of the overrides' values, the first key slowest, except that the
-    compared axes (``is_pair_key``) run fastest. A key given twice keeps its first
-    place and its last values (a command-line sweep over an experiment's param).
-    Each job lists its overrides in the keys' order, as Hydra's basic sweeper does.
+    A key given twice keeps its first place and its last values (a command-line
+    sweep over an experiment's param).
     """
     axes: dict[str, list[str]] = {}
     for override in overrides:
         key = override.get_key_element()
         if not override.is_sweep_override():
-            axes[key] = [f"{key}={override.get_value_element_as_str()}"]
+            axes[key] = [override.get_value_element_as_str()]
         elif override.is_discrete_sweep():
-            axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            axes[key] = list(override.sweep_string_iterator())
         else:
             raise SweepConfigError(
                 f"{key}: this sweeper runs lists (a=1,2) and range(...) sweeps, "
                 f"not a {override.value_type.name if override.value_type else 'sweep'}"
             )
+    return axes
+
+
+def grid(overrides: Sequence[Override]) -> list[list[str]]:
+    """Every job's override list, in launch order.
+
+    The product of the overrides' values, the first key slowest, except that the
+    compared axes (``is_pair_key``) run fastest. Each job lists its overrides in
+    the keys' order, as Hydra's basic sweeper does.
+    """
+    axes = grid_axes(overrides)
     keys = list(axes)
     order = sorted(keys, key=is_pair_key)  # stable: the compared axes last, i.e. fastest
     jobs = []
     for values in itertools.product(*(axes[key] for key in order)):
         chosen = dict(zip(order, values, strict=True))
-        jobs.append([chosen[key] for key in keys])
+        jobs.append([f"{key}={chosen[key]}" for key in keys])
     return jobs
+
+
+def _values_text(values: Sequence[str]) -> str:
+    """A key's values in a sweep name: sorted, ``+``-joined; ``1-7`` for a run of integers."""
+
+    def order(value: str) -> tuple[int, float, str]:
+        with contextlib.suppress(ValueError):
+            return (0, float(value), value)
+        return (1, 0.0, value)
+
+    unique = sorted(set(values), key=order)
+    if len(unique) >= 3 and all(re.fullmatch(r"-?\d+", v) for v in unique):
+        low, high = int(unique[0]), int(unique[-1])
+        if [int(v) for v in unique] == list(range(low, high + 1)):
+            return f"{low}-{high}"
+    return "+".join(unique)
+
+
+def grid_name(overrides: Sequence[Override]) -> str:
+    """The directory name of a sweep that has no ``sweep_name``: what its command asks.
+
+    Its identity overrides (how-keys left out), the swept keys first, each group
+    sorted as in a job's directory name, each key's values sorted: both
+    ``model=vit,vitbnffn model.depth=1,2,3`` and ``model.depth=3,2,1 model=vitbnffn,vit``
+    give ``model.depth=1-3,model=vit+vitbnffn``. So the same command finds its sweep
+    again, and another grid (other values, or another fixed key) gets its own.
+    Filesystem-safe; a name that would pass ``NAME_MAX`` characters keeps its first
+    whole overrides and ends in a hash of the whole.
+    """
+    swept, fixed = [], []
+    for key, values in grid_axes(overrides).items():
+        if not is_how_key(override_key(key)):
+            part = re.sub(r"[^\w.=+\-\[\]]", "_", f"{override_key(key)}={_values_text(values)}")
+            (swept if len(set(values)) > 1 else fixed).append(part)
+    parts = sorted(swept) + sorted(fixed)
+    name = ",".join(parts) or "default"
+    if len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    kept = ""
+    for part in parts:
+        if len(kept) + len(part) + 1 > NAME_MAX - len(digest) - 1:
+            break
+        kept += f"{part},"
+    return f"{kept}{digest}"
 
 
 class ValidatingSweeper(Sweeper):
@@ -160,11 +220,21 @@ class ValidatingSweeper(Sweeper):
         )
 
     def job_overrides(self, arguments: list[str]) -> list[Sequence[str]]:
-        """Every job's override list, in launch order (``grid``)."""
-        assert self.hydra_context is not None
+        """Every job's override list, in launch order (``grid``).
+
+        A sweep without a name (``sweep_name: auto``) is named here from its command
+        (``grid_name``), and each job gets that name.
+        """
+        assert self.hydra_context is not None and self.config is not None
         params = [f"{k}={v}" for k, v in self.params.items()]
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        return list(grid(parser.parse_overrides(params + list(arguments))))
+        overrides = parser.parse_overrides(params + list(arguments))
+        jobs = grid(overrides)
+        if self.config.sweep_name == AUTO_NAME:
+            name = grid_name(overrides)
+            self.config.sweep_name = name  # the sweep dir, multirun.yaml (a rerun's place)
+            jobs = [[*job, f"sweep_name='{name}'"] for job in jobs]
+        return list(jobs)
 
     def plan(self, jobs: list[Sequence[str]], token: str) -> SweepPlan:
         """Which jobs to launch; raises if any job's config is invalid or their data is missing."""
