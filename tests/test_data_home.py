@@ -78,9 +78,9 @@ def test_a_failed_download_says_what_to_do_and_leaves_no_folder(
 ) -> None:
     monkeypatch.setattr(home, "MIRRORS", ((tmp_path / "down").as_uri() + "/",))
     with pytest.raises(DataError) as err:
-        prepare(tmp_path / "home" / "data", download=True, sources=[])
+        prepare(tmp_path / "cache" / "vitbn_sweep" / "data", download=True, sources=[])
     assert "downloading it failed" in str(err.value) and "make data" in str(err.value)
-    assert not (tmp_path / "home" / "data").exists()  # not even an empty MNIST/raw
+    assert not (tmp_path / "cache").exists()  # not even an empty MNIST/raw
 
 
 def test_without_download_nothing_is_fetched_or_created(data_dir: Path, tmp_path: Path) -> None:

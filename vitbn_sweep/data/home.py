@@ -119,13 +119,14 @@ def local_copy(name: str, sources: Sequence[Path]) -> Path | None:
     return None
 
 
-def prepare(root: str | Path, *, download: bool, sources: Sequence[Path] = LOCAL_COPIES) -> Path:
+def prepare(root: str | Path, *, download: bool, sources: Sequence[Path] | None = None) -> Path:
     """``<root>/MNIST/raw`` with the four intact MNIST files, filled if needed; raises DataError.
 
-    With ``download``, missing files come from a local copy in ``sources``, else from
-    ``MIRRORS``; without, the folder is only checked. A failed call leaves no empty
-    folder behind.
+    With ``download``, missing files come from a local copy in ``sources`` (default:
+    ``LOCAL_COPIES``), else from ``MIRRORS``; without, the folder is only checked. A
+    failed call leaves no empty folder behind.
     """
+    sources = LOCAL_COPIES if sources is None else sources
     folder = raw_dir(root)
     missing, corrupt = check(folder)
     if corrupt:
@@ -142,7 +143,7 @@ def prepare(root: str | Path, *, download: bool, sources: Sequence[Path] = LOCAL
             "(or VITBN_DATA_DIR) at a folder whose MNIST/raw/ holds them, or set "
             "data.download=true."
         )
-    created = [p for p in (folder, folder.parent, folder.parent.parent) if not p.exists()]
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _locked(folder.parent / ".lock"):
@@ -151,7 +152,7 @@ def prepare(root: str | Path, *, download: bool, sources: Sequence[Path] = LOCAL
     except BaseException:
         if folder.parent in created:
             (folder.parent / ".lock").unlink(missing_ok=True)
-        for path in created:  # only what this call made, deepest first, if still empty
+        for path in created:  # only what this call made, if still empty
             with contextlib.suppress(OSError):
                 path.rmdir()
         raise
