@@ -4,15 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run report publish resolve status dashboard mlflow-ui export bench test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
+.PHONY: install data run report publish resolve status dashboard mlflow-ui export bench test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
 
-# MNIST: $VITBN_DATA_DIR if set, else ../shared/data where it holds MNIST/raw (this
-# project's machines, CI), else the config's default ./data (downloaded on first use).
-ifeq ($(VITBN_DATA_DIR),)
-ifneq ($(wildcard ../shared/data/MNIST/raw/train-images-idx3-ubyte),)
-export VITBN_DATA_DIR := $(abspath ../shared/data)
-endif
-endif
+# MNIST lives in one place per machine, its data home (vitbn_sweep/data/home.py):
+# $VITBN_DATA_DIR if set, else ~/.cache/vitbn_sweep/data. The first sweep or run fills it
+# (from ../shared/data beside the checkout, else a download); `make data` does it ahead.
+DATA_HOME = $$($(PY) -c 'from vitbn_sweep.data import data_home; print(data_home())')
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +19,11 @@ $(STAMP): pyproject.toml setup.py
 
 install: $(STAMP)  ## create .venv and install the project (editable) with its dev extra
 
+FROM ?=
+data: $(STAMP)  ## MNIST into its data home, size and md5 checked: make data [FROM=dir holding MNIST/raw/]
+	$(PY) -m vitbn_sweep.data $(if $(FROM),--from $(FROM))
+
 run: $(STAMP)  ## the demo: the smoke sweep (ViT vs ViTBNFFN, depths 1-3, 2 seeds, a subset), then its report
-	@echo "MNIST: $${VITBN_DATA_DIR:-./data (downloaded on first use)}"
 	$(PY) -m vitbn_sweep -m experiment=smoke
 	$(PY) -m analysis report $${VITBN_OUTPUT_DIR:-outputs}/smoke
 
@@ -88,8 +88,8 @@ bench-gpu: $(STAMP)  ## on a GPU machine: the CUDA path, make bench on CUDA, and
 device-bundle: $(STAMP)  ## build .gpu/ (hydra & co as pure Python, MNIST) for benchmarks/device_run.sh on a lent device machine
 	bash benchmarks/device_bundle.sh
 
-wheel-check: $(STAMP)  ## build the wheel, install it in a fresh venv, run a one-epoch job from another directory
-	bash tests/wheel_check.sh $(PY)
+wheel-check: data  ## build the wheel, install it in a fresh venv, run a one-epoch job from another directory
+	VITBN_DATA_DIR="$(DATA_HOME)" bash tests/wheel_check.sh $(PY)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

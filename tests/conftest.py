@@ -28,6 +28,7 @@ TINY = [
     "data.test_size=100",
     "logger=none",
     "trainer.threads=1",
+    "sweep_name=default",  # a sweep test finds its jobs in outputs/default
 ]
 
 

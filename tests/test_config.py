@@ -67,13 +67,6 @@ def test_defaults_are_the_spec() -> None:
     assert aug["zoom_out_side_range"] == [2.0, 3.0]
 
 
-def test_data_root_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VITBN_DATA_DIR", "/somewhere/mnist")
-    assert compose_config([])["data"]["root"] == "/somewhere/mnist"
-    monkeypatch.delenv("VITBN_DATA_DIR")
-    assert compose_config([])["data"]["root"] == "./data"
-
-
 GRIDS = {
     "warmup": ("dnn,dnnbn", "3", "0.01,0.1", 15),
     "grid_a": ("vit,vitbnffn", "4,5,6,7", "0.003", 10),
@@ -102,10 +95,11 @@ def test_experiments_carry_the_spec_grids(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(GRIDS))
 def test_experiments_launch_depth_by_depth_with_paired_jobs_together(name: str) -> None:
-    """Hydra launches the product of the params, the first key slowest (a command-line
+    """The sweeper launches the product of the params, the first key slowest (a command-line
     override of a key keeps its place): a cut sweep leaves whole depths and pairs."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.vitbn_sweep_sweeper.sweeper import grid
 
     with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
         cfg = compose(
@@ -115,7 +109,7 @@ def test_experiments_launch_depth_by_depth_with_paired_jobs_together(name: str) 
     assert [p.split("=")[0] for p in params] == ["model.depth", "trainer.seed", "optim.lr", "model"]
     for extra in ([], ["model.depth=6,5"]):
         overrides = OverridesParser.create().parse_overrides([*params, *extra])
-        [jobs] = BasicSweeper.split_arguments(overrides, None)
+        jobs = grid(overrides)
         keys = [dict(o.split("=", 1) for o in job) for job in jobs]
         depths = [k["model.depth"] for k in keys]
         assert depths == sorted(depths, key=depths.index)  # each depth's jobs in one run

@@ -38,18 +38,21 @@ def copy_raw(data_dir: Path, tmp_path: Path) -> Path:
     return raw
 
 
-@pytest.mark.parametrize("damage", ["truncate", "empty", "magic"])
+@pytest.mark.parametrize("damage", ["truncate", "empty", "magic", "one pixel"])
 def test_corrupt_file_is_named(data_dir: Path, tmp_path: Path, damage: str) -> None:
     raw = copy_raw(data_dir, tmp_path)
     target = raw / "t10k-images-idx3-ubyte"
     data = target.read_bytes()
-    target.write_bytes(
-        {"truncate": data[: len(data) // 2], "empty": b"", "magic": b"\x00\x00\x08\x01" + data[4:]}[
-            damage
-        ]
-    )
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.*corrupt"):
-        load_mnist(tmp_path, train=False, download=False)
+    damaged = {
+        "truncate": data[: len(data) // 2],
+        "empty": b"",
+        "magic": b"\x00\x00\x08\x01" + data[4:],
+        "one pixel": data[:5000] + bytes([data[5000] ^ 1]) + data[5001:],  # only the md5 tells
+    }[damage]
+    target.write_bytes(damaged)
+    with pytest.raises(DataError, match=r"(?s)corrupt MNIST files.*t10k-images-idx3-ubyte: "):
+        load_mnist(tmp_path, train=False, download=True)
+    assert target.read_bytes() == damaged  # named, never silently replaced
 
 
 def test_missing_files_without_download_say_where_and_how(tmp_path: Path) -> None:

@@ -52,13 +52,15 @@ def test_a_rerun_with_where_and_how_keys_retrains_nothing(data_dir: Path, tmp_pa
 
 
 def test_failed_jobs_are_rerun_and_the_sweep_says_so(data_dir: Path, tmp_path: Path) -> None:
-    missing = ["data.download=false", f"data.root={tmp_path / 'nowhere'}"]
+    # The data is where the sweep checks it, not where its jobs run (a node without the
+    # shared folder): the jobs fail when they start.
+    missing = ["data.download=false", f"+hydra.job.env_set.VITBN_DATA_DIR={tmp_path / 'nowhere'}"]
     failed = run_cli([*SWEEP, *missing], cwd=tmp_path)
     assert failed.returncode == 1
     out = failed.stdout + failed.stderr
     assert "2 jobs: 0 completed, 0 diverged, 2 failed" in out
     assert out.count("job failed: ") == 2 and "Traceback" not in out
-    assert "MNIST files train-images-idx3-ubyte, train-labels-idx1-ubyte not found in" in out
+    assert "MNIST files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k" in out
     fixed = run_cli(SWEEP, cwd=tmp_path)  # the data is back: the same command reruns them
     assert fixed.returncode == 0, fixed.stderr
     out = fixed.stdout + fixed.stderr

@@ -182,6 +182,7 @@ LONG = [
     "trainer.batch_size=50",
     "trainer.test_batch_size=100",
     "logger=none",
+    "sweep_name=default",
 ]
 
 

@@ -29,6 +29,6 @@ case "$where" in
 esac
 VITBN_OUTPUT_DIR="$WORK/out" "$WORK/venv/bin/python" -m vitbn_sweep -m model=vitbnffn model.depth=1 \
   trainer.epochs=1 data.train_size=300 data.test_size=100 trainer.test_batch_size=100 logger=none
-result=$(ls "$WORK"/out/default/*/result.json)
+result=$(ls "$WORK"/out/*/*/result.json)
 grep -q '"status": "completed"' "$result"
 echo "wheel check: the installed wheel ran a one-epoch job from $WORK/elsewhere ($(basename "$(dirname "$result")"))"

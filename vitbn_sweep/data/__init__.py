@@ -1,15 +1,32 @@
-"""Data pipelines: ``data.pipeline`` picks one; each is one module and one class."""
+"""Data pipelines: ``data.pipeline`` picks one; each is one module and one class.
+
+Importing the package loads no torch (``Batch``, ``Pipeline`` and ``load_mnist`` load
+on first use): the sweeper checks the data through ``vitbn_sweep.data.home``
+before it launches a job, and may run on a Slurm login node.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import torch
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from vitbn_sweep.choices import PIPELINES
-from vitbn_sweep.data.base import Batch, Pipeline
-from vitbn_sweep.data.mnist import DataError, load_mnist
+from vitbn_sweep.data.home import DataError, data_home, prepare
+
+if TYPE_CHECKING:
+    import torch
+
+    from vitbn_sweep.data.base import Batch, Pipeline
+    from vitbn_sweep.data.mnist import load_mnist
+
+_LAZY = {"Batch": "base", "Pipeline": "base", "load_mnist": "mnist"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"vitbn_sweep.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_pipeline(
@@ -34,4 +51,4 @@ def build_pipeline(
     )
 
 
-__all__ = ["Batch", "DataError", "Pipeline", "build_pipeline", "load_mnist"]
+__all__ = ["Batch", "DataError", "Pipeline", "build_pipeline", "data_home", "load_mnist", "prepare"]

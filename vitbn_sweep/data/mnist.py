@@ -1,8 +1,8 @@
 """MNIST as uint8 tensors, read from torchvision's ``<root>/MNIST/raw`` layout.
 
-The idx files are parsed here, with their headers and sizes checked, so a
-truncated or corrupt file names itself instead of surfacing as a numpy error.
-Missing files are downloaded with torchvision's own ``MNIST(download=True)``.
+``vitbn_sweep.data.home`` puts the four original files there (a local copy or a
+download) and checks each one's size and md5 before it is read, so a damaged file
+names itself instead of surfacing as a numpy error or as wrong digits.
 """
 
 from __future__ import annotations
@@ -14,55 +14,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FILES = {
-    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60_000),
-    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
+from vitbn_sweep.data.home import prepare
+
+SPLITS = {  # train: (images, labels)
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 log = logging.getLogger(__name__)
 
 
-class DataError(RuntimeError):
-    """MNIST files are missing, unreadable or corrupt; the message says which and what to do."""
-
-
-def raw_dir(root: str | Path) -> Path:
-    return Path(root).expanduser().resolve() / "MNIST" / "raw"
-
-
-def _read_idx(path: Path, *, magic: int, dims: int, count: int) -> np.ndarray:
+def _read_idx(path: Path, *, dims: int) -> np.ndarray:
+    """The array of an idx file: a 4-byte magic number, ``dims`` big-endian sizes, uint8 data."""
     data = path.read_bytes()
     header = 4 * (1 + dims)
-    if len(data) < header:
-        raise DataError(f"{path}: corrupt MNIST file ({len(data)} bytes, shorter than its header)")
-    fields = np.frombuffer(data[:header], dtype=">u4")
-    if fields[0] != magic:
-        raise DataError(f"{path}: corrupt MNIST file (magic number {fields[0]}, expected {magic})")
-    shape = tuple(int(s) for s in fields[1:])
-    if shape[0] != count:
-        raise DataError(f"{path}: corrupt MNIST file ({shape[0]} items, expected {count})")
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
-        raise DataError(
-            f"{path}: truncated or corrupt MNIST file ({len(data)} bytes, expected {expected}); "
-            "delete it to download it again, or copy an intact one"
-        )
+    shape = tuple(int(s) for s in np.frombuffer(data[4:header], dtype=">u4"))
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def _download(root: Path) -> None:
-    from torchvision.datasets import MNIST
-
-    try:
-        MNIST(root=str(root), train=True, download=True)
-        MNIST(root=str(root), train=False, download=True)
-    except Exception as exc:  # torchvision raises RuntimeError/URLError variants offline
-        raise DataError(
-            f"MNIST is not in {raw_dir(root)} and downloading it failed ({exc}). "
-            f"Copy the four idx files ({', '.join(f for t in FILES.values() for f in t[:2])}) "
-            "into that folder, or point data.root (or the VITBN_DATA_DIR environment "
-            "variable) at a folder whose MNIST/raw/ holds them."
-        ) from exc
 
 
 def load_mnist(
@@ -73,26 +39,15 @@ def load_mnist(
     Cached per process (a local sweep runs its jobs in one process): treat the
     returned tensors as read-only.
     """
-    return _load(raw_dir(root), train=train, download=download)
+    folder = prepare(root, download=download)
+    if train:
+        log.info("MNIST: found in %s", folder)
+    return _load(folder, train=train)
 
 
 @lru_cache(maxsize=4)
-def _load(folder: Path, *, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    images_name, labels_name, count = FILES[train]
-    missing = [n for n in (images_name, labels_name) if not (folder / n).is_file()]
-    if missing:
-        if not download:
-            raise DataError(
-                f"MNIST files {', '.join(missing)} not found in {folder} and data.download=false. "
-                "Copy the idx files there, point data.root (or VITBN_DATA_DIR) at a folder "
-                "whose MNIST/raw/ holds them, or set data.download=true."
-            )
-        log.info("MNIST: %s not in %s; downloading it there", ", ".join(missing), folder)
-        _download(folder.parent.parent)
-    elif train:
-        log.info("MNIST: found in %s", folder)
-    images = _read_idx(folder / images_name, magic=IMAGES_MAGIC, dims=3, count=count)
-    labels = _read_idx(folder / labels_name, magic=LABELS_MAGIC, dims=1, count=count)
-    if labels.max() > 9:
-        raise DataError(f"{folder / labels_name}: corrupt MNIST labels (value {labels.max()} > 9)")
+def _load(folder: Path, *, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    images_name, labels_name = SPLITS[train]
+    images = _read_idx(folder / images_name, dims=3)  # (n, 28, 28)
+    labels = _read_idx(folder / labels_name, dims=1)  # (n,)
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
