@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from benchmarks import bench, bench_report
 from tests.conftest import compose_config
-from vitbn_sweep import bench, bench_report
 from vitbn_sweep.accel import autocast_factory, prepare_model
 from vitbn_sweep.validate import ConfigError
 
@@ -70,7 +70,7 @@ def test_markdown_report_flags_missed_targets() -> None:
 
 
 def test_distance_to_limit_is_rate_times_flops_over_peak() -> None:
-    from vitbn_sweep.flops import train_flops
+    from benchmarks.flops import train_flops
 
     vit = compose_config(["model=vit"])["model"]
     sizes = {"image_size": 28, "channels": 1, "num_classes": 10}
