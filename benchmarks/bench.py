@@ -513,6 +513,7 @@ def own_peak_rss_mb() -> float:
 def peak_rss_mb() -> float:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench", "--rss-probe"],
+        cwd=Path(__file__).resolve().parents[1],  # the repository root (not installed)
         capture_output=True,
         text=True,
         check=True,
