@@ -450,6 +450,7 @@ def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan]
         return [], []
     jobs = a.summary[~a.summary["duplicate"]]
     failed = jobs[(jobs["status"] == "failed") & jobs["model"].isin(a.pair)]
+    failed = failed.dropna(subset=["depth", "seed"])  # no config: no command to rerun it by
     runs: dict[tuple, list[str]] = {}
     errors: dict[tuple, str] = {}
     keys = []
