@@ -75,7 +75,7 @@ test-all: $(STAMP)  ## every test
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: $(STAMP)  ## fast vs torchvision pipeline side by side, bf16, mid-training, distance to the limit: Markdown table + benchmark.json (~15 min on 2 cores)
-	$(PY) -m vitbn_sweep.bench $(BENCH_ARGS)
+	$(PY) -m benchmarks.bench $(BENCH_ARGS)
 
 SLURM_SH ?= ../shared/slurm/local-slurm.sh
 test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (root; started and stopped here)

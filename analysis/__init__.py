@@ -7,9 +7,9 @@
               the margin, no win, lose, ...) -> critical depths
     stability the accuracy a higher lr costs each model, and the baseline's cost minus the
               candidate's (does a higher lr hurt the baseline more?)
-    resolve   more seeds where a critical depth is unresolved (``make resolve``);
-              resolve_gap: and where an lr gap is (``make resolve GAP=1``); cost: a
-              round's job time, priced at the sweep's own job times
+    resolve   more seeds where a critical depth is unresolved (``make resolve``), and
+              where an lr gap is (``make resolve GAP=1``); cost: a round's job time,
+              priced at the sweep's own job times
     simulate, simulate_gap: resolve's rules and the intervals against a known truth
     figures, render, report: the report dir; cli: ``python -m analysis``
     findings, publish: the study's answer in sentences, and ``results/README.md``;

@@ -21,9 +21,27 @@ depth itself while its lose is provisional. Cells below it get nothing while it 
 it turns, the next round seeds them). Seeds are added in pairs, the same seed for both
 models, so the cell stays paired. Jobs go through the project's own CLI
 (``python -m vitbn_sweep -m``), with the user's overrides and launcher (read from the
-sweep's ``multirun.yaml``), into the same sweep directory: ended jobs are never rerun.
-With ``gap`` the rounds also seed every depth whose lr gap (does the higher lr hurt the
-baseline more?) is not settled: ``analysis.resolve_gap``.
+sweep's ``multirun.yaml``), into the same sweep directory: completed and diverged jobs are
+never rerun; a failed job is run again, once per ``resolve``, and said so in the plan (a
+failed seed leaves its cell unpaired; the sweeper reruns a failed job that is launched
+again, ``resume.rerun_failed``).
+
+With ``gap`` the rounds also seed every depth whose lr gap is not settled: the study's third
+question, does the higher learning rate hurt the baseline more than the candidate, depth by
+depth? Each depth's gap (``analysis.stability``: the baseline's loss from the low to the
+high lr minus the candidate's) is answered on the seeds that both models ran at both rates.
+A seed for a gap is therefore four jobs, the same seed for both models at both rates; where
+some of the four already ran it (the critical-depth plan seeds each lr on its own), only
+the missing ones run. Every depth's gap is an answer of its own, so every unsettled gap gets
+seeds, up to ``max_seeds``. Settled, as for cells, means at the stricter stop level and on
+at least ``min_seeds`` seeds: a side *loses more* once that interval excludes 0, and the gap
+is *within the margin* once it lies inside (-margin, +margin). The margin is what makes a
+null answer reachable: without it a true gap near 0 (the study's shallow depths) would take
+seeds until ``max_seeds`` and still say nothing. ``python -m analysis.simulate_gap``
+measures the rule's jobs and wrong answers against ``max_seeds`` seeds everywhere.
+
+Cells and gaps share one planner: the same next-seed rule and capped check (``next_seed``),
+the same provisional wording, one command builder (``commands``).
 """
 
 from __future__ import annotations
@@ -34,7 +52,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -64,9 +82,12 @@ from analysis.load import (
 )
 from analysis.settings import Settings
 from analysis.spread import WIDE_MIN_SEEDS, wide_cells
+from analysis.stability import stability_gap
 from vitbn_sweep.identity import override_key
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
+RERUN = "rerun"  # a failed job, launched again
+LAUNCHES = (SEED, RERUN)
 CELL_KEYS = ("model", "model.depth", "trainer.seed")  # set per launch, whatever the user gave
 PLACE_KEYS = ("sweep_name", "paths.outputs", "hydra.sweep.dir")
 
@@ -82,7 +103,7 @@ class CellPlan:
     condition: tuple[tuple[str, Any], ...]  # (frame column, value) pairs
     depth: int
     state: str
-    action: str  # SEED, CAPPED or NO_EFFECT
+    action: str  # SEED, RERUN, CAPPED or NO_EFFECT
     why: str
     seed: int | None = None
     models: tuple[str, ...] = ()
@@ -157,16 +178,30 @@ def _seeds(cell: dict[str, Any]) -> int:
     return int(min(cell["n_a"], cell["n_b"]))
 
 
+def next_seed(seeds: Mapping[Any, set[int]], max_seeds: int) -> int | None:
+    """The seed a cell or gap gets next, given the seeds each of its jobs (a model, or a
+    model at an lr) has: the smallest that not all have; None (capped) once each has
+    ``max_seeds``. It goes to the jobs without it, so the cell stays paired."""
+    if min(len(s) for s in seeds.values()) >= max_seeds:
+        return None
+    every = set.intersection(*seeds.values())
+    return min(s for s in range(len(every) + 1) if s not in every)
+
+
+def _short(state: str, seeds: int, min_seeds: int, what: str) -> str:
+    return (
+        f"provisional {state}: {seeds} seeds, fewer than the {min_seeds} a {what} needs to "
+        "settle (--min-seeds)"
+    )
+
+
 def _why(cell: dict[str, Any], margin: float, stop_level: float, min_seeds: int) -> str:
     """Why a cell is not settled: its state and note, its seeds below ``min_seeds``, or its
     stop-level interval."""
     if cell["state"] not in (WIN, LOSE):
         return f"{cell['state']}: {cell['note']}" if cell["note"] else cell["state"]
     if _seeds(cell) < min_seeds:
-        return (
-            f"provisional {cell['state']}: {_seeds(cell)} seeds, fewer than the "
-            f"{min_seeds} a cell needs to settle (--min-seeds)"
-        )
+        return _short(cell["state"], _seeds(cell), min_seeds, "cell")
     interval = f"{points(cell['stop_low'])} to {points(cell['stop_high'])} points"
     side = "below" if cell["state"] == WIN else "above"
     return (
@@ -190,9 +225,8 @@ def plan_seeds(
 
     ``cells``: ``compare.depth_differences`` rows plus ``stop_low``/``stop_high``, their
     interval at ``stop_level``. ``jobs``: one row per ended job (conditions, model, depth,
-    seed), whatever its status: a failed seed is not retried here, the next seed is taken.
-    A cell's next seed is the smallest one that not both models have; it goes to the
-    model(s) without it.
+    seed), whatever its status: a failed seed counts as taken (``failed_jobs`` reruns it).
+    A cell's next seed is ``next_seed`` of its two models.
     """
     plans = []
     for _, group in groups(cells, list(conditions)):
@@ -217,11 +251,10 @@ def plan_seeds(
                 continue
             at = here[here["depth"] == depth]
             seeds = {m: set(at.loc[at["model"] == m, "seed"].astype(int)) for m in pair}
-            if min(len(s) for s in seeds.values()) >= max_seeds:
+            seed = next_seed(seeds, max_seeds)
+            if seed is None:
                 plans.append(CellPlan(condition, depth, cell["state"], CAPPED, why))
                 continue
-            both = set.intersection(*seeds.values())
-            seed = min(s for s in range(len(both) + 1) if s not in both)
             models = tuple(sorted(m for m in pair if seed not in seeds[m]))
             plans.append(CellPlan(condition, depth, cell["state"], SEED, why, seed, models))
     return plans
@@ -253,6 +286,209 @@ def plan_round(
     cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
     jobs = a.summary[~a.summary["duplicate"]]
     return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
+
+
+# --- lr gaps (--gap) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GapPlan:
+    """What one round does with one unsettled gap: ``jobs`` are the (lr, models) that lack
+    ``seed``; ``condition`` holds the other conditions (all but lr)."""
+
+    condition: tuple[tuple[str, Any], ...]
+    depth: int
+    lr_low: float
+    lr_high: float
+    state: str
+    action: str  # SEED or CAPPED
+    why: str
+    seed: int | None = None
+    jobs: tuple[tuple[float, tuple[str, ...]], ...] = ()
+
+
+def gap_settled(stop_low: float, stop_high: float, margin: float, short: bool) -> bool:
+    """Whether a gap needs no more seeds: its interval at the stop level excludes 0 (a side
+    loses more) or lies within (-``margin``, +``margin``); never while it is ``short`` of
+    seeds. The stop interval holds the report's, so the report's state then agrees."""
+    if short:
+        return False
+    return bool(stop_low > 0 or stop_high < 0 or (-margin < stop_low and stop_high < margin))
+
+
+def _gap_why(
+    gap: dict[str, Any], margin: float, level: float, stop_level: float, min_seeds: int
+) -> str:
+    """Why a gap is not settled: no interval yet, too few seeds, or its interval (the
+    report's while unresolved, else the stop level's) reaches 0 and past the margin."""
+    state, n = gap["state"], int(gap["n"])
+    if pd.isna(gap["ci_low"]):
+        return f"{state}: {n} seed(s) at both rates, no interval yet"
+    if state == UNRESOLVED:
+        name, at, low, high = state, level, gap["ci_low"], gap["ci_high"]
+    elif n < min_seeds:
+        return _short(state, n, min_seeds, "gap")
+    else:
+        name, at, low, high = f"provisional {state}", stop_level, gap["stop_low"], gap["stop_high"]
+    return (
+        f"{name}: {render.points(gap['gap'])} points, its {percent(at)} interval "
+        f"({render.points(low)} to {render.points(high)}) reaches 0 and past the "
+        f"±{margin * 100:g}-point margin"
+    )
+
+
+def plan_gap_seeds(
+    gaps: pd.DataFrame,
+    jobs: pd.DataFrame,
+    others: Sequence[str],
+    max_seeds: int,
+    margin: float,
+    level: float,
+    stop_level: float,
+    min_seeds: int = 2,
+) -> list[GapPlan]:
+    """The gap plan of one round: every gap not settled gets its next seed (or is capped).
+
+    ``gaps``: ``stability_gap`` rows plus ``stop_low``/``stop_high`` (at ``stop_level``);
+    ``jobs``: one row per ended job (conditions with ``lr``, model, depth, seed). A gap's
+    next seed is ``next_seed`` of its four (model, lr) jobs.
+    """
+    plans = []
+    for _, group in groups(gaps, list(others)):
+        for gap in group.sort_values(["lr_high", "depth"]).to_dict("records"):
+            if gap_settled(gap["stop_low"], gap["stop_high"], margin, gap["n"] < min_seeds):
+                continue
+            condition = condition_of(gap, others)
+            here = jobs[matching(jobs, condition) & (jobs["depth"] == gap["depth"])]
+            pair = (gap["candidate"], gap["baseline"])
+            rates = (gap["lr_low"], gap["lr_high"])
+            seeds = {
+                (lr, m): set(
+                    here.loc[(here["lr"] == lr) & (here["model"] == m), "seed"].astype(int)
+                )
+                for lr in rates
+                for m in pair
+            }
+            base = dict(
+                condition=condition,
+                depth=int(gap["depth"]),
+                lr_low=rates[0],
+                lr_high=rates[1],
+                state=gap["state"],
+                why=_gap_why(gap, margin, level, stop_level, min_seeds),
+            )
+            seed = next_seed(seeds, max_seeds)
+            if seed is None:
+                plans.append(GapPlan(**base, action=CAPPED))
+                continue
+            todo = tuple(
+                (lr, tuple(sorted(m for m in pair if seed not in seeds[(lr, m)]))) for lr in rates
+            )
+            plans.append(
+                GapPlan(**base, action=SEED, seed=seed, jobs=tuple(t for t in todo if t[1]))
+            )
+    return plans
+
+
+def plan_gap_round(
+    a: Analysis, max_seeds: int, stop_level: float | None = None, min_seeds: int = 2
+) -> list[GapPlan]:
+    """``plan_gap_seeds`` on an ``Analysis`` (its non-duplicate jobs); ``stop_level``
+    defaults to ``default_stop_level``."""
+    if a.pair is None or a.stability_gap.empty:
+        return []
+    level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
+    stop = stability_gap(a.scores, a.pair, replace(a.settings, level=level))
+    gaps = a.stability_gap.assign(  # the same scores: the same gaps in the same order
+        stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
+    )
+    others = [c for c in a.conditions if c != "lr"]
+    jobs = a.summary[~a.summary["duplicate"]]
+    margin = a.settings.margin
+    return plan_gap_seeds(gaps, jobs, others, max_seeds, margin, a.settings.level, level, min_seeds)
+
+
+def as_cell_plans(plans: Sequence[GapPlan], conditions: Sequence[str]) -> list[CellPlan]:
+    """The seeded gaps as cell plans, one per lr (``conditions`` orders the condition's
+    columns as the critical-depth plan does), for ``commands``."""
+    out = []
+    for plan in plans:
+        if plan.action != SEED:
+            continue
+        for lr, models in plan.jobs:
+            values = {**dict(plan.condition), "lr": lr}
+            condition = tuple((c, values[c]) for c in conditions)
+            out.append(
+                CellPlan(condition, plan.depth, plan.state, SEED, plan.why, plan.seed, models)
+            )
+    return out
+
+
+def merge(plans: Sequence[CellPlan], more: Sequence[CellPlan]) -> list[CellPlan]:
+    """The launching plans (seeds, reruns) of both, one per (condition, depth, seed), models
+    united. Where both seed a cell they pick the same seed: the smallest one that cell lacks."""
+    merged: dict[tuple, CellPlan] = {}
+    for plan in [*plans, *more]:
+        if plan.action not in LAUNCHES:
+            continue
+        key = (plan.condition, plan.depth, plan.seed)
+        if key in merged:
+            models = tuple(sorted({*merged[key].models, *plan.models}))
+            plan = replace(merged[key], models=models)
+        merged[key] = plan
+    return list(merged.values())
+
+
+# --- failed jobs ------------------------------------------------------------------------
+
+
+def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan], list[tuple]]:
+    """The failed jobs of the pair's models as RERUN plans, one per (condition, depth, seed)
+    with its models, but those keyed in ``skip`` (run again by this ``resolve`` already);
+    and every failed job's key (condition, depth, seed, model)."""
+    if a.pair is None:
+        return [], []
+    jobs = a.summary[~a.summary["duplicate"]]
+    failed = jobs[(jobs["status"] == "failed") & jobs["model"].isin(a.pair)]
+    failed = failed.dropna(subset=["depth", "seed"])  # no config: no command to rerun it by
+    runs: dict[tuple, list[str]] = {}
+    errors: dict[tuple, str] = {}
+    keys = []
+    for job in failed.sort_values(["depth", "seed", "model"]).to_dict("records"):
+        cell = (condition_of(job, a.conditions), int(job["depth"]), int(job["seed"]))
+        keys.append((*cell, job["model"]))
+        if keys[-1] in skip:
+            continue
+        runs.setdefault(cell, []).append(str(job["model"]))
+        errors.setdefault(cell, "" if _missing(job["error"]) else str(job["error"]))
+    plans = [
+        CellPlan(condition, depth, "failed", RERUN, errors[cell], seed, tuple(models))
+        for cell, models in runs.items()
+        for condition, depth, seed in [cell]
+    ]
+    return plans, keys
+
+
+def describe_reruns(plans: Sequence[CellPlan], again: int) -> list[str]:
+    """The failed jobs the round runs again, and how many failed again after this resolve's
+    rerun (not run a third time)."""
+    lines = []
+    if plans:
+        jobs = sum(len(p.models) for p in plans)
+        lines.append(
+            f"  {jobs} failed job(s), run again in this round (a failed seed leaves its cell "
+            "unpaired):"
+        )
+        for plan in plans:
+            where = f"{label(plan.condition)}, depth {plan.depth}"
+            error = f" (it failed: {plan.why})" if plan.why else ""
+            lines.append(f"    {where}: seed {plan.seed} for {', '.join(plan.models)}{error}")
+    if again:
+        lines.append(
+            f"  {again} job(s) failed again after this resolve ran them again: left failed "
+            "(their result.json says why); their cells take the next seed"
+        )
+    return lines
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -288,9 +524,9 @@ def commands(
     varying: set[str],
     extra: Sequence[str] = (),
 ) -> list[list[str]]:
-    """One ``python -m vitbn_sweep -m`` argv per (condition, seed, models) group of cells,
-    lowest seed first: the cells furthest behind (and the jobs a cut round left) come
-    first, so a round cut short has brought the most cells up by a seed.
+    """One ``python -m vitbn_sweep -m`` argv per (condition, seed, models) group of cells to
+    seed or rerun, lowest seed first: the cells furthest behind (and the jobs a cut round
+    left) come first, so a round cut short has brought the most cells up by a seed.
 
     The user's overrides stay, bar the cell's own keys (model, depth, seed and those
     condition keys that the command sets or the loaded jobs vary); the launcher and its
@@ -299,7 +535,7 @@ def commands(
     """
     groups: dict[tuple, list[int]] = {}
     for plan in plans:
-        if plan.action == SEED:
+        if plan.action in LAUNCHES:
             groups.setdefault((plan.condition, plan.seed, plan.models), []).append(plan.depth)
     given = {override_key(o) for o in sweep.task} | set(sweep.params)
     hydra = [o for o in sweep.hydra_overrides if override_key(o) not in PLACE_KEYS]
@@ -345,7 +581,29 @@ def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
     return lines
 
 
-def _done(plans: Sequence[CellPlan], gaps: Sequence[Any] = ()) -> str:
+def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
+    """Per other condition and lr step: each unsettled gap and what it gets."""
+    if a.pair is None:
+        return []
+    candidate, baseline = a.pair
+    lines = []
+    for plan in plans:
+        step = f"lr {plan.lr_low:g} -> {plan.lr_high:g}"
+        where = f"{label(plan.condition)}, {step}" if plan.condition else step
+        if plan.action == SEED:
+            todo = f"seed {plan.seed} for " + "; ".join(
+                f"lr {lr:g}: {', '.join(models)}" for lr, models in plan.jobs
+            )
+        else:
+            todo = "no seed: it has max_seeds already"
+        lines.append(f"    {where}, depth {plan.depth}: {plan.why} -> {todo}")
+    if lines:
+        head = f"  does the higher lr hurt {baseline} more than {candidate}? (--gap)"
+        lines.insert(0, head)
+    return lines
+
+
+def _done(plans: Sequence[CellPlan], gaps: Sequence[Any] = (), failed: int = 0) -> str:
     capped = [p for p in plans if p.action == CAPPED]
     if any(p.state in (UNRESOLVED, NO_DATA) for p in capped):
         text = "cells left unresolved at max_seeds"
@@ -355,6 +613,8 @@ def _done(plans: Sequence[CellPlan], gaps: Sequence[Any] = ()) -> str:
         text = "resolved"
     if gaps:  # every gap left is capped: no gap is planned once settled
         text += f"; {len(gaps)} lr gap(s) not settled at max_seeds (the report's rule decides)"
+    if failed:
+        text += f"; {failed} job(s) failed again when run again"
     return text
 
 
@@ -382,8 +642,8 @@ def resolve(
 
     ``stop_level``: of the interval that settles a win or lose (default:
     ``default_stop_level``); ``min_seeds``: no win or lose settles on fewer seeds per model
-    (2 .. ``max_seeds``); ``gap``: also seed the lr gaps not settled
-    (``analysis.resolve_gap``: does the higher lr hurt the baseline more?). ``run`` launches
+    (2 .. ``max_seeds``); ``gap``: also seed the lr gaps not settled (does the higher lr hurt
+    the baseline more?). Failed jobs are run again, each once per call. ``run`` launches
     one argv (``subprocess.run``'s signature and result); ``dry_run`` prints the first
     round's plan and commands and launches nothing.
     """
@@ -398,29 +658,24 @@ def resolve(
         stop_level = default_stop_level(settings.level, max_seeds)
     if not 0 < stop_level < 1:
         raise AnalysisError("stop_level must be in (0, 1)")
-    from analysis.resolve_gap import (  # it builds on this module's plans
-        as_cell_plans,
-        describe_gaps,
-        merge,
-        plan_gap_round,
-    )
-
     sweep_dir = Path(sweep_dir)
     sweep = read_sweep(sweep_dir)
     if sweep is None:
         raise AnalysisError(f"{sweep_dir}: no multirun.yaml, so no command to add seeds with")
     origin = origin_doc(sweep_dir)
     cwd = sweep.cwd if sweep.cwd and Path(sweep.cwd).is_dir() else os.getcwd()
-    ended = None
+    ended = None  # the jobs of the sweep when the last round launched new seeds
+    rerun: list[tuple] = []  # the failed jobs run again so far
     for round_ in range(1, (max_rounds or sys.maxsize) + 1):
         a = _analyze(sweep_dir, settings)
         if ended is not None and len(a.summary) == ended:
             echo("resolve: error: the last round launched jobs but no new result appeared")
             return 1
-        ended = len(a.summary)
         plans = plan_round(a, max_seeds, stop_level, min_seeds)
         gaps = plan_gap_round(a, max_seeds, stop_level, min_seeds) if gap else []
-        seeded = merge(plans, as_cell_plans(gaps, a.conditions))
+        reruns, failed = failed_jobs(a, skip=rerun)
+        again = len(set(failed) & set(rerun))
+        seeded = merge([*reruns, *plans], as_cell_plans(gaps, a.conditions))
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
             wide = wide_cells(a.spread, a.conditions)
@@ -443,11 +698,14 @@ def resolve(
                     f"excludes 0 or lies within ±{render.in_points(settings.margin)} (the margin)"
                     f"{least}; until then it gets seeds, the same for both models at both lrs"
                 )
-        lines = describe_round(a, plans) + describe_gaps(a, gaps)
+        lines = describe_reruns(reruns, again) + describe_round(a, plans) + describe_gaps(a, gaps)
         echo("\n".join(lines) or "  no model pair to compare: nothing to do")
         if not seeded:
-            echo("done: " + _done(plans, gaps))
+            echo("done: " + _done(plans, gaps, again))
             return 0
+        new = any(p.action == SEED for p in [*plans, *gaps])
+        ended = len(a.summary) if new else None
+        rerun += [key for key in failed if key not in rerun]
         varying = {c for c in a.conditions if a.summary[c].nunique(dropna=False) > 1}
         argvs = commands(seeded, sweep, varying, extra)
         jobs = planned_jobs(seeded)  # merged: a job asked twice runs once

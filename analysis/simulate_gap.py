@@ -11,7 +11,7 @@ chance P it loses an accuracy uniform in ``--slow-drop``, centred so the true ga
 
 For each true gap (``TRUTHS``, in points), many simulated depths are answered, on the same
 seed draws, by the report's rule on ``max_seeds`` seeds everywhere and by ``resolve --gap``
-(from 2 seeds, one more per round until ``resolve_gap.gap_settled`` says settled or
+(from 2 seeds, one more per round until ``resolve.gap_settled`` says settled or
 ``max_seeds``; then the report's ``stability.gap_state``), with and without ``min_seeds``.
 A verdict is wrong when it names a side that does not lose more (the true gap is 0 or of
 the other sign) or says *within the margin* of a gap at least the margin.
@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.intervals import paired_bounds
-from analysis.resolve import default_stop_level
-from analysis.resolve_gap import gap_settled
+from analysis.resolve import default_stop_level, gap_settled
 from analysis.settings import Settings
 from analysis.simulate import SEED_SD, add_slow_drop, slow_drop
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, UNRESOLVED, WITHIN_MARGIN, gap_state

@@ -72,7 +72,7 @@ if [[ $graph_sweep == pass && $graph_tests == pass ]]; then touch "$OUT/graph-ok
 limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
 
 log "2/3 make bench on the GPU"
-limit "${BENCH_TIMEOUT:-}" "$PY" -m vitbn_sweep.bench $BENCH_ARGS --out "$OUT/benchmark.json" \
+limit "${BENCH_TIMEOUT:-}" "$PY" -m benchmarks.bench $BENCH_ARGS --out "$OUT/benchmark.json" \
   > "$OUT/bench.md" 2>> "$OUT/gpu.log" || log "bench: cut or failed"
 cat "$OUT/bench.md"
 

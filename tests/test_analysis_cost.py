@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import Settings, analyze, records_from_dirs
-from analysis.cost import Cost, latest_machine, round_cost
+from analysis.cost import Cost, round_cost
 from tests.analysis_synth import write_job
 
 
@@ -31,15 +31,16 @@ JOBS = summary([
 
 
 def test_a_round_is_priced_at_the_last_machines_medians_and_a_line_in_depth():
-    assert latest_machine(JOBS) == "cpu"  # the last completed job's
-    cost = round_cost([("vit", 3), ("vit", 5), ("vit", 1), ("vitbnffn", 3), ("vitbnffn", 1)], JOBS)
-    # vit: 300 (median) + 500 + 100 (depth 1 from the line 100 s per depth through 3-5, not
-    # the 20 s it took on cuda); vitbnffn: 330, and depth 1 unpriced (one timed depth).
-    assert cost == Cost(1230.0, 5, 1, 1, "cpu")
+    jobs = [("vit", 3), ("vit", 5), ("vit", 1), ("vitbnffn", 3), ("vitbnffn", 1), ("dnn", 1)]
+    cost = round_cost(jobs, JOBS)
+    # on cpu, the last completed job's machine: vit 300 (median) + 500 + 100 (depth 1 from
+    # the line, 100 s per depth through 3-5, not the 20 s it took on cuda); vitbnffn 330, and
+    # depth 1 in proportion to its one timed depth: 110; dnn was never timed: unpriced.
+    assert cost == Cost(1340.0, 6, 2, 1, "cpu")
     assert cost.text() == (
-        "about 20m30s of job time at this sweep's cpu times (median per model and depth); "
-        "1 job(s) at depths not timed there, from a line in depth; 1 job(s) not priced: "
-        "their model has too few timed depths"
+        "about 22m20s of job time at this sweep's cpu times (median per model and depth); "
+        "2 job(s) at depths not timed there, from a line in depth; 1 job(s) not priced: "
+        "no machine of this device timed their model"
     )
 
 
@@ -87,5 +88,6 @@ def test_jobs_a_new_chip_cannot_price_are_priced_at_another_of_its_device_and_na
     assert cost.text() == (
         f"about 25m30s of job time at this sweep's {zen5} times (median per model and depth); "
         f"2 job(s) at {zen3} times: another machine, as this one has too few timed depths for "
-        "them (its speed may differ); 1 job(s) not priced: their model has too few timed depths"
+        "them (its speed may differ); 1 job(s) not priced: no machine of this device timed their "
+        "model"
     )

@@ -8,6 +8,7 @@ job dirs with a known truth; ``test_resolve_a_real_sweep`` runs the real CLI end
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -536,3 +537,45 @@ def test_resolve_warns_where_seeds_are_wide_unless_min_seeds_is_raised(tmp_path)
     printed.clear()
     assert resolve(sweep, Settings(), dry_run=True, min_seeds=5, echo=printed.append) == 0
     assert not any(line.startswith("resolve: warning:") for line in printed)
+
+
+def test_resolve_runs_failed_jobs_again_once_and_says_so(tmp_path):
+    """A failed seed leaves its cell unpaired (2 seeds against 3): resolve runs it again,
+    says so in its plan, and does not run a job that fails again a third time."""
+    sweep = tmp_path / "tiny"
+    for seed in range(3):
+        for model, acc in (("vit", 0.80), ("vitbnffn", 0.85)):
+            status = "failed" if (model, seed) == ("vitbnffn", 2) else "completed"
+            write_job(sweep / "new", model, 1, seed, [0.5, acc + 0.001 * seed], status=status)
+    multirun(sweep, ["model=vit,vitbnffn", "model.depth=1", "trainer.seed=0,1,2"])
+    calls: list[list[str]] = []
+
+    def launcher(outcome: str):
+        def run(argv, cwd=None):  # the sweeper reruns a failed job in place
+            calls.append(argv)
+            given = dict(o.split("=", 1) for o in argv[4:] if "=" in o)
+            seed = int(given["trainer.seed"])
+            for model in given["model"].split(","):
+                job = sweep / "new" / f"model={model},depth=1,lr=0.003,seed={seed}"
+                shutil.rmtree(job, ignore_errors=True)
+                write_job(sweep / "new", model, 1, seed, [0.5, 0.85], status=outcome)
+            return SimpleNamespace(returncode=0)
+
+        return run
+
+    printed: list[str] = []
+    kwargs = dict(max_seeds=3, echo=printed.append)
+    assert resolve(sweep, Settings(), run=launcher("failed"), **kwargs) == 0
+    out = "\n".join(printed)
+    assert "  1 failed job(s), run again in this round (a failed seed leaves its cell " in out
+    assert "    lr=0.003, batch_size=100, depth 1: seed 2 for vitbnffn (it failed: boom)" in out
+    assert len(calls) == 1 and {"model=vitbnffn", "trainer.seed=2"} <= set(calls[0])
+    assert "1 job(s) failed again after this resolve ran them again: left failed" in out
+    assert printed[-1].endswith("; 1 job(s) failed again when run again")
+
+    printed.clear()
+    assert resolve(sweep, Settings(), run=launcher("completed"), **kwargs) == 0
+    assert len(calls) == 2 and printed[-1].startswith("done: resolved")
+    records, stats = records_from_dirs([sweep])
+    cell = analyze(records, stats, Settings()).diffs.iloc[0]
+    assert (cell["n_a"], cell["n_b"]) == (3, 3)  # paired again

@@ -11,8 +11,17 @@ from types import SimpleNamespace
 import pytest
 
 from analysis import Settings, analyze, records_from_dirs
-from analysis.resolve import CAPPED, SEED, CellPlan, plan_round, resolve
-from analysis.resolve_gap import as_cell_plans, gap_settled, merge, plan_gap_round
+from analysis.resolve import (
+    CAPPED,
+    SEED,
+    CellPlan,
+    as_cell_plans,
+    gap_settled,
+    merge,
+    plan_gap_round,
+    plan_round,
+    resolve,
+)
 from analysis.stability import BASELINE_MORE, UNRESOLVED, WITHIN_MARGIN
 from tests.analysis_synth import write_job
 from tests.test_analysis_resolve import REPO, multirun

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from benchmarks import bench, bench_report
 from tests.conftest import compose_config
-from vitbn_sweep import bench, bench_report
 from vitbn_sweep.accel import autocast_factory, prepare_model
 from vitbn_sweep.validate import ConfigError
 
@@ -70,7 +72,7 @@ def test_markdown_report_flags_missed_targets() -> None:
 
 
 def test_distance_to_limit_is_rate_times_flops_over_peak() -> None:
-    from vitbn_sweep.flops import train_flops
+    from benchmarks.flops import train_flops
 
     vit = compose_config(["model=vit"])["model"]
     sizes = {"image_size": 28, "channels": 1, "num_classes": 10}
@@ -132,3 +134,21 @@ def test_midtrain_times_a_trained_model_with_subnormals_flushed_and_kept(
     assert torch.tensor(1e-39).item() == 0.0  # flushing is back on after the figures
     text = bench_report.markdown(REPORT | {"midtrain": mid})
     assert f"Mid-training (vit depth 3 after 3 steps at lr 0.005, loss {mid['loss']:.2f})" in text
+
+
+def test_bench_measures_stacked_training_per_member_sample(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = ["data.train_size=200", "data.test_size=100", "trainer.test_batch_size=100"]
+    monkeypatch.setattr(bench, "study_config", lambda *o: compose_config([*o, *tiny]))
+    b = bench.Bench(torch.device("cpu"), seconds=0.0)
+    model, optimizer = b.stacked("vitbnffn", 1, 3)
+    assert b.stacked_train_rate(model, optimizer) > 0 and optimizer.steps == [2, 2, 2]
+    assert b.stacked_eval_rate(model, 3) > 0
+    # rates count the samples of all members: 3 members at 300 samples/s train a job's
+    # epoch of 100 samples in 1/3 s of the shared process (no eval, no test set here)
+    figures = {f"{m}_d{d}": {"stacked": 300.0, "eval": math.inf}
+               for m in bench.MODELS for d in bench.DEPTHS}  # fmt: skip
+    rate = bench.grid_epochs_per_hour(figures, "stacked", num_train=100, num_test=0,
+                                      test_aug_s=0.0)  # fmt: skip
+    assert rate == pytest.approx(3 * 3600)

@@ -7,8 +7,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.flops import forward_flops, matmul_peak, train_flops
 from tests.conftest import compose_config
-from vitbn_sweep.flops import forward_flops, matmul_peak, train_flops
 from vitbn_sweep.models import build_model
 
 SIZES = {"image_size": 28, "channels": 1, "num_classes": 10}

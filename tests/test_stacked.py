@@ -506,23 +506,3 @@ def test_groups_side_by_side_in_worker_processes_equal_groups_one_after_another(
     for name in jobs:
         assert_same_metrics(tmp_path / "side" / "outputs" / "default" / name,
                             tmp_path / "serial" / "outputs" / "default" / name)  # fmt: skip
-
-
-def test_bench_measures_stacked_training_per_member_sample(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from vitbn_sweep import bench
-
-    tiny = ["data.train_size=200", "data.test_size=100", "trainer.test_batch_size=100"]
-    monkeypatch.setattr(bench, "study_config", lambda *o: compose_config([*o, *tiny]))
-    b = bench.Bench(torch.device("cpu"), seconds=0.0)
-    model, optimizer = b.stacked("vitbnffn", 1, 3)
-    assert b.stacked_train_rate(model, optimizer) > 0 and optimizer.steps == [2, 2, 2]
-    assert b.stacked_eval_rate(model, 3) > 0
-    # rates count the samples of all members: 3 members at 300 samples/s train a job's
-    # epoch of 100 samples in 1/3 s of the shared process (no eval, no test set here)
-    figures = {f"{m}_d{d}": {"stacked": 300.0, "eval": math.inf}
-               for m in bench.MODELS for d in bench.DEPTHS}  # fmt: skip
-    rate = bench.grid_epochs_per_hour(figures, "stacked", num_train=100, num_test=0,
-                                      test_aug_s=0.0)  # fmt: skip
-    assert rate == pytest.approx(3 * 3600)

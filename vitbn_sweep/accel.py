@@ -4,7 +4,7 @@ compile    torch.compile the model's forward in place (``nn.Module.compile``), s
            parameters, state dict and checkpoints keep their names.
 precision  fp32 | bf16: bf16 runs forward and loss under autocast; the weights, the
            optimiser state and the gradients stay float32. On CUDA always; on a CPU only
-           where it has bf16 matrix instructions (AMX or AVX-512 bf16, ``flops.cpu_bf16_flags``),
+           where it has bf16 matrix instructions (AMX or AVX-512 bf16, ``cpu_bf16_flags``),
            since elsewhere bf16 runs slower than fp32; MPS and those CPUs refuse bf16 with a
            ConfigError instead of quietly running something else. On the CPU the attention
            takes its explicit bf16 path (``models.vit.attention``).
@@ -21,10 +21,23 @@ import torch
 from torch import nn
 
 from vitbn_sweep.choices import PRECISIONS
-from vitbn_sweep.flops import BF16_CPU_FLAGS, cpu_bf16_flags
 from vitbn_sweep.validate import ConfigError
 
 Autocast = Callable[[], AbstractContextManager[None]]
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # AMX tiles; AVX-512 bf16 dot products
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's bf16 matrix instructions named in /proc/cpuinfo (empty: none, or not Linux).
+    oneDNN runs bf16 matrix products on them; without them it converts to fp32 and is slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        return []
+    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
 
 
 def prepare_model(model: nn.Module, *, compile: bool, device: torch.device) -> nn.Module:

@@ -1,15 +1,30 @@
-"""Seconds per epoch by depth, for the ETA of jobs that have not timed an epoch yet.
+"""Time by depth: the one model that prices a job not yet run, for the ETA, resolve's cost
+and ``make bench``.
 
-A job's own timed epochs are its best estimate; the sweep status uses them first. For
-a job without any, ``EpochTimes.at(depth)`` gives, in order:
+Two rules, used by all three:
+
+- **The line in depth** (``depth_line``): a depth not measured is read off a straight line
+  through the measured ones, least squares (a ViT's blocks cost the same at every depth;
+  embedding and head add a constant). From one measured depth: proportional to depth. A
+  line that falls with depth or reaches zero is noise or one odd depth: the nearest
+  measured depth instead.
+- **The machine** (``machine_order``, ``estimate``): times are taken on the machine of the
+  job that ended last (where the next jobs most likely run; ``results.machine`` tells two
+  chips of one name apart). A depth it has neither measured nor can draw a line through
+  (two measured depths) comes from the other machines of the same device, most ended jobs
+  first: measured elsewhere rather than guessed from one point. Only where none of them can
+  either, one measured depth is scaled in proportion. A CPU job is never priced at a GPU's
+  times, nor the reverse.
+
+For the ETA, ``EpochTimes.at(depth)`` gives the seconds per epoch of a job that has not
+timed one yet, in order:
 
 1. the mean epoch of this command's jobs at that depth;
 2. the mean epoch of the sweep's *earlier* jobs at that depth (jobs outside this
-   command: the grid before a resolve round, a rerun with more seeds), scaled by how
-   much slower or faster this command runs than they did (the median ratio over the
-   depths both timed; unscaled where none is shared);
-3. a line in depth, least squares through the depths that 1 and 2 know (one depth
-   known: proportional to depth, since a ViT's blocks dominate its cost);
+   command, on the machine ``machine_order`` puts first: the grid before a resolve round,
+   a rerun with more seeds), scaled by how much slower or faster this command runs than
+   they did (the median ratio over the depths both timed; unscaled where none is shared);
+3. the line in depth through the depths that 1 and 2 know;
 4. the mean epoch over everything timed, for a job whose depth is unknown.
 
 Without 2 and 3 a resolve round that adds seeds at depths 4-7, or the first command of
@@ -22,10 +37,62 @@ Pure arithmetic on numbers: no files, no torch, no numpy (the watcher runs it).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 Timed = Iterable[tuple[int | None, Iterable[float]]]  # (depth, its epochs' seconds) per job
+
+
+def depth_line(known: Mapping[int, float]) -> Callable[[int], float]:
+    """``known`` (seconds at each measured depth, at least one) extended to any depth."""
+    if not known:
+        raise ValueError("depth_line needs at least one measured depth")
+    if len(known) == 1:
+        ((at, seconds),) = known.items()
+        return lambda depth: seconds * depth / at if at > 0 else seconds
+    slope, intercept = statistics.linear_regression(list(known), list(known.values()))
+
+    def at(depth: int) -> float:
+        value = intercept + slope * depth
+        if slope <= 0 or value <= 0:
+            return known[min(known, key=lambda d: (abs(d - depth), d))]
+        return value
+
+    return at
+
+
+def device(machine: str) -> str:
+    """``cpu`` of ``cpu (AMD EPYC, AVX512)``: the device ``results.machine`` names first."""
+    return machine.split(" (", 1)[0]
+
+
+def machine_order(ended: Iterable[tuple[str | None, str | None]]) -> list[str | None]:
+    """Machines to take times from, best first, given (machine, ended_at) of ended jobs: the
+    machine of the job that ended last, then the other machines of its device, most ended
+    jobs first (jobs that name no machine are one machine of their own). Empty: no job."""
+    jobs = [(m, at or "") for m, at in ended]
+    if not jobs:
+        return []
+    first = max(jobs, key=lambda job: job[1])[0]
+    kind = None if first is None else device(first)
+    counts = Counter(m for m, _ in jobs if (None if m is None else device(m)) == kind)
+    return [first, *(m for m, _ in counts.most_common() if m != first)]
+
+
+def estimate(sources: Sequence[Mapping[int, float]], depth: int) -> tuple[int, float] | None:
+    """(index of the source used, seconds) at ``depth``, the sources in ``machine_order``:
+    the first that measured the depth or can draw a line (two measured depths), else the
+    first with one measured depth, in proportion; None where every source is empty."""
+    for i, known in enumerate(sources):
+        if depth in known:
+            return i, known[depth]
+        if len(known) >= 2:
+            return i, depth_line(known)(depth)
+    for i, known in enumerate(sources):
+        if known:
+            return i, depth_line(known)(depth)
+    return None
 
 
 def _by_depth(jobs: Timed) -> tuple[dict[int, float], list[float]]:
@@ -36,20 +103,6 @@ def _by_depth(jobs: Timed) -> tuple[dict[int, float], list[float]]:
     every = [s for values in seconds.values() for s in values]
     means = {d: statistics.fmean(s) for d, s in seconds.items() if s and d is not None}
     return means, every
-
-
-def _line(known: Mapping[int, float], depth: int) -> float:
-    """``known`` extended to ``depth``: least squares in depth (proportional from one)."""
-    if len(known) == 1:
-        ((at, seconds),) = known.items()
-        return seconds * depth / at if at > 0 else seconds
-    depths, seconds = list(known), list(known.values())
-    slope, intercept = statistics.linear_regression(depths, seconds)
-    value = intercept + slope * depth
-    if slope <= 0 or value <= 0:  # noise or one odd depth: the nearest known depth instead
-        nearest = min(known, key=lambda d: (abs(d - depth), d))
-        return known[nearest]
-    return value
 
 
 @dataclass(frozen=True)
@@ -74,11 +127,5 @@ class EpochTimes:
 
     def at(self, depth: int | None) -> float | None:
         """Seconds per epoch at ``depth``; None when nothing was timed at all."""
-        if depth is None:
-            return self.overall
-        if depth in self.now:
-            return self.now[depth]
-        if depth in self.earlier:
-            return self.earlier[depth]
-        known = {**self.earlier, **self.now}
-        return _line(known, depth) if known else self.overall
+        found = None if depth is None else estimate([{**self.earlier, **self.now}], depth)
+        return self.overall if found is None else found[1]

@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from vitbn_sweep.claims import CLAIM_FILE
-from vitbn_sweep.epoch_times import EpochTimes
+from vitbn_sweep.epoch_times import EpochTimes, machine_order
 from vitbn_sweep.results import METRICS_FILE, RESULT_FILE, machine
 from vitbn_sweep.resume import CHECKPOINT_FILE
 from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE, last_start
@@ -298,10 +298,8 @@ def earlier_jobs(
         for job in [read_job(sweep_dir / name, name, sweep_config)]
         if job.ended and job.epoch_seconds
     ]
-    if not ended:
-        return ()
-    newest = max(ended, key=lambda j: j.ended_at or "")
-    return tuple(job for job in ended if job.machine == newest.machine)
+    first = machine_order((job.machine, job.ended_at) for job in ended)[:1]
+    return tuple(job for job in ended if [job.machine] == first)
 
 
 def epoch_times(jobs: Iterable[JobStatus], earlier: Iterable[JobStatus] = ()) -> EpochTimes:

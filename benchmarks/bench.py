@@ -1,6 +1,6 @@
 """``make bench``: the fast pipeline and the torchvision reference, side by side on this device.
 
-    python -m vitbn_sweep.bench [--repeats 5] [--seconds 1.5] [--out benchmark.json]
+    python -m benchmarks.bench [--repeats 5] [--seconds 1.5] [--out benchmark.json]
 
 (a) augmentation images/s of both pipelines; (b) train samples/s of ViT and ViTBNFFN at
 depth 1, 4 and 7, end to end with each pipeline and model-only on pre-made tensors (the
@@ -13,7 +13,7 @@ jobs of one model and depth as one stacked model in one process, each member dra
 own batches; on CUDA also with each step replayed from a CUDA graph,
 ``trainer.cuda_graph``); (d) the peak resident memory of a depth-7 run, in a fresh
 process; (e) the distance to the limit: per model and depth, the training GFLOP/s these rates reach
-(``vitbn_sweep.flops``: matrix-product FLOPs per sample, forward and backward) and their
+(``benchmarks.flops``: matrix-product FLOPs per sample, forward and backward) and their
 share of the device's measured matrix-multiply peak, fp32 and, where the device has bf16
 matrix support, bf16.
 
@@ -50,12 +50,13 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from torch import nn
 
-from vitbn_sweep.accel import autocast_factory
-from vitbn_sweep.bench_report import markdown
+from benchmarks.bench_report import markdown
+from benchmarks.flops import matmul_peak, train_flops
+from vitbn_sweep.accel import autocast_factory, cpu_bf16_flags
 from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.cuda_graph import WARMUP_STEPS, GraphedStep, eager_step
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
-from vitbn_sweep.flops import cpu_bf16_flags, matmul_peak, train_flops
+from vitbn_sweep.epoch_times import depth_line
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.reference import build_reference_model
 from vitbn_sweep.models.stacked import build_stacked_model, stack_states
@@ -408,13 +409,9 @@ def measure_packed(jobs: int, threads: int, repeats: int, seconds: float) -> dic
 
 
 def per_depth(rates: dict[int, float]) -> Callable[[int], float]:
-    """Seconds per sample at any depth: a straight line through the measured depths."""
-    xs, ys = list(rates), [1 / rates[d] for d in rates]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
-    return lambda d: my + slope * (d - mx)
+    """Seconds per sample at any depth, from samples/s at the measured depths: the line in
+    depth that also prices the ETA and resolve's rounds (``epoch_times.depth_line``)."""
+    return depth_line({d: 1 / rate for d, rate in rates.items()})
 
 
 def grid_epochs_per_hour(
@@ -515,7 +512,8 @@ def own_peak_rss_mb() -> float:
 
 def peak_rss_mb() -> float:
     out = subprocess.run(
-        [sys.executable, "-m", "vitbn_sweep.bench", "--rss-probe"],
+        [sys.executable, "-m", "benchmarks.bench", "--rss-probe"],
+        cwd=Path(__file__).resolve().parents[1],  # the repository root (not installed)
         capture_output=True,
         text=True,
         check=True,

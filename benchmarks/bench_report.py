@@ -1,6 +1,6 @@
 """The Markdown table ``make bench`` prints: both pipelines side by side, the targets each
 speed-up must meet, the grid in epochs per hour, bf16, mid-training speed and the distance
-to the device's matrix-multiply peak (``vitbn_sweep.bench`` measures; this module words).
+to the device's matrix-multiply peak (``benchmarks.bench`` measures; this module words).
 """
 
 from __future__ import annotations

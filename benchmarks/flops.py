@@ -77,19 +77,3 @@ def matmul_peak(
             torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
-
-
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # AMX tiles; AVX-512 bf16 dot products
-
-
-def cpu_bf16_flags() -> list[str]:
-    """The CPU's bf16 matrix instructions named in /proc/cpuinfo (empty: none, or not Linux).
-    oneDNN runs bf16 matrix products on them; without them it converts to fp32 and is slower."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
-            )
-    except OSError:
-        return []
-    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
