@@ -187,6 +187,7 @@ def test_cli_reads_incompatible_schema_as_error(tmp_path, capsys):
     assert "incompatible result schema_version 99" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_entrypoint_exit_codes(tmp_path):
     run = [sys.executable, "-m", "analysis", "critical", str(tmp_path)]
     done = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=120)

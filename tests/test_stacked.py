@@ -399,6 +399,7 @@ def test_group_jobs_splits_large_groups_evenly() -> None:
         group_jobs(configs_, max_members=0)
 
 
+@pytest.mark.slow
 def test_every_member_has_its_own_wandb_run(
     tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

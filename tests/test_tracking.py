@@ -390,6 +390,7 @@ def test_mlflow_runs_load_into_the_same_frames_as_the_result_files(mlflow_sweep:
         pd.testing.assert_frame_equal(got, want)
 
 
+@pytest.mark.slow
 @needs_mlflow
 def test_a_resumed_job_continues_its_mlflow_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
