@@ -187,6 +187,7 @@ def test_cli_reads_incompatible_schema_as_error(tmp_path, capsys):
     assert "incompatible result schema_version 99" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_entrypoint_exit_codes(tmp_path):
     run = [sys.executable, "-m", "analysis", "critical", str(tmp_path)]
     done = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -238,6 +239,7 @@ def _data_dir() -> Path:
     return Path(os.environ.get("VITBN_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
+@pytest.mark.slow
 def test_real_tiny_sweep(tmp_path):
     env = {**os.environ, "VITBN_DATA_DIR": str(_data_dir()), "VITBN_OUTPUT_DIR": str(tmp_path)}
     sweep = [
@@ -289,6 +291,7 @@ def test_real_tiny_sweep(tmp_path):
     assert "| completed | 7 |" in md and "| not started | 1 |" in md
 
 
+@pytest.mark.slow
 def test_publish_wandb_puts_the_answer_in_a_report_run(sweep, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

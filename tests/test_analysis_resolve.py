@@ -463,6 +463,7 @@ def _data_dir() -> Path:
     return Path(os.environ.get("VITBN_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
+@pytest.mark.slow
 def test_resolve_a_real_sweep(tmp_path):
     """The user's sweep, then ``make resolve``'s command, twice: seeds only where the plan says."""
     env = {**os.environ, "VITBN_DATA_DIR": str(_data_dir()), "VITBN_OUTPUT_DIR": str(tmp_path)}

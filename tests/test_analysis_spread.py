@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, seed_spread, wide_cells
@@ -80,6 +81,7 @@ def test_the_wide_cells_in_words():
     assert wide_cells(spread.iloc[:0], ["lr", "batch_size"]) == []
 
 
+@pytest.mark.slow
 def test_how_often_a_cell_is_called_wide_by_simulation():
     """400 simulated sweeps of 26 cells, 3 seeds each, normal noise of 1 point: under
     0.6 % of cells are called wide. A cell whose runs fall 10-30 points with chance 0.3

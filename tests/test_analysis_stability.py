@@ -50,6 +50,7 @@ def simulated(truth: float, n: int, experiments: int, seed: int) -> pd.DataFrame
     return scores(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_the_gaps_interval_covers_the_truth_95_percent_of_the_time(n: int) -> None:
     truth, experiments = 0.04, 1500
@@ -61,6 +62,7 @@ def test_the_gaps_interval_covers_the_truth_95_percent_of_the_time(n: int) -> No
     assert gap["gap"].mean() == pytest.approx(truth, abs=0.003)
 
 
+@pytest.mark.slow
 def test_without_a_gap_either_verdict_comes_out_about_2_5_percent_of_the_time() -> None:
     gap = stability_gap(simulated(0.0, 3, 3000, seed=11), PAIR, Settings())
     shares = gap["state"].value_counts(normalize=True)
@@ -69,6 +71,7 @@ def test_without_a_gap_either_verdict_comes_out_about_2_5_percent_of_the_time() 
     assert shares[UNRESOLVED] + shares.get(WITHIN_MARGIN, 0) > 0.93
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("truth", [0.01, -0.01])
 def test_within_the_margin_is_said_of_a_gap_at_the_margin_at_most_2_5_percent_of_the_time(
     truth: float,
@@ -79,6 +82,7 @@ def test_within_the_margin_is_said_of_a_gap_at_the_margin_at_most_2_5_percent_of
     assert gap["state"].eq(WITHIN_MARGIN).mean() <= 0.03
 
 
+@pytest.mark.slow
 def test_a_precise_null_gap_is_within_the_margin() -> None:
     # sd of a seed's gap 0.4 point: the 95 % interval on 5 seeds spans about +-0.5.
     rows = simulated(0.0, 5, 1000, seed=3)

@@ -120,6 +120,7 @@ def test_prepare_model_keeps_the_module_and_its_state_names() -> None:
     assert plain._compiled_call_impl is None
 
 
+@pytest.mark.slow
 def test_midtrain_times_a_trained_model_with_subnormals_flushed_and_kept(
     data_dir, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY, run_cli
 
 
@@ -17,6 +19,7 @@ def job_dirs(sweep: Path) -> list[Path]:
     return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+@pytest.mark.slow
 def test_multirun_writes_one_job_dir_per_grid_point(data_dir: Path, tmp_path: Path) -> None:
     args = ["-m", "model=vit,vitbnffn", "model.depth=1,2", *TINY]
     proc = run_cli(args, cwd=tmp_path)
@@ -51,6 +54,7 @@ def test_multirun_writes_one_job_dir_per_grid_point(data_dir: Path, tmp_path: Pa
     ]
 
 
+@pytest.mark.slow
 def test_diverging_job_does_not_stop_the_sweep(data_dir: Path, tmp_path: Path) -> None:
     proc = run_cli(["-m", "optim.lr=1e30,0.003", *TINY], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -79,6 +83,7 @@ def test_bad_single_run_value_fails_and_leaves_nothing(tmp_path: Path) -> None:
     assert not runs.exists() or not any(runs.iterdir())
 
 
+@pytest.mark.slow
 def test_missing_data_says_where_it_looked(tmp_path: Path) -> None:
     proc = run_cli(
         ["data.download=false", *TINY],
@@ -89,6 +94,7 @@ def test_missing_data_says_where_it_looked(tmp_path: Path) -> None:
     assert str(tmp_path / "nowhere" / "MNIST" / "raw") in proc.stderr
 
 
+@pytest.mark.slow
 def test_killed_local_job_resumes_from_its_checkpoint(data_dir: Path, tmp_path: Path) -> None:
     args = [
         "model.depth=1",
@@ -141,6 +147,7 @@ def test_killed_local_job_resumes_from_its_checkpoint(data_dir: Path, tmp_path: 
     assert strip(tmp_path / "job" / "metrics.csv") == strip(tmp_path / "straight" / "metrics.csv")
 
 
+@pytest.mark.slow
 def test_packed_launcher_runs_jobs_side_by_side_with_a_core_each(
     data_dir: Path, tmp_path: Path
 ) -> None:

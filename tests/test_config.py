@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_module
 
 from tests.conftest import REPO, compose_config
 from vitbn_sweep.identity import job_identity
+from vitbn_sweep.schema import override_errors
 from vitbn_sweep.validate import ConfigError, config_errors, validate
 
 CONF = REPO / "conf"
@@ -197,6 +198,30 @@ def test_bad_values_name_the_key_and_the_valid_range(override: str, message: str
     with pytest.raises(ConfigError) as err:
         validate(compose_config([override]))
     assert message in str(err.value)
+
+
+# The in-process half of tests/test_reruns.py's CLI test (slow): the same typos, their messages.
+TYPOS = [
+    (["+trainer.foo=1"], "trainer.foo is not a config key"),
+    (["+trainer.epoch=3"], "trainer.epoch is not a config key (did you mean trainer.epochs?)"),
+    (["trainer.epoch=3"], "trainer.epoch is not a config key (did you mean trainer.epochs?)"),
+    (
+        ["-m", "model=vit,vitbnfn"],
+        "model=vitbnfn is not an option of model (did you mean vitbnffn?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), TYPOS)
+def test_typos_are_named_before_hydra_composes(overrides: list[str], message: str) -> None:
+    (error,) = override_errors(overrides)
+    assert message in error
+
+
+def test_a_key_the_chosen_option_lacks_is_named_once_composed() -> None:
+    assert override_errors(["model=dnn", "+model.dim=64"]) == []  # vit has model.dim
+    errors = config_errors(compose_config(["model=dnn", "+model.dim=64"]))
+    assert any("model.dim is not a config key" in e for e in errors), errors
 
 
 def test_per_sample_batchnorm_needs_batches_of_two() -> None:

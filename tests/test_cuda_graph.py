@@ -56,6 +56,7 @@ def test_cuda_graph_and_compile_together_are_refused(tiny_config: Config) -> Non
     assert config_errors(tiny_config("trainer.cuda_graph=true")) == []
 
 
+@pytest.mark.slow
 def test_a_sweep_with_cuda_graph_on_a_launcher_that_does_not_stack_launches_nothing(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -67,6 +68,7 @@ def test_a_sweep_with_cuda_graph_on_a_launcher_that_does_not_stack_launches_noth
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_a_stacked_sweep_with_cuda_graph_on_a_cpu_fails_and_leaves_nothing_behind(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -201,6 +203,7 @@ SYNC_OPS = {"_local_scalar_dense", "item", "nonzero", "masked_select", "lift_fre
             "lift_fresh_copy", "unique", "_unique2"}  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["vit", "vitbnffn", "dnnbn"])
 def test_the_graph_body_is_sync_free_and_is_the_eager_step(model: str) -> None:
     """What GraphedStep captures, run on the CPU: none of SYNC_OPS, and the eager step's

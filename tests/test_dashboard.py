@@ -119,6 +119,7 @@ def _metrics(panel: Any) -> list[Any]:
     return []
 
 
+@pytest.mark.slow
 def test_without_credentials_the_spec_is_written_and_publishing_explained(
     spec: SimpleNamespace, sweep: Path
 ) -> None:
@@ -131,6 +132,7 @@ def test_without_credentials_the_spec_is_written_and_publishing_explained(
     assert (sweep / "report" / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_the_view_plots_logged_metrics_by_epoch_for_the_sweeps_runs(
     spec: SimpleNamespace, logged: SimpleNamespace
 ) -> None:
@@ -163,6 +165,7 @@ def test_the_view_plots_logged_metrics_by_epoch_for_the_sweeps_runs(
     assert set(view.runset_settings.group_colors) == {"vit", "vitbnffn"}
 
 
+@pytest.mark.slow
 def test_the_runs_table_pins_logged_columns(spec: SimpleNamespace, logged: SimpleNamespace) -> None:
     pinned = workspace_of(spec.doc).runset_settings.pinned_columns
     assert "config:model.value.depth" in pinned and "summary:final.test_acc" in pinned
@@ -175,6 +178,7 @@ def test_the_runs_table_pins_logged_columns(spec: SimpleNamespace, logged: Simpl
             assert has(logged.summary, key), column
 
 
+@pytest.mark.slow
 def test_the_report_states_the_verdict_with_tables_panels_and_figures(
     spec: SimpleNamespace, sweep: Path, logged: SimpleNamespace
 ) -> None:

@@ -4,6 +4,7 @@ read back through the server's REST API (the same calls the MLflow UI makes)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -24,7 +25,13 @@ from tests.conftest import TINY, run_cli
 from vitbn_sweep.results import METRIC_COLUMNS
 from vitbn_sweep.tracking.mlflow_tracker import JOB_DIR_TAG
 
-pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e '.[mlflow]')")
+pytestmark = [
+    pytest.mark.slow,  # a real sweep, then an MLflow server
+    pytest.mark.skipif(
+        importlib.util.find_spec("mlflow") is None,
+        reason="mlflow is not installed (pip install -e '.[mlflow]')",
+    ),
+]
 TWO_EPOCHS = [o for o in TINY if not o.startswith(("trainer.epochs", "logger"))]
 SWEEP = ["-m", "model=vit,vitbnffn", "model.depth=1", *TWO_EPOCHS, "trainer.epochs=2"]
 START_TIMEOUT_S, STOP_TIMEOUT_S = 90, 15

@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -32,6 +34,7 @@ def _sources() -> set[str]:
 BUILD_LEFTOVERS = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "outputs")
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_every_module_and_config_file(tmp_path: Path) -> None:
     # From a copy: setuptools builds in <source>/build, whose leftovers a wheel may pick up.
     source = tmp_path / "src"

@@ -61,6 +61,7 @@ def without_stamp(text: str) -> list[str]:
     return [line for line in text.splitlines() if not line.startswith("- generated ")]
 
 
+@pytest.mark.slow
 def test_published_study_is_what_the_committed_results_give(tmp_path: Path) -> None:
     results = committed_results(tmp_path)
     published = (REPO / "results" / "README.md").read_text()

@@ -27,6 +27,7 @@ def ended_at(sweep: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_a_rerun_with_where_and_how_keys_retrains_nothing(data_dir: Path, tmp_path: Path) -> None:
     first = run_cli(SWEEP, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -51,6 +52,7 @@ def test_a_rerun_with_where_and_how_keys_retrains_nothing(data_dir: Path, tmp_pa
     assert len([c for c in commands if json.loads(c)["event"] == "start"]) == 5
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_rerun_and_the_sweep_says_so(data_dir: Path, tmp_path: Path) -> None:
     # The data is where the sweep checks it, not where its jobs run (a node without the
     # shared folder): the jobs fail when they start.
@@ -73,6 +75,7 @@ def test_failed_jobs_are_rerun_and_the_sweep_says_so(data_dir: Path, tmp_path: P
     assert statuses == {"completed"}
 
 
+@pytest.mark.slow
 def test_a_failed_single_run_prints_one_clear_line(tmp_path: Path) -> None:
     proc = run_cli(
         ["data.download=false", f"data.root={tmp_path / 'nowhere'}", *TINY], cwd=tmp_path
@@ -82,6 +85,7 @@ def test_a_failed_single_run_prints_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR=1" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -110,6 +114,7 @@ def _live_foreign_claim(job_dir: Path, process: subprocess.Popen) -> None:
     claims.claim(job_dir, owner)
 
 
+@pytest.mark.slow
 def test_a_job_claimed_by_a_live_process_is_not_launched_again(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -167,6 +172,7 @@ def test_the_same_owner_is_alive_and_a_dead_one_is_not(tmp_path: Path) -> None:
     assert liveness.alive({**me, "host": "elsewhere"})[0]  # cannot tell: counts as alive
 
 
+@pytest.mark.slow
 def test_a_job_whose_config_changed_after_the_plan_is_refused(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import REPO, TINY, run_cli
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=10"]
 
 

@@ -399,6 +399,7 @@ def test_group_jobs_splits_large_groups_evenly() -> None:
         group_jobs(configs_, max_members=0)
 
 
+@pytest.mark.slow
 def test_every_member_has_its_own_wandb_run(
     tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -422,6 +423,7 @@ def test_every_member_has_its_own_wandb_run(
 # -- the launcher ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_launcher_trains_each_group_as_one_picklable_task(data_dir: Path, tmp_path: Path) -> None:
     import cloudpickle
     from hydra import initialize_config_module
@@ -463,6 +465,7 @@ def test_launcher_trains_each_group_as_one_picklable_task(data_dir: Path, tmp_pa
         assert all(name in line for line in log_lines), log_lines  # its own lines only
 
 
+@pytest.mark.slow
 def test_stacked_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
     from tests.conftest import TINY, run_cli
 
@@ -486,6 +489,7 @@ def test_stacked_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) 
     assert [(job / "result.json").read_text() for job in jobs] == ended
 
 
+@pytest.mark.slow
 def test_groups_side_by_side_in_worker_processes_equal_groups_one_after_another(
     data_dir: Path, tmp_path: Path
 ) -> None:

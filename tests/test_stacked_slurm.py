@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import TINY, run_cli
 from tests.test_slurm import slurm_cluster  # noqa: F401 (autouse: skips without a cluster)
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 STACKED_SLURM_CPU = [
     "hydra/launcher=stacked_slurm",
     "hydra.launcher.gpus_per_node=null",

@@ -351,6 +351,7 @@ def test_a_terminal_gets_a_line_per_epoch_a_log_file_only_per_job(
     assert out.getvalue().count("\n") == lines
 
 
+@pytest.mark.slow
 def test_watcher_follows_a_real_sweep(tmp_path: Path, data_dir: Path) -> None:
     overrides = ["model=vit,vitbnffn", "model.depth=1", *TINY, "sweep_name=live"]
     fixed = [o for o in overrides if not o.startswith("model=")]

@@ -222,6 +222,7 @@ def wandb_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cwd / "outputs" / "wb"
 
 
+@pytest.mark.slow
 def test_wandb_offline_multirun_leaves_one_run_per_job_with_config_and_metrics(
     wandb_sweep: Path,
 ) -> None:
@@ -278,6 +279,7 @@ def api_run_from_offline(run_dir: Path) -> Any:
     )
 
 
+@pytest.mark.slow
 def test_wandb_runs_load_into_the_same_frames_as_the_result_files(wandb_sweep: Path) -> None:
     runs = [api_run_from_offline(offline_runs(job)[0]) for job in job_dirs(wandb_sweep)]
     report = SimpleNamespace(id="r", job_type="report")
@@ -371,6 +373,7 @@ def mlflow_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cwd / "outputs"
 
 
+@pytest.mark.slow
 @needs_mlflow
 def test_mlflow_multirun_has_both_runs_with_every_epoch(
     mlflow_sweep: Path, monkeypatch: pytest.MonkeyPatch
@@ -397,6 +400,7 @@ def test_mlflow_multirun_has_both_runs_with_every_epoch(
             )
 
 
+@pytest.mark.slow
 @needs_mlflow
 def test_mlflow_runs_load_into_the_same_frames_as_the_result_files(mlflow_sweep: Path) -> None:
     uri = f"sqlite:///{mlflow_sweep.resolve() / 'mlflow' / 'mlflow.db'}"
@@ -407,6 +411,7 @@ def test_mlflow_runs_load_into_the_same_frames_as_the_result_files(mlflow_sweep:
         pd.testing.assert_frame_equal(got, want)
 
 
+@pytest.mark.slow
 @needs_mlflow
 def test_a_resumed_job_continues_its_mlflow_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -489,6 +494,7 @@ def silent_server() -> Iterator[str]:
     server.close()
 
 
+@pytest.mark.slow
 def test_an_unreachable_wandb_server_costs_one_short_timeout_per_sweep(
     data_dir: Path, tmp_path: Path, silent_server: str
 ) -> None:

@@ -252,6 +252,7 @@ def test_a_lone_last_sample_joins_the_batch_before_it(
     assert record["status"] == "completed" and record["epochs_run"] == 1
 
 
+@pytest.mark.slow
 def test_training_learns(tiny_config: Config, tmp_path: Path) -> None:
     # Chance is 10 %: a depth-1 ViT on 3,000 augmented images reaches ~40 % in 3 epochs.
     cfg = tiny_config(
