@@ -94,6 +94,12 @@ def identity_differences(now: Any, there: Any, *, there_word: str = "there") -> 
     return walk(now, there, "")
 
 
+def job_name(config: Mapping[str, Any]) -> str:
+    """A job's name in log lines and tracker runs: ``vit depth=3 lr=0.001 seed=0``."""
+    model, optim, trainer = config["model"], config["optim"], config["trainer"]
+    return f"{model['name']} depth={model['depth']} lr={optim['lr']} seed={trainer['seed']}"
+
+
 def override_key(override: str) -> str:
     """``+trainer.foo=1`` -> ``trainer.foo``; ``model=vit`` -> ``model`` (a group)."""
     key = override.split("=", 1)[0].lstrip("+~")

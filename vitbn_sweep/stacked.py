@@ -21,17 +21,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vitbn_sweep.identity import job_identity
+from vitbn_sweep.identity import HOW_KEYS, job_identity
 
 MEMBER_KEYS: tuple[str, ...] = ("optim.lr", "trainer.seed")
-PROCESS_KEYS: tuple[str, ...] = (
-    "trainer.device",
-    "trainer.threads",
-    "trainer.compile",
-    "trainer.flush_denormal",
-    "trainer.eval_chunk",
-    "trainer.cuda_graph",
-)
+PROCESS_KEYS = tuple(key for key in HOW_KEYS if key.startswith("trainer."))  # one process's
 STACKABLE_PIPELINES = ("fast",)
 
 

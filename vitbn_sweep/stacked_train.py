@@ -35,21 +35,20 @@ import itertools
 import logging
 import socket
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from vitbn_sweep import claims, resume
+from vitbn_sweep import claims, resume, store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline, build_pipeline
-from vitbn_sweep.identity import job_identity
+from vitbn_sweep.identity import job_identity, job_name
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
@@ -64,6 +63,7 @@ from vitbn_sweep.train import (
     DIVERGENCE_CHECK_EVERY,
     end_epoch,
     epoch_line,
+    error_record,
     finish_job,
     resolve_device,
     start_record,
@@ -85,14 +85,6 @@ class MemberLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return getattr(record, MEMBER_LOG_KEY, None) == self.job_dir
-
-
-def job_name(config: Mapping[str, Any]) -> str:
-    """A job's name in log lines, as train.run writes it."""
-    return (
-        f"{config['model']['name']} depth={config['model']['depth']} "
-        f"lr={config['optim']['lr']} seed={config['trainer']['seed']}"
-    )
 
 
 @dataclass(eq=False)
@@ -185,12 +177,6 @@ class Stack:
         return member.model.state_dict(), member.optimizer.state_dict()
 
 
-def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    config = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    config.pop("hydra", None)
-    return config  # type: ignore[return-value]
-
-
 def train_group(
     configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
 ) -> list[Outcome]:
@@ -202,7 +188,7 @@ def train_group(
     before anything is written; an interrupt (Ctrl-C, a scheduler's signal) propagates,
     leaving every unfinished member to continue from its checkpoint.
     """
-    plain = [_plain(c) for c in configs]
+    plain = [store.plain_config(c) for c in configs]
     for config in plain:
         validate(config)
     if len({group_key(c) for c in plain}) > 1:
@@ -271,11 +257,12 @@ def train_group(
         stack = _build_stack(members, device, autocast=autocast)
         _train(stack, outcomes=outcomes)
     except (KeyboardInterrupt, SystemExit):
-        log.warning("stacked group interrupted; run the same command again to continue")
+        for m in members:  # every unended member continues from its checkpoint
+            if outcomes[m.index] is None:
+                claims.release(m.job_dir, m.owner)
         raise
     except Exception as exc:
-        error = {"type": type(exc).__name__, "message": str(exc),
-                 "traceback": traceback.format_exc()}  # fmt: skip
+        error = error_record(exc)
         for m in stack.members if stack is not None else members:
             if outcomes[m.index] is not None:  # ended just before (completed or diverged)
                 continue

@@ -22,13 +22,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from vitbn_sweep import claims, results, resume
+from vitbn_sweep import claims, results, resume, store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, build_pipeline
-from vitbn_sweep.identity import job_identity
+from vitbn_sweep.identity import job_identity, job_name
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
 from vitbn_sweep.tracking import build_tracker
@@ -173,10 +173,10 @@ def end_epoch(
     started_at: str,
     tracker: Any,
 ) -> None:
-    """Record a finished epoch: ``row`` into metrics.csv, the checkpoint (``state()`` gives
-    the model's and the optimizer's state dicts), the tracker."""
+    """Record a finished epoch: the checkpoint (``state()`` gives the model's and the
+    optimizer's state dicts), then ``row`` into metrics.csv (never ahead of the checkpoint a
+    rerun continues from), then the tracker."""
     rows.append(row)
-    results.write_metrics(job_dir, rows)
     if config["resume"]["checkpoint"]:
         model_state, optimizer_state = state()
         resume.save_checkpoint(
@@ -191,6 +191,7 @@ def end_epoch(
                 "started_at": started_at,
             },
         )
+    store.write_metrics(job_dir, rows)
     tracker.log_epoch(row)
 
 
@@ -215,7 +216,10 @@ def finish_job(
     tracker: Any,
 ) -> dict[str, Any]:
     """End a job with ``status``: complete ``record`` and write result.json, release the
-    claim, drop a completed job's checkpoint (unless kept), close the tracker run."""
+    claim, drop a completed job's checkpoint (unless kept), close the tracker run.
+
+    A result.json that cannot be written (a full disk) raises ``store.WriteError``: the job
+    then counts as failed in its sweep's summary, and a rerun continues it."""
     record["final"], record["best"] = summarize(rows)
     record.update(
         status=status,
@@ -223,12 +227,19 @@ def finish_job(
         ended_at=results.now(),
         total_seconds=time.perf_counter() - t0,
     )
-    results.write_result(job_dir, record)
-    claims.release(job_dir, owner)
+    try:
+        store.write_result(job_dir, record)
+    finally:
+        claims.release(job_dir, owner)
     if status == "completed" and not record["config"]["resume"]["keep_checkpoint"]:
-        (job_dir / resume.CHECKPOINT_FILE).unlink(missing_ok=True)
+        (job_dir / store.CHECKPOINT_FILE).unlink(missing_ok=True)
     tracker.finish(record)
     return record
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """A failed job's ``error``: its type, message (a write's names the file) and traceback."""
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
 
 
 def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) -> dict[str, Any]:
@@ -239,8 +250,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     completed in ``job_dir`` is skipped, one found cut short continues from its
     checkpoint (see ``vitbn_sweep.resume``). Returns the result record.
     """
-    config = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    config.pop("hydra", None)
+    config = store.plain_config(cfg)
     validate(config)
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
@@ -252,10 +262,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
             "a job run alone: trainer.cuda_graph=false"
         )
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
-    name = (
-        f"{config['model']['name']} depth={config['model']['depth']} "
-        f"lr={config['optim']['lr']} seed={trainer['seed']}"
-    )
+    name = job_name(config)
     todo = resume.plan(job_dir, config)
     if todo.action == "skip":
         log.info("%s: already %s in %s; skipped", name, todo.previous["status"], job_dir)
@@ -310,16 +317,12 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         record["diverged_at"] = {"epoch": exc.epoch, "step": exc.step}
         return finish("diverged")
     except (KeyboardInterrupt, SystemExit):
-        # Cut short from outside (Ctrl-C, a scheduler's signal): no result.json, so
-        # the same command continues from the last checkpoint.
-        log.warning("%s: interrupted; run the same command again to continue", name)
+        # Cut short from outside (Ctrl-C, SIGTERM, a scheduler's signal): no result.json,
+        # the claim released, so the same command continues from the last checkpoint.
+        claims.release(job_dir, owner)
         raise
     except Exception as exc:
-        record["error"] = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": traceback.format_exc(),
-        }
+        record["error"] = error_record(exc)
         finish("failed")
         raise
     return finish("completed")

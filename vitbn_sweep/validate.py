@@ -6,6 +6,7 @@ before the first one is launched, also on a Slurm login node.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -29,8 +30,9 @@ def _int_at_least(errors: list[str], cfg: Mapping[str, Any], key: str, low: int)
 
 def _positive_number(errors: list[str], cfg: Mapping[str, Any], key: str) -> None:
     value = _get(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        errors.append(f"{key} must be a number > 0, got {value!r}")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not value > 0:  # inf diverges at step 2
+        errors.append(f"{key} must be a finite number > 0, got {value!r}")
 
 
 def _one_of(errors: list[str], cfg: Mapping[str, Any], key: str, choices: tuple) -> None:
