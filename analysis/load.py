@@ -57,7 +57,7 @@ def read_job(job_dir: Path) -> JobRecord | None:
         raise AnalysisError(str(exc)) from exc
     if result is None:
         return None
-    metrics = pd.DataFrame(rows, columns=list(METRIC_COLUMNS)) if rows else empty_metrics()
+    metrics = pd.DataFrame(rows, columns=list(METRIC_COLUMNS), dtype="float64")
     return JobRecord(result, normalize_metrics(metrics), source="files", path=str(job_dir))
 
 

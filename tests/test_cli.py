@@ -215,3 +215,20 @@ def test_a_signal_ends_a_sweep_cleanly(
     assert all(
         json.loads(p.read_text())["status"] == "completed" for p in sweep.rglob("result.json")
     )
+
+
+def test_a_sweep_name_with_spaces_or_other_letters(tmp_path: Path) -> None:
+    """Unquoted non-ASCII letters are a config error (exit 2, the quoted form shown); a
+    sweep dir with a space reaches `make status/report/resolve` as one argument."""
+    bad = run_cli(["sweep_name=études", "trainer.epochs=1"], cwd=tmp_path)
+    assert bad.returncode == 2, bad.stderr
+    assert "quote it" in bad.stderr and "sweep_name='études'" in bad.stderr
+    root = Path(__file__).resolve().parents[1]
+    for target in ("status", "report", "resolve"):
+        made = subprocess.run(
+            ["make", "-n", target, "SWEEP=outputs/my sweep"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        assert f"-m analysis {target} 'outputs/my sweep'" in made.stdout, made.stdout

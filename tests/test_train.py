@@ -210,9 +210,9 @@ def test_log_mode_writes_one_line_per_epoch(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="vitbn_sweep.train"):
+    with caplog.at_level(logging.INFO, logger="vitbn_sweep"):
         run(tiny_config("trainer.progress=log", "trainer.epochs=2"), tmp_path)
-    lines = [r.getMessage() for r in caplog.records if "| epoch" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if ": epoch" in r.getMessage()]
     assert len(lines) == 2 and "epoch 2/2" in lines[1] and "samples/s" in lines[1]
     assert "step" not in capsys.readouterr().err
 

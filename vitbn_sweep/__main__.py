@@ -91,7 +91,8 @@ def cli() -> None:
     # SIGTERM (kill, Slurm before a timeout) ends a run as Ctrl-C does: checkpoints kept,
     # claims released, the sweep's end line written; one line here, no traceback.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, interrupt)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job ignores SIGINT
+            signal.signal(signum, interrupt)
     logging.raiseExceptions = False  # a full disk: the failing write says so, not the logger
     try:
         main()

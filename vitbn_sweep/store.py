@@ -167,9 +167,10 @@ def write_json(path: Path, record: Any) -> None:
     atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
 
-def write_yaml(path: Path, config: DictConfig | Mapping[str, Any]) -> None:
-    """``config`` as YAML, atomically: never the 0-byte file a full disk leaves of a save."""
-    node = config if isinstance(config, DictConfig) else OmegaConf.create(dict(config))
+def write_yaml(path: Path, config: Any) -> None:
+    """``config`` (an OmegaConf node, a dict or a list) as YAML, atomically: never the
+    0-byte file that ``OmegaConf.save`` leaves on a full disk."""
+    node = config if OmegaConf.is_config(config) else OmegaConf.create(config)
     atomic_write_text(path, OmegaConf.to_yaml(node))
 
 

@@ -41,12 +41,13 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.errors import CompactHydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from vitbn_sweep import claims, sweep_record
 from vitbn_sweep.identity import job_identity
 from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
+from vitbn_sweep.store import plain_config as task_config
 from vitbn_sweep.sweep_record import SweepPlan
 from vitbn_sweep.sweep_watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
@@ -60,14 +61,6 @@ STACKED_LAUNCHERS = (  # the launchers that train through vitbn_sweep.stacked_tr
 
 class SweepConfigError(ConfigError, CompactHydraException):
     """Hydra prints this one as its message alone, without a stack trace."""
-
-
-def task_config(cfg: DictConfig) -> dict[str, Any]:
-    """The job's own config as a resolved plain dict, without the ``hydra`` node."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 def launcher_errors(task: dict[str, Any], launcher: DictConfig) -> list[str]:
