@@ -57,6 +57,15 @@ HOW_KEYS: tuple[str, ...] = (
 DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
 
 
+def dig(config: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``trainer.seed``) in a nested config; None where absent."""
+    for key in dotted.split("."):
+        if not isinstance(config, Mapping):
+            return None
+        config = config.get(key)
+    return config
+
+
 def is_how_key(key: str) -> bool:
     """True if the dotted ``key`` (or a key above it) says where/how a job runs."""
     return any(key == how or key.startswith(f"{how}.") for how in HOW_KEYS)

@@ -39,6 +39,7 @@ from typing import Any
 
 from vitbn_sweep import store
 from vitbn_sweep.epoch_times import EpochTimes
+from vitbn_sweep.identity import dig
 from vitbn_sweep.results import machine
 from vitbn_sweep.store import (  # noqa: F401 - the states, re-exported for older imports
     CHECKPOINT_FILE,
@@ -115,14 +116,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _dig(config: Any, dotted: str) -> Any:
-    for key in dotted.split("."):
-        if not isinstance(config, Mapping):
-            return None
-        config = config.get(key)
-    return config
-
-
 def dirname_value(name: str, key: str) -> str | None:
     """The value of ``key`` in a job directory name made of overrides (``a=1,key=3``)."""
     found = re.search(rf"(?:^|,){re.escape(key)}=([^,]*)(?:,|$)", name)
@@ -132,11 +125,11 @@ def dirname_value(name: str, key: str) -> str | None:
 def _config_int(name: str, dotted: str, own: Sequence[Any], sweep: Any) -> int | None:
     """``dotted`` from the job's own configs, else its directory name, else the sweep's."""
     for config in own:
-        value = _int(_dig(config, dotted))
+        value = _int(dig(config, dotted))
         if value is not None:
             return value
     text = dirname_value(name, dotted)
-    return int(text) if text is not None and text.isdigit() else _int(_dig(sweep, dotted))
+    return int(text) if text is not None and text.isdigit() else _int(dig(sweep, dotted))
 
 
 def _mtime(path: Path) -> float | None:
@@ -148,7 +141,7 @@ def _mtime(path: Path) -> float | None:
 
 def _ended_detail(result: Mapping[str, Any]) -> str:
     if result.get("status") == DIVERGED:
-        return f"at epoch {_dig(result, 'diverged_at.epoch')}"
+        return f"at epoch {dig(result, 'diverged_at.epoch')}"
     if result.get("status") == FAILED:
         error = result.get("error") or {}
         kind, message = error.get("type") or "error", error.get("message")
