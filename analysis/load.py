@@ -48,7 +48,7 @@ ENTRYPOINT = "python -m vitbn_sweep -m"
 # --- job dirs ----------------------------------------------------------------------------
 
 
-def read_job(job_dir: Path) -> JobRecord | None:
+def job_record(job_dir: Path) -> JobRecord | None:
     """The record of one job dir; None when it has not ended. A damaged result or metrics
     file raises ``store.DamagedFile``; a result of an unknown schema, ``AnalysisError``."""
     try:
@@ -83,7 +83,7 @@ def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], Loa
                 continue
             seen.add(resolved)
             try:
-                record = read_job(job_dir)
+                record = job_record(job_dir)
             except store.DamagedFile as exc:
                 stats.incomplete.append(f"{job_dir} (damaged: {exc})")
                 continue
@@ -203,7 +203,7 @@ def pin_origin(
     store.write_json(sweep_dir / ORIGIN_FILE, record)
 
 
-def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
+def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
     """The ``SweepInfo`` of ``sweep_dir``, or None when it holds no readable multirun.yaml."""
     doc = origin_doc(sweep_dir)
     if doc is None:
@@ -233,6 +233,9 @@ def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
     )
 
 
+read_sweep = sweep_info  # the name analysis.resolve imports; the job states are sweep_status's
+
+
 def find_sweeps(roots: list[str]) -> list[SweepInfo]:
     """Every sweep dir at or under ``roots`` (and the sweep dir just above a job dir root)."""
     found: dict[Path, SweepInfo] = {}
@@ -245,7 +248,7 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
                 if not SKIP_DIRS & set(p.relative_to(root).parts)
             ]
         for candidate in candidates:
-            info = read_sweep(candidate)
+            info = sweep_info(candidate)
             if info is not None:
                 found.setdefault(candidate.resolve(), info)
     return list(found.values())

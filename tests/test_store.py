@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from analysis.load import read_sweep as read_sweep_info
-from analysis.load import records_from_dirs
+from analysis.load import records_from_dirs, sweep_info
 from tests.analysis_synth import write_job
 from vitbn_sweep import claims, resume, store
 from vitbn_sweep.sweep_record import SweepPlan, finish
@@ -197,7 +196,7 @@ def test_the_report_counts_claimed_jobs_that_have_not_begun_as_not_started(
         claims.claim(tmp_path / name, claims.this_owner("sweep"))
     (tmp_path / store.GRID_FILE).write_text(json.dumps(names))
     (tmp_path / store.MULTIRUN_FILE).write_text("hydra: {overrides: {task: ['a=1,2,3']}}\n")
-    info = read_sweep_info(tmp_path)
+    info = sweep_info(tmp_path)
     assert info is not None and (info.planned, info.not_started) == (3, 2)
     _, stats = records_from_dirs([tmp_path])
     assert stats.incomplete == []  # a claim alone is no job cut short
