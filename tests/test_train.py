@@ -265,3 +265,15 @@ def test_training_learns(tiny_config: Config, tmp_path: Path) -> None:
     record = run(cfg, tmp_path)
     assert record["final"]["test_acc"] > 0.3, record["final"]
     assert record["final"]["train_loss"] < 0.9 * math.log(10), record["final"]
+
+
+def test_the_record_says_how_many_threads_trained(tiny_config: Config, tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's count until the job sets its own
+    try:
+        record = run(tiny_config("trainer.threads=1"), tmp_path)
+    finally:
+        torch.set_num_threads(before)
+    assert record["threads"] == 1

@@ -152,6 +152,10 @@ def train_group(
     autocast = autocast_factory(trainer["precision"], device, cache=not trainer["cuda_graph"])
     outcomes: list[Outcome | None] = [None] * len(plain)
 
+    if trainer["threads"] is not None:  # before the members' records, which say how many
+        torch.set_num_threads(trainer["threads"])
+    if device.type == "cpu":
+        torch.set_flush_denormal(trainer["flush_denormal"])
     members: list[Member] = []
     token, liveness = claims.job_token(), claims.Liveness()
     for config, job_dir in zip(plain, map(Path, job_dirs), strict=True):
@@ -165,11 +169,6 @@ def train_group(
             outcomes[index] = job  # ended before (skipped), or another live run trains it
     if not members:
         return outcomes  # type: ignore[return-value]
-
-    if trainer["threads"] is not None:
-        torch.set_num_threads(trainer["threads"])
-    if device.type == "cpu":
-        torch.set_flush_denormal(trainer["flush_denormal"])
     log.info(
         "stacked group of %d on %s (%s), %d threads: %s",
         len(members),

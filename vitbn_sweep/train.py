@@ -146,14 +146,13 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
     token = claims.job_token()
     claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
-    job = open_job(config, job_dir, device, token=token)
-    if not isinstance(job, Job):
-        return job  # ended before (skipped), or another live run trains it
-
-    if trainer["threads"] is not None:
+    if trainer["threads"] is not None:  # before the job's record, which says how many
         torch.set_num_threads(trainer["threads"])
     if device.type == "cpu":
         torch.set_flush_denormal(trainer["flush_denormal"])
+    job = open_job(config, job_dir, device, token=token)
+    if not isinstance(job, Job):
+        return job  # ended before (skipped), or another live run trains it
     ckpt = job.checkpoint
     job.log(
         logging.INFO,
