@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,18 @@ def test_a_result_that_cannot_be_written_raises_naming_it_and_the_summary_counts
 
 def _no_space(path: Path, line: object) -> None:
     raise store.WriteError(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+
+def test_store_errors_travel_between_processes_whole() -> None:
+    """A job's exception comes back to the sweeper pickled (joblib, submitit)."""
+    cause = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    for error in (
+        store.WriteError(Path("/s/a/metrics.csv"), cause),
+        store.DamagedFile(Path("/s/a/result.json"), "not JSON"),
+    ):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
+        assert again.path == error.path
 
 
 # --- reads ------------------------------------------------------------------------------------

@@ -107,10 +107,13 @@ class WriteError(OSError):
     def __init__(self, path: Path, cause: BaseException) -> None:
         why = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
         super().__init__(getattr(cause, "errno", None), f"cannot write {path}: {why}")
-        self.path = path
+        self.path, self.cause = path, cause
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a failed job's error travels back pickled
+        return type(self), (self.path, self.cause)
 
 
 class DamagedFile(ValueError):
@@ -119,6 +122,9 @@ class DamagedFile(ValueError):
     def __init__(self, path: Path, why: str) -> None:
         super().__init__(f"{path}: {why}")
         self.path, self.why = path, why
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.path, self.why)
 
 
 class UnknownSchema(DamagedFile):
