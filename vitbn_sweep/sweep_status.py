@@ -41,9 +41,8 @@ from vitbn_sweep import store
 from vitbn_sweep.epoch_times import EpochTimes
 from vitbn_sweep.identity import dig
 from vitbn_sweep.results import machine
-from vitbn_sweep.store import (  # noqa: F401 - the states, re-exported for older imports
+from vitbn_sweep.store import (
     CHECKPOINT_FILE,
-    COMPLETED,
     DIVERGED,
     FAILED,
     HYDRA_CONFIG,
