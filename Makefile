@@ -28,8 +28,10 @@ run: $(STAMP)  ## the demo: the smoke sweep (ViT vs ViTBNFFN, depths 1-3, 2 seed
 	$(PY) -m analysis report $${VITBN_OUTPUT_DIR:-outputs}/smoke
 
 SWEEP ?=
+# quoted: a sweep dir may hold spaces (sweep_name='my sweep')
+SWEEP_ARG = $(if $(SWEEP),'$(SWEEP)')
 report: $(STAMP)  ## report of a sweep: make report SWEEP=outputs/grid_c (default: the newest sweep); REPORT_ARGS="--basis auc"
-	$(PY) -m analysis report $(SWEEP) $(REPORT_ARGS)
+	$(PY) -m analysis report $(SWEEP_ARG) $(REPORT_ARGS)
 
 publish: $(STAMP)  ## the study: results/README.md, results/*.csv, each sweep's report, the README's findings
 	$(PY) -m analysis publish results --readme README.md
@@ -38,13 +40,13 @@ MAX_SEEDS ?= 6
 MIN_SEEDS ?= 2
 GAP ?= 0
 resolve: $(STAMP)  ## one more seed where a critical depth (GAP=1: or an lr gap) is not settled, round after round: make resolve SWEEP=outputs/grid_c MAX_SEEDS=6 MIN_SEEDS=2 GAP=0; RESOLVE_ARGS="--dry-run"
-	$(PY) -m analysis resolve $(SWEEP) --max-seeds $(MAX_SEEDS) --min-seeds $(MIN_SEEDS) $(if $(filter 1,$(GAP)),--gap) $(RESOLVE_ARGS)
+	$(PY) -m analysis resolve $(SWEEP_ARG) --max-seeds $(MAX_SEEDS) --min-seeds $(MIN_SEEDS) $(if $(filter 1,$(GAP)),--gap) $(RESOLVE_ARGS)
 
 status: $(STAMP)  ## jobs of a sweep by state, and the ETA (reads the sweep dir only): make status SWEEP=outputs/grid_c
-	$(PY) -m analysis status $(SWEEP)
+	$(PY) -m analysis status $(SWEEP_ARG)
 
 dashboard: $(STAMP)  ## the sweep's wandb view and report (spec in <sweep>/report/; published with credentials): make dashboard SWEEP=...
-	$(PY) -m analysis dashboard $(SWEEP) $(DASHBOARD_ARGS)
+	$(PY) -m analysis dashboard $(SWEEP_ARG) $(DASHBOARD_ARGS)
 
 MLFLOW_PORT ?= 5000
 MLFLOW_URI ?=

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -185,7 +186,7 @@ def _print_answer(a: Analysis) -> None:
 
     unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
     if unsettled:
-        where = a.stats.roots[0] if len(a.stats.roots) == 1 else "..."
+        where = shlex.quote(a.stats.roots[0]) if len(a.stats.roots) == 1 else "..."
         wide = bool(a.spread["wide"].any()) if not a.spread.empty else False
         least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
         command = f"make resolve SWEEP={where}{least}"

@@ -1,10 +1,10 @@
 """Where results come from: job dirs on disk (or a tracker, via ``analysis.sources``), and
 what Hydra recorded about each sweep (``multirun.yaml``).
 
-A job dir holds ``result.json`` + ``metrics.csv`` (the results contract of
-``vitbn_sweep/results.py``); this module is the only place that reads them. Trackers give
-the same ``JobRecord``s, so everything downstream is source-agnostic. Bad input is one
-``AnalysisError``, which the CLI prints as a single line.
+A job dir holds ``result.json`` + ``metrics.csv``, read through ``vitbn_sweep.store``
+(checked: a damaged job is counted incomplete with its path and cause, never read as
+data). Trackers give the same ``JobRecord``s, so everything downstream is
+source-agnostic. Bad input is one ``AnalysisError``, which the CLI prints as a single line.
 """
 
 from __future__ import annotations
@@ -19,114 +19,54 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from analysis.records import (  # noqa: F401 - re-exported: analysis modules import them here
+    AnalysisError,
+    JobRecord,
+    LoadStats,
+    check_schema,
+    empty_metrics,
+    normalize_metrics,
+)
+from vitbn_sweep import store
 from vitbn_sweep.identity import override_key
-from vitbn_sweep.results import METRIC_COLUMNS, METRICS_FILE, RESULT_FILE, STATUSES
+from vitbn_sweep.store import (  # noqa: F401 - re-exported: analysis modules import them here
+    METRIC_COLUMNS,
+    MULTIRUN_FILE,
+    ORIGIN_FILE,
+    STATUSES,
+    SUPPORTED_SCHEMA_VERSIONS,
+    outputs_dir,
+)
+from vitbn_sweep.store import NOT_JOB_DIRS as SKIP_DIRS
 from vitbn_sweep.sweep_record import planned_jobs
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)  # result.json schema versions this reader understands
-SKIP_DIRS = frozenset({"report"})
 SOURCES = ("files", "wandb", "mlflow")
-MULTIRUN_FILE = "multirun.yaml"
-ORIGIN_FILE = "resolve.json"  # the user's own command, kept while `resolve` launches seeds
 ENTRYPOINT = "python -m vitbn_sweep -m"
-
-
-class AnalysisError(Exception):
-    """Input the analysis cannot use (no results, an incompatible schema, a bad argument)."""
-
-
-@dataclass
-class JobRecord:
-    """One finished job: its ``result.json`` dict and its per-epoch metrics."""
-
-    result: dict[str, Any]
-    metrics: pd.DataFrame
-    source: str
-    path: str | None = None
-
-
-@dataclass
-class LoadStats:
-    """What a load found besides the records: where it looked and what it left out."""
-
-    roots: list[str] = field(default_factory=list)
-    source: str = "files"
-    results: int = 0
-    incomplete: list[str] = field(default_factory=list)
-
-    @property
-    def n_incomplete(self) -> int:
-        return len(self.incomplete)
 
 
 # --- job dirs ----------------------------------------------------------------------------
 
 
-def check_schema(result: Any, where: str) -> dict[str, Any]:
-    """Return ``result`` if this analysis can read it, else raise a one-line ``AnalysisError``."""
-    if not isinstance(result, dict):
-        raise AnalysisError(f"{where}: not a result record (expected a JSON object)")
-    version = result.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        readable = ", ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
-        raise AnalysisError(
-            f"{where}: incompatible result schema_version {version!r}; "
-            f"this analysis reads version {readable}"
-        )
-    if result.get("status") not in STATUSES or not isinstance(result.get("config"), dict):
-        raise AnalysisError(
-            f"{where}: malformed result (status {result.get('status')!r}, config missing?)"
-        )
-    return result
-
-
-def empty_metrics() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in METRIC_COLUMNS})
-
-
-def normalize_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The contract's columns in order (missing ones as NaN), sorted by epoch."""
-    out = metrics.copy()
-    for column in METRIC_COLUMNS:
-        if column not in out:
-            out[column] = float("nan")
-    out = out[[*METRIC_COLUMNS, *[c for c in out if c not in METRIC_COLUMNS]]]
-    out["epoch"] = pd.to_numeric(out["epoch"], errors="coerce")
-    return out.dropna(subset=["epoch"]).astype({"epoch": "int64"}).sort_values("epoch")
-
-
-def _walk(root: Path) -> Iterable[Path]:
-    """Every directory under ``root`` (itself included), skipping ``report/`` and hidden dirs."""
-    yield root
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and child.name not in SKIP_DIRS and not child.name.startswith("."):
-            yield from _walk(child)
-
-
-def _is_job_dir(path: Path) -> bool:
-    return any((path / name).exists() for name in (RESULT_FILE, METRICS_FILE, ".hydra"))
-
-
-def read_job(job_dir: Path) -> JobRecord:
-    """The record of one job dir that holds a ``result.json``."""
-    result_path = job_dir / RESULT_FILE
+def job_record(job_dir: Path) -> JobRecord | None:
+    """The record of one job dir; None when it has not ended. A damaged result or metrics
+    file raises ``store.DamagedFile``; a result of an unknown schema, ``AnalysisError``."""
     try:
-        result = json.loads(result_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AnalysisError(f"{result_path}: unreadable result ({exc})") from exc
-    check_schema(result, str(result_path))
-    metrics_path = job_dir / METRICS_FILE
-    metrics = pd.read_csv(metrics_path) if metrics_path.exists() else empty_metrics()
+        result, rows = store.ended(job_dir)
+    except store.UnknownSchema as exc:
+        raise AnalysisError(str(exc)) from exc
+    if result is None:
+        return None
+    metrics = pd.DataFrame(rows, columns=list(METRIC_COLUMNS), dtype="float64")
     return JobRecord(result, normalize_metrics(metrics), source="files", path=str(job_dir))
 
 
 def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], LoadStats]:
     """All finished jobs under ``paths`` (searched recursively), and what was left out.
 
-    A job dir is one that holds ``result.json``, ``metrics.csv`` or ``.hydra/``; one
-    without ``result.json`` is still running or was cut, and is counted as incomplete.
+    A job dir is one that a job began in (``store.started``); one without ``result.json`` is
+    still running or was cut, and one with a damaged file is to run again: both are
+    counted as incomplete (the damaged ones with the file and what is wrong).
     """
     roots = [Path(p) for p in paths]
     if not roots:
@@ -137,15 +77,20 @@ def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], Loa
     for root in roots:
         if not root.is_dir():
             raise AnalysisError(f"{root}: no such directory")
-        for job_dir in _walk(root):
+        for job_dir in store.job_dirs(root, markers=store.STARTED_MARKERS):
             resolved = job_dir.resolve()
-            if resolved in seen or not _is_job_dir(job_dir):
+            if resolved in seen:
                 continue
             seen.add(resolved)
-            if (job_dir / RESULT_FILE).exists():
-                records.append(read_job(job_dir))
-            else:
+            try:
+                record = job_record(job_dir)
+            except store.DamagedFile as exc:
+                stats.incomplete.append(f"{job_dir} (damaged: {exc})")
+                continue
+            if record is None:
                 stats.incomplete.append(str(job_dir))
+            else:
+                records.append(record)
     stats.results = len(records)
     if not records:
         where = ", ".join(stats.roots)
@@ -168,7 +113,7 @@ class SweepInfo:
     params: dict[str, str] = field(default_factory=dict)
     expected: int | None = None  # jobs in the latest command's grid
     planned: int | None = None  # jobs every command so far planned (grid.json), if recorded
-    not_started: int | None = None  # of those, the ones without a job dir yet
+    not_started: int | None = None  # of those, the ones no job began in (a claim at most)
     config: dict[str, Any] = field(default_factory=dict)
     task: list[str] = field(default_factory=list)  # the command line's config overrides
     hydra_overrides: list[str] = field(default_factory=list)  # launcher and other hydra.*
@@ -207,10 +152,7 @@ def _doc_task(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _pinned(sweep_dir: Path) -> dict[str, Any]:
-    try:
-        pinned = json.loads((sweep_dir / ORIGIN_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    pinned = store.read_json(sweep_dir / ORIGIN_FILE)
     return pinned if isinstance(pinned, dict) else {}
 
 
@@ -224,10 +166,10 @@ def origin_doc(sweep_dir: str | Path) -> dict[str, Any] | None:
     mid-command, so a later command of the user's own is the only thing that replaces it.
     """
     path = Path(sweep_dir) / MULTIRUN_FILE
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return None
+    doc = store.read_yaml(path)
+    if not path.is_file() or (doc is None and path.stat().st_size):
+        return None  # none, or damaged (an empty one is an empty config)
+    doc = doc or {}
     pinned = _pinned(Path(sweep_dir))
     if pinned and isinstance(doc, dict):
         ours = _doc_task(doc) in pinned.get("launched", [])
@@ -246,8 +188,6 @@ def pin_origin(
     """Record ``doc`` as the user's multirun.yaml, valid while multirun.yaml stays as it is
     or is one that ``resolve`` launched: ``launching``, the overrides of a command about to
     run, joins the launched ones (kept for as long as ``doc`` stays the user's)."""
-    from vitbn_sweep.results import atomic_write_text
-
     sweep_dir = Path(sweep_dir)
     before = _pinned(sweep_dir)
     same = _canonical(before.get("origin")) == _canonical(doc)
@@ -260,10 +200,10 @@ def pin_origin(
         "origin": doc,
         "launched": launched,
     }
-    atomic_write_text(sweep_dir / ORIGIN_FILE, json.dumps(record, indent=1, default=str))
+    store.write_json(sweep_dir / ORIGIN_FILE, record)
 
 
-def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
+def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
     """The ``SweepInfo`` of ``sweep_dir``, or None when it holds no readable multirun.yaml."""
     doc = origin_doc(sweep_dir)
     if doc is None:
@@ -277,7 +217,7 @@ def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
     grid = [f"{k}={v}" for k, v in params.items() if k not in given] + task
     runtime = hydra.get("runtime") or {}
     planned = planned_jobs(Path(sweep_dir))
-    missing = [n for n in planned or [] if not (Path(sweep_dir) / n).is_dir()]
+    missing = [n for n in planned or [] if not store.started(Path(sweep_dir) / n)]
     return SweepInfo(
         path=str(sweep_dir),
         command=" ".join([ENTRYPOINT, *task]),
@@ -293,6 +233,9 @@ def read_sweep(sweep_dir: str | Path) -> SweepInfo | None:
     )
 
 
+read_sweep = sweep_info  # the name analysis.resolve imports; the job states are sweep_status's
+
+
 def find_sweeps(roots: list[str]) -> list[SweepInfo]:
     """Every sweep dir at or under ``roots`` (and the sweep dir just above a job dir root)."""
     found: dict[Path, SweepInfo] = {}
@@ -305,15 +248,10 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
                 if not SKIP_DIRS & set(p.relative_to(root).parts)
             ]
         for candidate in candidates:
-            info = read_sweep(candidate)
+            info = sweep_info(candidate)
             if info is not None:
                 found.setdefault(candidate.resolve(), info)
     return list(found.values())
-
-
-def outputs_dir() -> Path:
-    """Where sweeps go: ``$VITBN_OUTPUT_DIR``, else ``./outputs`` (as in conf/config.yaml)."""
-    return Path(os.environ.get("VITBN_OUTPUT_DIR") or "outputs")
 
 
 def newest_sweep(outputs: str | Path | None = None) -> Path:

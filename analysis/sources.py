@@ -20,16 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.load import (
-    METRIC_COLUMNS,
+from analysis.records import (
     AnalysisError,
     JobRecord,
     LoadStats,
     check_schema,
     empty_metrics,
     normalize_metrics,
-    outputs_dir,
 )
+from vitbn_sweep.store import METRIC_COLUMNS, outputs_dir
 from vitbn_sweep.tracking.mlflow_tracker import JOB_DIR_TAG, RECORD_ARTIFACT, RUN_KEY_TAG
 from vitbn_sweep.tracking.wandb_tracker import JOB_DIR_KEY, REPORT_JOB_TYPE
 

@@ -15,16 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vitbn_sweep.claims import Liveness
-from vitbn_sweep.sweep_status import (
-    INCOMPLETE,
-    NOT_STARTED,
-    RUNNING,
-    STATES,
-    JobStatus,
-    SweepStatus,
-    duration,
-    read_sweep,
-)
+from vitbn_sweep.store import INCOMPLETE, NOT_STARTED, RUNNING, STATES
+from vitbn_sweep.sweep_status import JobStatus, SweepStatus, duration, read_sweep
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -175,8 +175,9 @@ def test_identity_keeps_every_key_that_changes_the_maths() -> None:
 BAD = [
     ("model.depth=0", "model.depth must be an integer >= 1, got 0"),
     ("model.depth=2.5", "model.depth must be an integer >= 1, got 2.5"),
-    ("optim.lr=0", "optim.lr must be a number > 0, got 0"),
-    ("optim.lr=-0.1", "optim.lr must be a number > 0, got -0.1"),
+    ("optim.lr=0", "optim.lr must be a finite number > 0, got 0"),
+    ("optim.lr=-0.1", "optim.lr must be a finite number > 0, got -0.1"),
+    ("optim.lr=inf", "optim.lr must be a finite number > 0, got inf"),
     (
         "model.patch_size=5",
         "model.patch_size must divide data.image_size=28 (one of 1, 2, 4, 7, 14, 28), got 5",

@@ -22,6 +22,7 @@ from torch import nn
 import vitbn_sweep.stacked_train as stacked_train
 from tests.conftest import compose_config
 from vitbn_sweep import claims, resume
+from vitbn_sweep.lifecycle import Job
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
@@ -296,7 +297,8 @@ def test_interrupted_members_resume_stacked_or_alone(
         interrupt_after(m, dirs["c"], 1)
         with pytest.raises(Interrupt):
             run(c, dirs["c"])
-    assert [len(metrics(dirs[n])) for n in "abc"] == [2, 1, 1]
+    saved = [resume.load_checkpoint(dirs[n] / "checkpoint.pt") for n in "abc"]
+    assert [state["epoch"] for state in saved] == [2, 1, 1]  # its rows follow (the cut's not)
     assert not any((d / "result.json").exists() for d in dirs.values())
 
     # A (stacked checkpoint, epoch 3 to go) and C (single checkpoint, 2 to go) side by side
@@ -344,14 +346,14 @@ def test_a_failure_leaves_members_that_ended_before_it_as_they_ended(
     tiny_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dirs = [tmp_path / "a", tmp_path / "b"]
-    end_epoch = stacked_train.end_epoch
+    end_epoch = Job.end_epoch
 
-    def end_epoch_but_b(job_dir: Path, *args: Any, **kwargs: Any) -> None:
-        if job_dir == dirs[1]:  # after member a has completed
+    def end_epoch_but_b(job: Job, *args: Any, **kwargs: Any) -> None:
+        if job.job_dir == dirs[1]:  # after member a has completed
             raise OSError("disk full")
-        end_epoch(job_dir, *args, **kwargs)
+        end_epoch(job, *args, **kwargs)
 
-    monkeypatch.setattr(stacked_train, "end_epoch", end_epoch_but_b)
+    monkeypatch.setattr(Job, "end_epoch", end_epoch_but_b)
     outcomes = train_group(configs(tiny_config, "model=dnn", members=MEMBERS[:2]), dirs)
     assert outcomes[0]["status"] == "completed" and isinstance(outcomes[1], OSError)
     statuses = [json.loads((d / "result.json").read_text())["status"] for d in dirs]

@@ -17,16 +17,17 @@ import yaml
 from tests.conftest import TINY
 from vitbn_sweep import claims
 from vitbn_sweep.identity import job_dirname
-from vitbn_sweep.results import write_metrics, write_result
-from vitbn_sweep.sweep_record import COMMANDS_FILE, last_start
-from vitbn_sweep.sweep_status import (
+from vitbn_sweep.store import (
     CLAIM_FILE,
+    COMMANDS_FILE,
     JOBS_FILE,
+    SCHEMA_VERSION,
     STATES,
-    duration,
-    progress_line,
-    read_sweep,
+    write_metrics,
+    write_result,
 )
+from vitbn_sweep.sweep_record import last_start
+from vitbn_sweep.sweep_status import duration, progress_line, read_sweep
 from vitbn_sweep.sweep_watch import SweepWatcher
 
 
@@ -67,8 +68,10 @@ def job(
         (path / CLAIM_FILE).write_text(json.dumps({"owner": owner}))
     if status:
         record = {
+            "schema_version": SCHEMA_VERSION,
             "status": status,
             "config": config,
+            "epochs_run": done,
             "total_seconds": done * seconds,
             "diverged_at": {"epoch": done + 1, "step": 7} if status == "diverged" else None,
             "error": {"type": "RuntimeError", "message": "boom"} if status == "failed" else None,
@@ -78,6 +81,11 @@ def job(
         }
         write_result(path, record)
     return path
+
+
+def ended(status: str, **fields: object) -> dict[str, object]:
+    """A result record as a job writes it (the fields a reader checks, and ``fields``)."""
+    return {"schema_version": SCHEMA_VERSION, "status": status, "config": {}, **fields}
 
 
 @pytest.fixture
@@ -309,7 +317,7 @@ def test_watcher_prints_each_ended_job_once_and_progress_lines(sweep: Path) -> N
     assert out.getvalue().count("\n") == 2 and "3/6 jobs done" in out.getvalue()
     watcher.poll()  # nothing new, and the log interval has not passed: silent
     assert out.getvalue().count("\n") == 2
-    write_result(sweep / "a=running", {"status": "completed", "total_seconds": 31.0})
+    write_result(sweep / "a=running", ended("completed", total_seconds=31.0))
     watcher.poll()
     lines = out.getvalue().splitlines()[2:]
     assert lines[0] == "sweep grid: completed: a=running (2/4 epochs, test_acc 0.5200, 31s)"
@@ -328,7 +336,7 @@ def test_watcher_thread_reports_without_being_polled(sweep: Path) -> None:
     out = io.StringIO()
     names = json.loads((sweep / JOBS_FILE).read_text())
     with SweepWatcher(sweep, names, stream=out, interval_s=0.05) as watcher:
-        write_result(sweep / "a=incomplete", {"status": "failed", "error": {"type": "OSError"}})
+        write_result(sweep / "a=incomplete", ended("failed", error={"type": "OSError"}))
         deadline = time.monotonic() + 10
         while "failed: a=incomplete" not in out.getvalue() and time.monotonic() < deadline:
             time.sleep(0.05)

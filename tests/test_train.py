@@ -127,7 +127,7 @@ def test_interrupted_job_resumes_to_the_same_metrics(
         with pytest.raises(Interrupt):
             run(cfg, tmp_path / "cut")
     assert not (tmp_path / "cut" / "result.json").exists()  # interrupted is not "failed"
-    assert len(metrics(tmp_path / "cut")) == 2
+    assert len(metrics(tmp_path / "cut")) == 1  # epoch 2's row comes after its checkpoint
     record = run(cfg, tmp_path / "cut")
     assert record["resumed_from_epoch"] == 2 and record["status"] == "completed"
     assert without_timings(metrics(tmp_path / "cut")) == without_timings(
@@ -210,9 +210,9 @@ def test_log_mode_writes_one_line_per_epoch(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="vitbn_sweep.train"):
+    with caplog.at_level(logging.INFO, logger="vitbn_sweep"):
         run(tiny_config("trainer.progress=log", "trainer.epochs=2"), tmp_path)
-    lines = [r.getMessage() for r in caplog.records if "| epoch" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if ": epoch" in r.getMessage()]
     assert len(lines) == 2 and "epoch 2/2" in lines[1] and "samples/s" in lines[1]
     assert "step" not in capsys.readouterr().err
 
@@ -266,3 +266,15 @@ def test_training_learns(tiny_config: Config, tmp_path: Path) -> None:
     record = run(cfg, tmp_path)
     assert record["final"]["test_acc"] > 0.3, record["final"]
     assert record["final"]["train_loss"] < 0.9 * math.log(10), record["final"]
+
+
+def test_the_record_says_how_many_threads_trained(tiny_config: Config, tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's count until the job sets its own
+    try:
+        record = run(tiny_config("trainer.threads=1"), tmp_path)
+    finally:
+        torch.set_num_threads(before)
+    assert record["threads"] == 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vitbn_sweep.schema import override_errors
-from vitbn_sweep.sweep_record import HYDRA_LEFTOVERS
+from vitbn_sweep.store import HYDRA_LEFTOVERS
+from vitbn_sweep.sweep_record import interrupt
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import ConfigError
 
@@ -85,7 +88,21 @@ def cli() -> None:
         print("vitbn_sweep: invalid command line:\n  " + "\n  ".join(errors), file=sys.stderr)
         sys.exit(2)
     _register_plugins()
-    main()
+    # SIGTERM (kill, Slurm before a timeout) ends a run as Ctrl-C does: checkpoints kept,
+    # claims released, the sweep's end line written; one line here, no traceback.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job ignores SIGINT
+            signal.signal(signum, interrupt)
+    logging.raiseExceptions = False  # a full disk: the failing write says so, not the logger
+    try:
+        main()
+    except KeyboardInterrupt as exc:
+        print(
+            f"vitbn_sweep: interrupted ({exc or 'SIGINT'}): run the same command again to "
+            "continue (each job from its last checkpoint)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ take it over). Imports nothing heavy: the sweeper runs it on a login node.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -34,11 +33,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep import store
 from vitbn_sweep.identity import identity_differences
-from vitbn_sweep.results import atomic_write_text, now
+from vitbn_sweep.results import now
+from vitbn_sweep.store import CLAIM_FILE
 
 log = logging.getLogger(__name__)
-CLAIM_FILE = ".claim.json"
 TOKEN_ENV = "VITBN_CLAIM_TOKEN"
 SLURM_LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED",
               "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT"}  # fmt: skip
@@ -99,11 +99,8 @@ def describe(owner: Mapping[str, Any]) -> str:
 
 
 def read(job_dir: Path) -> dict[str, Any] | None:
-    """The claim of ``job_dir``, or None (no claim, or an unreadable one)."""
-    try:
-        claim = json.loads((job_dir / CLAIM_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    """The claim of ``job_dir``, or None (no claim, or a damaged one: it holds nothing)."""
+    claim = store.read_json(job_dir / CLAIM_FILE)
     return claim if isinstance(claim, dict) and isinstance(claim.get("owner"), dict) else None
 
 
@@ -198,7 +195,7 @@ def claim(
     record: dict[str, Any] = {"owner": dict(owner), "claimed_at": now()}
     if identity is not None:
         record["identity"] = dict(identity)
-    atomic_write_text(job_dir / CLAIM_FILE, json.dumps(record, indent=2) + "\n")
+    store.write_json(job_dir / CLAIM_FILE, record)
 
 
 def hand_over(job_dir: Path, owner: Mapping[str, Any]) -> None:

@@ -57,6 +57,15 @@ HOW_KEYS: tuple[str, ...] = (
 DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
 
 
+def dig(config: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``trainer.seed``) in a nested config; None where absent."""
+    for key in dotted.split("."):
+        if not isinstance(config, Mapping):
+            return None
+        config = config.get(key)
+    return config
+
+
 def is_how_key(key: str) -> bool:
     """True if the dotted ``key`` (or a key above it) says where/how a job runs."""
     return any(key == how or key.startswith(f"{how}.") for how in HOW_KEYS)
@@ -92,6 +101,12 @@ def identity_differences(now: Any, there: Any, *, there_word: str = "there") -> 
         return [] if a == b else [f"{prefix[:-1]}: {b!r} {there_word}, {a!r} now"]
 
     return walk(now, there, "")
+
+
+def job_name(config: Mapping[str, Any]) -> str:
+    """A job's name in log lines and tracker runs: ``vit depth=3 lr=0.001 seed=0``."""
+    model, optim, trainer = config["model"], config["optim"], config["trainer"]
+    return f"{model['name']} depth={model['depth']} lr={optim['lr']} seed={trainer['seed']}"
 
 
 def override_key(override: str) -> str:

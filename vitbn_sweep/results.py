@@ -1,79 +1,37 @@
-"""The results contract: what every job leaves in its directory.
+"""Where and with what a job ran: the provenance fields of its ``result.json``.
 
-``metrics.csv``  one row per finished epoch (rewritten atomically each epoch)
-                 columns: METRIC_COLUMNS
-``result.json``  written atomically and last: its presence means the job ended.
-                 keys: schema_version, status (completed | diverged | failed),
-                 config (resolved, nested), final, best, epochs_run, total_seconds,
-                 diverged_at, error, versions, host, where, started_at, ended_at
-
-The analysis package reads only these two files. Bump SCHEMA_VERSION on any
-change that an older reader would misread.
+The results contract itself (files, columns, schema version, atomic writes, checked
+reads) is ``vitbn_sweep.store``'s; its names are re-exported here for older imports.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import platform
 import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vitbn_sweep.store import (  # noqa: F401 - re-exported: the names others import from here
+    METRIC_COLUMNS,
+    METRICS_FILE,
+    RESULT_FILE,
+    SCHEMA_VERSION,
+    STATUSES,
+    atomic_write_text,
+    write_metrics,
+    write_result,
+)
+
 if TYPE_CHECKING:
     import torch
 
-SCHEMA_VERSION = 1
-METRICS_FILE, RESULT_FILE = "metrics.csv", "result.json"
-METRIC_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "test_acc_clean",
-    "epoch_seconds",
-    "samples_per_s",
-)
-STATUSES = ("completed", "diverged", "failed")
 CPUINFO = Path("/proc/cpuinfo")
 CPU_KEYS = ("cpu", "cpu_capability", "cpu_id")  # host keys that tell CPUs apart
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file open()'s usual mode
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_metrics(job_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(job_dir / METRICS_FILE, buf.getvalue())
-
-
-def write_result(job_dir: Path, result: Mapping[str, Any]) -> None:
-    atomic_write_text(job_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n")
 
 
 def now() -> str:

@@ -9,6 +9,9 @@ sweep command again addresses the same directories. Here each job decides:
     result.json of another config        -> refuse loudly (would mix two studies)
     checkpoint.pt, same config           -> continue after its last finished epoch
     checkpoint.pt unreadable             -> warn, keep it aside, start over
+    result.json or metrics.csv damaged   -> warn naming the file; run it again (resume
+                                            from its checkpoint if any, else start)
+    result.json of an unknown schema     -> refuse (written by another version)
     nothing                              -> start
 
 "Same config" compares the job's identity (``vitbn_sweep.identity``): its resolved
@@ -17,20 +20,18 @@ config without the keys that say where or how it runs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep import store
 from vitbn_sweep.identity import identity_differences, job_identity
-from vitbn_sweep.results import RESULT_FILE
+from vitbn_sweep.store import CHECKPOINT_FILE  # noqa: F401 - re-exported for older imports
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 
 
@@ -45,41 +46,58 @@ class Plan:
     checkpoint: dict[str, Any] | None = None  # the loaded checkpoint (resume) or None
 
 
+def _ended(job_dir: Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The checked result record of ``job_dir``, or None when the job has not ended or its
+    files are damaged (then named in a warning: the job runs again). Raises
+    ``JobDirConflict`` for a record of another config or of an unknown schema version."""
+    try:
+        previous, _ = store.ended(job_dir)
+    except store.UnknownSchema as exc:
+        raise JobDirConflict(f"{exc}; refusing to overwrite it") from exc
+    except store.DamagedFile as exc:
+        log.warning("%s; treating the job as not ended: it runs again", exc)
+        return None
+    if previous is not None:
+        _check_same(job_dir, job_identity(config), job_identity(previous["config"]))
+    return previous
+
+
 def finished(job_dir: Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The result record of ``job_dir`` if this job has ended and is not to run again.
 
-    Reads only ``result.json`` (cheap: the sweeper calls it for every job before
-    launching). Raises ``JobDirConflict`` if the record is of another config.
+    Reads only ``result.json`` and ``metrics.csv`` (cheap: the sweeper calls it for every
+    job before launching). Raises ``JobDirConflict`` if the record is of another config.
     """
     opts = config["resume"]
-    result_path = job_dir / RESULT_FILE
-    if not opts["enabled"] or not result_path.is_file():
-        return None
-    previous = json.loads(result_path.read_text())
-    _check_same(job_dir, job_identity(config), job_identity(previous.get("config", {})))
-    status = previous.get("status")
-    if (status == "failed" and opts["rerun_failed"]) or (
-        status == "diverged" and opts["rerun_diverged"]
-    ):
+    previous = _ended(job_dir, config) if opts["enabled"] else None
+    if previous is None or _reruns(previous["status"], opts):
         return None
     return previous
+
+
+def _reruns(status: str, opts: Mapping[str, Any]) -> bool:
+    return (status == store.FAILED and opts["rerun_failed"]) or (
+        status == store.DIVERGED and opts["rerun_diverged"]
+    )
 
 
 def plan(job_dir: Path, config: Mapping[str, Any]) -> Plan:
     """Decide what this job does, from what its directory holds."""
     opts = config["resume"]
-    previous = finished(job_dir, config)
-    if previous is not None:
+    if not opts["enabled"]:
+        return Plan("start")
+    previous = _ended(job_dir, config)
+    if previous is not None and not _reruns(previous["status"], opts):
         return Plan("skip", previous=previous)
-    if opts["enabled"] and (job_dir / RESULT_FILE).is_file():
-        status = json.loads((job_dir / RESULT_FILE).read_text()).get("status")
+    if previous is not None:
+        status = previous["status"]
         log.warning(
             "%s: running again a job that ended %s (resume.rerun_%s=true)", job_dir, status, status
         )
-        if status == "diverged":  # its last checkpoint would diverge the same way again
+        if status == store.DIVERGED:  # its last checkpoint would diverge the same way again
             return Plan("start")
     ckpt_path = job_dir / CHECKPOINT_FILE
-    if not opts["enabled"] or not ckpt_path.is_file():
+    if not ckpt_path.is_file():
         return Plan("start")
     checkpoint = load_checkpoint(ckpt_path)
     if checkpoint is None:
@@ -98,17 +116,8 @@ def _check_same(job_dir: Path, now: dict[str, Any], there: dict[str, Any]) -> No
 
 
 def save_checkpoint(job_dir: Path, state: Mapping[str, Any]) -> None:
-    """Write ``checkpoint.pt`` atomically (temporary file, then rename), keeping only the last."""
-    import torch
-
-    fd, tmp = tempfile.mkstemp(dir=job_dir, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-        os.replace(tmp, job_dir / CHECKPOINT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``checkpoint.pt`` atomically, keeping only the last."""
+    store.save_checkpoint(job_dir, {"format": CHECKPOINT_FORMAT, **state})
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

@@ -141,11 +141,24 @@ def override_errors(overrides: Iterable[str]) -> list[str]:
     Checks that each key exists in some config file and that each group choice
     names an existing option; values are checked once the config is composed.
     """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
     errors: list[str] = []
     keys = all_keys()
     groups = {*GROUPS, *ROOT_GROUPS}
+    parser = OverridesParser.create()
     for text in overrides:
         if "=" not in text or text.startswith("-"):
+            continue
+        try:
+            parser.parse_override(text)
+        except HydraException:  # the lexer raises it for a non-ASCII letter unquoted
+            key, value = text.split("=", 1)
+            errors.append(
+                f"{text}: Hydra cannot parse this value; quote it (spaces, non-ASCII letters "
+                f"and most symbols need quotes): {key}='{value}'"
+            )
             continue
         key, value = text.split("=", 1)
         key = key.lstrip("+~").split("@", 1)[0]

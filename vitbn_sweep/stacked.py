@@ -21,25 +21,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vitbn_sweep.identity import job_identity
+from vitbn_sweep.identity import HOW_KEYS, dig, job_identity
 
 MEMBER_KEYS: tuple[str, ...] = ("optim.lr", "trainer.seed")
-PROCESS_KEYS: tuple[str, ...] = (
-    "trainer.device",
-    "trainer.threads",
-    "trainer.compile",
-    "trainer.flush_denormal",
-    "trainer.eval_chunk",
-    "trainer.cuda_graph",
-)
+PROCESS_KEYS = tuple(key for key in HOW_KEYS if key.startswith("trainer."))  # one process's
 STACKABLE_PIPELINES = ("fast",)
-
-
-def _get(config: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node
 
 
 def _without(node: Mapping[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
@@ -56,9 +42,9 @@ def _without(node: Mapping[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
 def group_key(config: Mapping[str, Any]) -> str:
     """Jobs with equal keys can be members of one stacked model (a resolved job config)."""
     identity = job_identity(config)
-    if _get(config, "data.pipeline") in STACKABLE_PIPELINES:
+    if dig(config, "data.pipeline") in STACKABLE_PIPELINES:
         identity = _without(identity, MEMBER_KEYS)
-    process = {key: _get(config, key) for key in PROCESS_KEYS}
+    process = {key: dig(config, key) for key in PROCESS_KEYS}
     return json.dumps({"identity": identity, "process": process}, sort_keys=True, default=str)
 
 

@@ -24,8 +24,8 @@ each member still gets exactly what ``train.run`` gives that job alone:
 
 Only the timings differ from a job alone: ``epoch_seconds`` is the group's epoch and
 ``samples_per_s`` a member's own samples over the group's training time. Per-member log
-lines carry the member's job directory (``MEMBER_LOG_KEY``), so a launcher can write each
-member's log into its directory (``MemberLogFilter``).
+lines carry the member's job directory (``lifecycle.JOB_LOG_KEY``), so a launcher can write
+each member's log into its directory (``lifecycle.JobLogFilter``).
 """
 
 from __future__ import annotations
@@ -35,21 +35,20 @@ import itertools
 import logging
 import socket
 import time
-import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from vitbn_sweep import claims, resume
+from vitbn_sweep import claims, store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline, build_pipeline
 from vitbn_sweep.identity import job_identity
+from vitbn_sweep.lifecycle import Job, open_job
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
@@ -59,82 +58,24 @@ from vitbn_sweep.models.stacked import (
 )
 from vitbn_sweep.stacked import group_key
 from vitbn_sweep.stacked_adam import StackedAdam
-from vitbn_sweep.tracking import Tracker, build_tracker
-from vitbn_sweep.train import (
-    DIVERGENCE_CHECK_EVERY,
-    end_epoch,
-    epoch_line,
-    finish_job,
-    resolve_device,
-    start_record,
-)
+from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, resolve_device
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
-MEMBER_LOG_KEY = "vitbn_member"  # LogRecord attribute: the job dir a log line is about
 
 Outcome = dict[str, Any] | Exception  # a member's result record, or what failed it
 
 
-class MemberLogFilter(logging.Filter):
-    """Passes the log lines about one member (by its job directory)."""
+class Member(Job):
+    """One job of the group: its lifecycle, position, and the single model's layout (initial
+    weights, checkpoints)."""
 
-    def __init__(self, job_dir: Path) -> None:
-        super().__init__()
-        self.job_dir = str(job_dir)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return getattr(record, MEMBER_LOG_KEY, None) == self.job_dir
-
-
-def job_name(config: Mapping[str, Any]) -> str:
-    """A job's name in log lines, as train.run writes it."""
-    return (
-        f"{config['model']['name']} depth={config['model']['depth']} "
-        f"lr={config['optim']['lr']} seed={config['trainer']['seed']}"
-    )
-
-
-@dataclass(eq=False)
-class Member:
-    """One job of the group: its config, directory, results so far and single-model layout."""
-
-    index: int  # position in the group, and in train_group's outcomes
-    config: dict[str, Any]
-    job_dir: Path
-    checkpoint: dict[str, Any]  # the checkpoint it resumes from, or {}
-    owner: dict[str, Any]  # its claim on job_dir (vitbn_sweep.claims)
-    record: dict[str, Any]
-    tracker: Tracker
-    t0: float
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    model: nn.Module | None = None  # the single model: initial weights, checkpoint layout
-    optimizer: torch.optim.Adam | None = None  # the single job's Adam: checkpoint layout
-    pipeline: Pipeline | None = None
-
-    @property
-    def name(self) -> str:
-        return job_name(self.config)
-
-    @property
-    def epoch(self) -> int:
-        """The epoch it trains now (1-based)."""
-        return len(self.rows) + 1
-
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        log.log(level, "%s: " + msg, self.name, *args, extra={MEMBER_LOG_KEY: str(self.job_dir)})
-
-    def finish(self, status: str) -> dict[str, Any]:
-        """End the job with ``status`` as train.run ends one (result.json, claim, tracker)."""
-        return finish_job(
-            self.job_dir,
-            self.record,
-            self.rows,
-            status=status,
-            t0=self.t0,
-            owner=self.owner,
-            tracker=self.tracker,
-        )
+    def __init__(self, *args: Any, index: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs, side_by_side=True)
+        self.index = index  # position in the group, and in train_group's outcomes
+        self.model: nn.Module | None = None
+        self.optimizer: torch.optim.Adam | None = None
+        self.pipeline: Pipeline | None = None
 
 
 class Stack:
@@ -185,12 +126,6 @@ class Stack:
         return member.model.state_dict(), member.optimizer.state_dict()
 
 
-def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    config = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    config.pop("hydra", None)
-    return config  # type: ignore[return-value]
-
-
 def train_group(
     configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
 ) -> list[Outcome]:
@@ -202,7 +137,7 @@ def train_group(
     before anything is written; an interrupt (Ctrl-C, a scheduler's signal) propagates,
     leaving every unfinished member to continue from its checkpoint.
     """
-    plain = [_plain(c) for c in configs]
+    plain = [store.plain_config(c) for c in configs]
     for config in plain:
         validate(config)
     if len({group_key(c) for c in plain}) > 1:
@@ -217,35 +152,23 @@ def train_group(
     autocast = autocast_factory(trainer["precision"], device, cache=not trainer["cuda_graph"])
     outcomes: list[Outcome | None] = [None] * len(plain)
 
-    to_train: list[tuple[int, dict[str, Any], Path, dict[str, Any], dict[str, Any]]] = []
+    if trainer["threads"] is not None:  # before the members' records, which say how many
+        torch.set_num_threads(trainer["threads"])
+    if device.type == "cpu":
+        torch.set_flush_denormal(trainer["flush_denormal"])
+    members: list[Member] = []
     token, liveness = claims.job_token(), claims.Liveness()
     for config, job_dir in zip(plain, map(Path, job_dirs), strict=True):
         claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
     for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
-        todo = resume.plan(job_dir, config)
-        name, about = job_name(config), {MEMBER_LOG_KEY: str(job_dir)}
-        if todo.action == "skip":
-            status = todo.previous["status"]
-            log.info("%s: already %s in %s; skipped", name, status, job_dir, extra=about)
-            outcomes[index] = todo.previous
-            continue
-        other = claims.foreign_live_owner(job_dir, token, liveness)
-        if other is not None:
-            log.warning("%s: %s is training %s; not training it twice", name, other, job_dir,
-                        extra=about)  # fmt: skip
-            outcomes[index] = {"status": "claimed", "owner": other}
-            continue
-        owner = claims.this_owner(token)
-        claims.claim(job_dir, owner)
-        to_train.append((index, config, job_dir, todo.checkpoint or {}, owner))
-    if not to_train:
+        job = open_job(config, job_dir, device, token=token, liveness=liveness, kind=Member,
+                       index=index)  # fmt: skip
+        if isinstance(job, Member):
+            members.append(job)
+        else:
+            outcomes[index] = job  # ended before (skipped), or another live run trains it
+    if not members:
         return outcomes  # type: ignore[return-value]
-
-    if trainer["threads"] is not None:
-        torch.set_num_threads(trainer["threads"])
-    if device.type == "cpu":
-        torch.set_flush_denormal(trainer["flush_denormal"])
-    members = [_member(*job, device) for job in to_train]
     log.info(
         "stacked group of %d on %s (%s), %d threads: %s",
         len(members),
@@ -266,46 +189,25 @@ def train_group(
     stack: Stack | None = None
     try:
         for m in members:
-            m.job_dir.mkdir(parents=True, exist_ok=True)
-            m.tracker.start(m.config)
+            m.start()
         stack = _build_stack(members, device, autocast=autocast)
         _train(stack, outcomes=outcomes)
     except (KeyboardInterrupt, SystemExit):
-        log.warning("stacked group interrupted; run the same command again to continue")
+        for m in members:  # every unended member continues from its checkpoint
+            if outcomes[m.index] is None:
+                m.cut()
         raise
     except Exception as exc:
-        error = {"type": type(exc).__name__, "message": str(exc),
-                 "traceback": traceback.format_exc()}  # fmt: skip
         for m in stack.members if stack is not None else members:
             if outcomes[m.index] is not None:  # ended just before (completed or diverged)
                 continue
             m.log(logging.ERROR, "failed (%s: %s)", type(exc).__name__, exc)
-            m.record["error"] = error
-            m.finish("failed")
             outcomes[m.index] = exc
+            try:
+                m.fail(exc)
+            except store.WriteError as write:  # not even its result.json: the sweep says so
+                outcomes[m.index] = write
     return outcomes  # type: ignore[return-value]
-
-
-def _member(
-    index: int,
-    config: dict[str, Any],
-    job_dir: Path,
-    ckpt: dict[str, Any],
-    owner: dict[str, Any],
-    device: torch.device,
-) -> Member:
-    """A member's result record and tracker, as train.run starts them."""
-    return Member(
-        index=index,
-        config=config,
-        job_dir=job_dir,
-        checkpoint=ckpt,
-        owner=owner,
-        record=start_record(config, device, ckpt),
-        tracker=build_tracker(config["logger"], job_dir=job_dir, side_by_side=True),
-        t0=time.perf_counter() - ckpt.get("seconds", 0.0),
-        rows=list(ckpt.get("rows", [])),
-    )
 
 
 def _build_stack(members: list[Member], device: torch.device, *, autocast: Autocast) -> Stack:
@@ -386,18 +288,8 @@ def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> None:
                 "epoch_seconds": epoch_seconds,
                 "samples_per_s": stats[k]["samples_per_s"],
             }
-            end_epoch(
-                m.job_dir,
-                m.config,
-                m.rows,
-                row,
-                state=lambda k=k: stack.checkpoint_state(k),  # type: ignore[misc]
-                t0=m.t0,
-                started_at=m.record["started_at"],
-                tracker=m.tracker,
-            )
+            m.end_epoch(row, state=lambda k=k: stack.checkpoint_state(k))  # type: ignore[misc]
             epochs = m.config["trainer"]["epochs"]
-            m.log(logging.INFO, "%s", epoch_line(row, epochs))
             if len(m.rows) >= epochs:
                 outcomes[m.index] = m.finish("completed")
                 done.append(k)
@@ -466,10 +358,7 @@ def _drop_diverged(
         return None
     for ok, m in zip(finite, stack.members, strict=True):
         if not ok:
-            m.log(logging.WARNING, "train loss not finite at epoch %d, step %d; recorded as "
-                  "diverged", m.epoch, step)  # fmt: skip
-            m.record["diverged_at"] = {"epoch": m.epoch, "step": step}
-            outcomes[m.index] = m.finish("diverged")
+            outcomes[m.index] = m.diverged(m.epoch, step)
     kept = [k for k, ok in enumerate(finite) if ok]
     stack.keep(kept)
     return kept

@@ -15,8 +15,10 @@ Imports nothing heavy: the sweeper runs it on a login node.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import signal
 import socket
 import sys
 from collections import Counter
@@ -28,10 +30,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vitbn_sweep.results import RESULT_FILE, atomic_write_text, now
-
-COMMANDS_FILE, JOBS_FILE, MULTIRUN_FILE = "commands.jsonl", "jobs.json", "multirun.yaml"
-GRID_FILE = "grid.json"
+from vitbn_sweep import store
+from vitbn_sweep.results import now
+from vitbn_sweep.store import (  # noqa: F401 - re-exported for older imports
+    COMMANDS_FILE,
+    GRID_FILE,
+    HYDRA_LEFTOVERS,
+    JOBS_FILE,
+    MULTIRUN_FILE,
+    untouched,
+)
 
 
 @dataclass
@@ -60,21 +68,16 @@ class Summary:
         return self.counts.get("failed", 0)
 
 
-def _append(sweep_dir: Path, entry: Mapping[str, Any]) -> None:
-    with open(sweep_dir / COMMANDS_FILE, "a") as f:
-        f.write(json.dumps(entry, default=str) + "\n")
-
-
 def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any]:
     """Record a command that starts; returns its record (for ``finish``)."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(config, sweep_dir / MULTIRUN_FILE)
+    store.write_yaml(sweep_dir / MULTIRUN_FILE, config)
     names = [plan.dir(o).name for o in plan.jobs]
     grid = planned_jobs(sweep_dir) or []  # read before jobs.json is replaced (an old sweep's)
     known = set(grid)
     grid += [name for name in names if name not in known]
-    atomic_write_text(sweep_dir / GRID_FILE, json.dumps(grid, indent=1) + "\n")
-    atomic_write_text(sweep_dir / JOBS_FILE, json.dumps(names, indent=1) + "\n")
+    store.write_json(sweep_dir / GRID_FILE, grid)
+    store.write_json(sweep_dir / JOBS_FILE, names)
     choices = OmegaConf.select(config, "hydra.runtime.choices", default={}) or {}
     record = {
         "event": "start",
@@ -90,15 +93,34 @@ def start(sweep_dir: Path, config: DictConfig, plan: SweepPlan) -> dict[str, Any
         "running_elsewhere": len(plan.elsewhere),
         "launched": len(plan.pending),
     }
-    _append(sweep_dir, record)
+    store.append_line(sweep_dir / COMMANDS_FILE, record)
+    _unended[id(record)] = (record, plan)
     return record
 
 
+# A command cut short (Ctrl-C, or SIGTERM: what ``kill`` and Slurm send before a timeout)
+# unwinds as an exception: jobs keep their checkpoints and release their claims on the way,
+# and its end line is written when the process exits.
+_unended: dict[int, tuple[dict[str, Any], SweepPlan]] = {}
+_signal: list[str] = []  # the signal that cut this process short, if any
+
+
+def interrupt(signum: int, frame: Any) -> None:
+    """Signal handler: end the command as Ctrl-C does (``KeyboardInterrupt``), naming the
+    signal. Installed for SIGINT and SIGTERM by the command line (``vitbn_sweep.__main__``)."""
+    name = signal.Signals(signum).name
+    _signal.append(name)
+    raise KeyboardInterrupt(name)
+
+
+@atexit.register
+def _end_unended() -> None:
+    for record, plan in list(_unended.values()):
+        finish(record, plan, {}, interrupted=_signal[-1] if _signal else "cut short")
+
+
 def _names(path: Path) -> list[str] | None:
-    try:
-        names = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    names = store.read_json(path)
     return [str(n) for n in names] if isinstance(names, list) else None
 
 
@@ -130,30 +152,26 @@ def last_start(sweep_dir: Path) -> float | None:
 
 
 def _status(job_dir: Path) -> str:
+    """The job's ended status; "not ended" also for a damaged result (it runs again)."""
     try:
-        return str(json.loads((job_dir / RESULT_FILE).read_text()).get("status"))
-    except (OSError, ValueError):
+        result = store.read_result(job_dir)
+    except store.DamagedFile:
         return "not ended"
-
-
-HYDRA_LEFTOVERS = {".hydra", "vitbn_sweep.log"}  # what a job dir holds before a job writes
-
-
-def untouched(job_dir: Path) -> bool:
-    """True if ``job_dir`` holds only Hydra's files and an empty log: no job wrote there."""
-    try:
-        names = {p.name for p in job_dir.iterdir()}
-        log = job_dir / "vitbn_sweep.log"
-        return names <= HYDRA_LEFTOVERS and (not log.exists() or log.stat().st_size == 0)
-    except OSError:
-        return False
+    return "not ended" if result is None else str(result["status"])
 
 
 def finish(
-    record: Mapping[str, Any], plan: SweepPlan, errors: Mapping[tuple[str, ...], BaseException]
+    record: dict[str, Any],
+    plan: SweepPlan,
+    errors: Mapping[tuple[str, ...], BaseException],
+    interrupted: str | None = None,
 ) -> Summary:
-    """Record how the command ended; the summary line says it in one line."""
+    """Record how the command ended; the summary line says it in one line.
+
+    ``interrupted``: the signal that cut the command short (SIGINT, SIGTERM), if any.
+    """
     sweep_dir = Path(record["sweep_dir"])
+    _unended.pop(id(record), None)
 
     def status(overrides: Sequence[str]) -> str:  # a job that failed before it wrote: failed
         found = _status(plan.dir(overrides))
@@ -173,14 +191,17 @@ def finish(
     line = f"sweep {sweep_dir}: {len(plan.jobs)} jobs: " + ", ".join(
         f"{n} {label.get(what, what)}" for what, n in counts.items()
     )
-    _append(
-        sweep_dir,
-        {
-            "event": "end",
-            "at": now(),
-            "pid": os.getpid(),
-            "counts": counts,
-            "errors": {plan.dir(k).name: f"{type(e).__name__}: {e}" for k, e in errors.items()},
-        },
-    )
+    end = {
+        "event": "end",
+        "at": now(),
+        "pid": os.getpid(),
+        "counts": counts,
+        "errors": {plan.dir(k).name: f"{type(e).__name__}: {e}" for k, e in errors.items()},
+    }
+    if interrupted:
+        end["interrupted"] = interrupted
+    try:
+        store.append_line(sweep_dir / COMMANDS_FILE, end)
+    except store.WriteError as exc:  # a full disk: the summary line says what is not recorded
+        line += f"; not recorded ({exc})"
     return Summary(line, counts)

@@ -29,9 +29,6 @@ Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import re
 import statistics
 import time
@@ -40,21 +37,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from vitbn_sweep.claims import CLAIM_FILE
+from vitbn_sweep import store
 from vitbn_sweep.epoch_times import EpochTimes, machine_order
-from vitbn_sweep.results import METRICS_FILE, RESULT_FILE, machine
-from vitbn_sweep.resume import CHECKPOINT_FILE
-from vitbn_sweep.sweep_record import JOBS_FILE, MULTIRUN_FILE, last_start
+from vitbn_sweep.identity import dig
+from vitbn_sweep.results import machine
+from vitbn_sweep.store import (
+    CHECKPOINT_FILE,
+    DIVERGED,
+    FAILED,
+    HYDRA_CONFIG,
+    INCOMPLETE,
+    JOBS_FILE,
+    METRICS_FILE,
+    MULTIRUN_FILE,
+    NOT_STARTED,
+    RUNNING,
+    STATES,
+)
+from vitbn_sweep.store import STATUSES as ENDED
+from vitbn_sweep.sweep_record import last_start
 
-HYDRA_CONFIG = Path(".hydra") / "config.yaml"
-COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
-RUNNING, INCOMPLETE, NOT_STARTED = "running", "incomplete", "not started"
-STATES = (COMPLETED, DIVERGED, FAILED, RUNNING, INCOMPLETE, NOT_STARTED)
-ENDED = (COMPLETED, DIVERGED, FAILED)
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
-NOT_JOB_DIRS = frozenset({"report"})
 Alive = Callable[[Mapping[str, Any]], bool]  # is a claim's owner (a process, a Slurm job) alive?
 
 
@@ -105,31 +108,11 @@ class SweepStatus:
 # --- reading one job ----------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+_number = store.finite
 
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _dig(config: Any, dotted: str) -> Any:
-    for key in dotted.split("."):
-        if not isinstance(config, Mapping):
-            return None
-        config = config.get(key)
-    return config
 
 
 def dirname_value(name: str, key: str) -> str | None:
@@ -141,19 +124,11 @@ def dirname_value(name: str, key: str) -> str | None:
 def _config_int(name: str, dotted: str, own: Sequence[Any], sweep: Any) -> int | None:
     """``dotted`` from the job's own configs, else its directory name, else the sweep's."""
     for config in own:
-        value = _int(_dig(config, dotted))
+        value = _int(dig(config, dotted))
         if value is not None:
             return value
     text = dirname_value(name, dotted)
-    return int(text) if text is not None and text.isdigit() else _int(_dig(sweep, dotted))
-
-
-def _metrics(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="") as f:
-            return list(csv.DictReader(f))
-    except OSError:
-        return []
+    return int(text) if text is not None and text.isdigit() else _int(dig(sweep, dotted))
 
 
 def _mtime(path: Path) -> float | None:
@@ -165,7 +140,7 @@ def _mtime(path: Path) -> float | None:
 
 def _ended_detail(result: Mapping[str, Any]) -> str:
     if result.get("status") == DIVERGED:
-        return f"at epoch {_dig(result, 'diverged_at.epoch')}"
+        return f"at epoch {dig(result, 'diverged_at.epoch')}"
     if result.get("status") == FAILED:
         error = result.get("error") or {}
         kind, message = error.get("type") or "error", error.get("message")
@@ -173,13 +148,27 @@ def _ended_detail(result: Mapping[str, Any]) -> str:
     return ""
 
 
-def _claimed(job_dir: Path, alive: Alive | None) -> bool:
-    """A claim file is there and (when ``alive`` can tell) its owner still runs."""
-    if not (job_dir / CLAIM_FILE).exists():
-        return False
-    claim = _read_json(job_dir / CLAIM_FILE)
-    owner = claim.get("owner") if isinstance(claim, dict) else None
-    return alive is None or not isinstance(owner, dict) or alive(owner)
+def _files(job_dir: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
+    """(result, metrics rows, problem): a damaged file is no data, and says what is wrong."""
+    try:
+        result, rows = store.ended(job_dir)
+        return result, rows, ""
+    except store.DamagedFile as exc:
+        problem = f"{exc.path.name}: {exc.why}"
+    try:
+        rows = store.read_metrics(job_dir)
+    except store.DamagedFile:
+        rows = []
+    return None, rows, problem
+
+
+def _live_claim(job_dir: Path, alive: Alive | None) -> dict[str, Any] | None:
+    """The claim of ``job_dir`` if its owner still runs (when ``alive`` can tell)."""
+    claim = store.read_json(job_dir / store.CLAIM_FILE)
+    if not isinstance(claim, dict):
+        return None
+    owner = claim.get("owner")
+    return claim if alive is None or not isinstance(owner, dict) or alive(owner) else None
 
 
 def _unended_state(claimed: bool, active: float | None, since: float | None, live: bool) -> str:
@@ -210,11 +199,12 @@ def read_job(
     ``since``, ``live``: when the latest command started, and whether it runs now
     (see ``_unended_state``).
     """
-    result = _read_json(job_dir / RESULT_FILE)
-    result = result if isinstance(result, dict) and result.get("status") in ENDED else None
-    own = [result and result.get("config"), _read_yaml(job_dir / HYDRA_CONFIG)]
-    rows = _metrics(job_dir / METRICS_FILE)
-    seconds = [s for s in (_number(r.get("epoch_seconds")) for r in rows) if s is not None]
+    result, rows, problem = _files(job_dir)
+    claim = _live_claim(job_dir, alive)
+    if result and claim and str(claim.get("claimed_at", "")) > str(result.get("ended_at", "")):
+        result = None  # claimed again since it ended: a rerun (resume.rerun_failed) runs it
+    own = [result and result.get("config"), store.job_config(job_dir)]
+    seconds = [s for s in (_number(r["epoch_seconds"]) for r in rows) if s is not None]
     own_files = (METRICS_FILE, CHECKPOINT_FILE, str(HYDRA_CONFIG))
     active = max((t for t in (_mtime(job_dir / f) for f in own_files) if t), default=None)
     # Its epochs cannot be continued: a rerun (or the run now, before its first epoch
@@ -223,7 +213,8 @@ def read_job(
     if result:
         state = str(result["status"])
     else:
-        state = _unended_state(_claimed(job_dir, alive), active, since, live)
+        state = _unended_state(claim is not None, active, since, live)
+    detail = _ended_detail(result) if result else problem or (STARTS_OVER if starts_over else "")
     return JobStatus(
         name=name,
         state=state,
@@ -234,18 +225,11 @@ def read_job(
         last_active=active,
         seconds=_number(result.get("total_seconds")) if result else None,
         depth=_config_int(name, "model.depth", own, sweep_config),
-        detail=_ended_detail(result) if result else (STARTS_OVER if starts_over else ""),
+        detail=detail,
         starts_over=starts_over,
         machine=machine(result) if result else None,
         ended_at=str(result["ended_at"]) if result and result.get("ended_at") else None,
     )
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
 
 
 # --- the sweep ----------------------------------------------------------------------------
@@ -253,34 +237,21 @@ def _read_yaml(path: Path) -> Any:
 
 def listed_jobs(sweep_dir: Path) -> list[str] | None:
     """The job directory names in ``<sweep_dir>/jobs.json``, or None when there is none."""
-    names = _read_json(sweep_dir / JOBS_FILE)
+    names = store.read_json(sweep_dir / JOBS_FILE)
     if isinstance(names, list) and all(isinstance(n, str) for n in names):
         return names
     return None
 
 
 def found_jobs(sweep_dir: Path) -> list[str]:
-    """Job directories under ``sweep_dir`` (any dir holding a job's files; hidden dirs and
-    ``report/`` skipped), as names relative to it."""
-    markers = (RESULT_FILE, METRICS_FILE, CLAIM_FILE, CHECKPOINT_FILE, ".hydra")
-    names, todo = [], [sweep_dir]
-    while todo:
-        folder = todo.pop()
-        try:
-            children = [p for p in folder.iterdir() if p.is_dir() and p.name[0] != "."]
-        except OSError:
-            continue
-        for child in children:
-            if any((child / marker).exists() for marker in markers):
-                names.append(child.relative_to(sweep_dir).as_posix())
-            elif child.name not in NOT_JOB_DIRS:
-                todo.append(child)
-    return sorted(names)
+    """Job directories under ``sweep_dir`` (``store.job_dirs``), as names relative to it."""
+    found = store.job_dirs(sweep_dir)
+    return [p.relative_to(sweep_dir).as_posix() for p in found if p != Path(sweep_dir)]
 
 
 def sweep_config(sweep_dir: Path) -> dict[str, Any]:
     """The sweep's composed config from Hydra's ``multirun.yaml`` (without ``hydra``)."""
-    doc = _read_yaml(sweep_dir / MULTIRUN_FILE)
+    doc = store.read_yaml(sweep_dir / MULTIRUN_FILE)
     return {k: v for k, v in doc.items() if k != "hydra"} if isinstance(doc, dict) else {}
 
 

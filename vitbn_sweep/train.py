@@ -15,23 +15,22 @@ import logging
 import math
 import socket
 import time
-import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from vitbn_sweep import claims, results, resume
+from vitbn_sweep import claims, store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, build_pipeline
 from vitbn_sweep.identity import job_identity
+from vitbn_sweep.lifecycle import Job, open_job
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
-from vitbn_sweep.tracking import build_tracker
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -125,112 +124,6 @@ def evaluate(
     return correct / total
 
 
-def summarize(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(final, best) of the metrics rows: the last epoch, and the epoch of best test_acc."""
-    if not rows:
-        return None, None
-    best = max(rows, key=lambda r: (r["test_acc"], -r["epoch"]))
-    return dict(rows[-1]), {
-        "test_acc": best["test_acc"],
-        "epoch": best["epoch"],
-        "test_acc_clean": max(r["test_acc_clean"] for r in rows),
-    }
-
-
-def start_record(
-    config: dict[str, Any], device: torch.device, ckpt: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The result record of a job that starts now, or continues from ``ckpt``."""
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "status": None,
-        "config": config,
-        "final": None,
-        "best": None,
-        "epochs_run": 0,
-        "total_seconds": None,
-        "diverged_at": None,
-        "error": None,
-        "resumed_from_epoch": ckpt.get("epoch"),
-        "versions": results.versions(),
-        "host": results.host(device),
-        "where": results.where(),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "started_at": ckpt.get("started_at", results.now()),
-        "ended_at": None,
-    }
-
-
-def end_epoch(
-    job_dir: Path,
-    config: Mapping[str, Any],
-    rows: list[dict[str, Any]],
-    row: dict[str, Any],
-    *,
-    state: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
-    t0: float,
-    started_at: str,
-    tracker: Any,
-) -> None:
-    """Record a finished epoch: ``row`` into metrics.csv, the checkpoint (``state()`` gives
-    the model's and the optimizer's state dicts), the tracker."""
-    rows.append(row)
-    results.write_metrics(job_dir, rows)
-    if config["resume"]["checkpoint"]:
-        model_state, optimizer_state = state()
-        resume.save_checkpoint(
-            job_dir,
-            {
-                "identity": job_identity(config),
-                "epoch": row["epoch"],
-                "rows": rows,
-                "model": model_state,
-                "optimizer": optimizer_state,
-                "seconds": time.perf_counter() - t0,
-                "started_at": started_at,
-            },
-        )
-    tracker.log_epoch(row)
-
-
-def epoch_line(row: Mapping[str, Any], epochs: int) -> str:
-    """The per-epoch log line of a metrics row."""
-    return (
-        f"epoch {row['epoch']}/{epochs} train_loss {row['train_loss']:.4f} "
-        f"train_acc {row['train_acc']:.4f} test_acc {row['test_acc']:.4f} "
-        f"clean {row['test_acc_clean']:.4f} | {row['epoch_seconds']:.1f}s "
-        f"{row['samples_per_s']:.0f} samples/s"
-    )
-
-
-def finish_job(
-    job_dir: Path,
-    record: dict[str, Any],
-    rows: list[dict[str, Any]],
-    *,
-    status: str,
-    t0: float,
-    owner: Mapping[str, Any],
-    tracker: Any,
-) -> dict[str, Any]:
-    """End a job with ``status``: complete ``record`` and write result.json, release the
-    claim, drop a completed job's checkpoint (unless kept), close the tracker run."""
-    record["final"], record["best"] = summarize(rows)
-    record.update(
-        status=status,
-        epochs_run=len(rows),
-        ended_at=results.now(),
-        total_seconds=time.perf_counter() - t0,
-    )
-    results.write_result(job_dir, record)
-    claims.release(job_dir, owner)
-    if status == "completed" and not record["config"]["resume"]["keep_checkpoint"]:
-        (job_dir / resume.CHECKPOINT_FILE).unlink(missing_ok=True)
-    tracker.finish(record)
-    return record
-
-
 def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) -> dict[str, Any]:
     """Train one configured model; write ``metrics.csv`` and ``result.json`` to ``job_dir``.
 
@@ -239,8 +132,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     completed in ``job_dir`` is skipped, one found cut short continues from its
     checkpoint (see ``vitbn_sweep.resume``). Returns the result record.
     """
-    config = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    config.pop("hydra", None)
+    config = store.plain_config(cfg)
     validate(config)
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
@@ -252,39 +144,19 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
             "a job run alone: trainer.cuda_graph=false"
         )
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
-    name = (
-        f"{config['model']['name']} depth={config['model']['depth']} "
-        f"lr={config['optim']['lr']} seed={trainer['seed']}"
-    )
-    todo = resume.plan(job_dir, config)
-    if todo.action == "skip":
-        log.info("%s: already %s in %s; skipped", name, todo.previous["status"], job_dir)
-        return todo.previous
     token = claims.job_token()
     claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
-    other = claims.foreign_live_owner(job_dir, token)
-    if other is not None:
-        log.warning("%s: %s is training %s; not training it twice", name, other, job_dir)
-        return {"status": "claimed", "owner": other}
-    owner = claims.this_owner(token)
-    claims.claim(job_dir, owner)
-
-    if trainer["threads"] is not None:
+    if trainer["threads"] is not None:  # before the job's record, which says how many
         torch.set_num_threads(trainer["threads"])
     if device.type == "cpu":
         torch.set_flush_denormal(trainer["flush_denormal"])
-    ckpt = todo.checkpoint or {}
-    rows: list[dict[str, Any]] = ckpt.get("rows", [])
-    t0 = time.perf_counter() - ckpt.get("seconds", 0.0)
-    record = start_record(config, device, ckpt)
-    tracker = build_tracker(config["logger"], job_dir=job_dir)
-
-    def finish(status: str) -> dict[str, Any]:
-        return finish_job(job_dir, record, rows, status=status, t0=t0, owner=owner, tracker=tracker)
-
-    log.info(
-        "%s on %s (%s), %d threads -> %s%s",
-        name,
+    job = open_job(config, job_dir, device, token=token)
+    if not isinstance(job, Job):
+        return job  # ended before (skipped), or another live run trains it
+    ckpt = job.checkpoint
+    job.log(
+        logging.INFO,
+        "on %s (%s), %d threads -> %s%s",
         device,
         socket.gethostname(),
         torch.get_num_threads(),
@@ -292,52 +164,22 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         f" (resuming after epoch {ckpt['epoch']})" if ckpt else "",
     )
     try:
-        job_dir.mkdir(parents=True, exist_ok=True)
-        tracker.start(config)
-        _train(
-            config,
-            device,
-            job_dir,
-            rows,
-            ckpt,
-            tracker=tracker,
-            name=name,
-            t0=t0,
-            started_at=record["started_at"],
-        )
+        job.start()
+        _train(job, device)
     except Diverged as exc:
-        log.warning("%s: %s; recorded as diverged", name, exc)
-        record["diverged_at"] = {"epoch": exc.epoch, "step": exc.step}
-        return finish("diverged")
+        return job.diverged(exc.epoch, exc.step)
     except (KeyboardInterrupt, SystemExit):
-        # Cut short from outside (Ctrl-C, a scheduler's signal): no result.json, so
-        # the same command continues from the last checkpoint.
-        log.warning("%s: interrupted; run the same command again to continue", name)
+        job.cut()  # no result.json: the same command continues from the last checkpoint
         raise
     except Exception as exc:
-        record["error"] = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": traceback.format_exc(),
-        }
-        finish("failed")
+        job.fail(exc)
         raise
-    return finish("completed")
+    return job.finish("completed")
 
 
-def _train(
-    config: dict[str, Any],
-    device: torch.device,
-    job_dir: Path,
-    rows: list[dict[str, Any]],
-    ckpt: Mapping[str, Any],
-    *,
-    tracker: Any,
-    name: str,
-    t0: float,
-    started_at: str,
-) -> None:
-    """The epoch loop, from the epoch after ``ckpt`` (or the first) to the last."""
+def _train(job: Job, device: torch.device) -> None:
+    """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last."""
+    config, ckpt = job.config, job.checkpoint
     trainer, data, optim = config["trainer"], config["data"], config["optim"]
     torch.manual_seed(trainer["seed"])
     autocast = autocast_factory(trainer["precision"], device)
@@ -370,7 +212,7 @@ def _train(
     )
     steps = math.ceil(pipeline.num_train / trainer["batch_size"])
     epochs, eval_chunk = trainer["epochs"], trainer["eval_chunk"]
-    for epoch in range(len(rows) + 1, epochs + 1):
+    for epoch in range(job.epoch, epochs + 1):
         progress = Progress.create(trainer["progress"], epoch=epoch, epochs=epochs, steps=steps)
         epoch_start = time.perf_counter()
         try:
@@ -398,17 +240,7 @@ def _train(
             "epoch_seconds": time.perf_counter() - epoch_start,
             "samples_per_s": stats["samples_per_s"],
         }
-        end_epoch(
-            job_dir,
-            config,
-            rows,
-            row,
-            state=lambda: (model.state_dict(), optimizer.state_dict()),
-            t0=t0,
-            started_at=started_at,
-            tracker=tracker,
-        )
-        log.info("%s | %s", name, epoch_line(row, epochs))
+        job.end_epoch(row, state=lambda: (model.state_dict(), optimizer.state_dict()))
 
 
 def _hydra_output_dir() -> Path:

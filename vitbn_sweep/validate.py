@@ -6,11 +6,13 @@ before the first one is launched, also on a Slurm login node.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from vitbn_sweep.choices import NORMS, PIPELINES, PRECISIONS, VIT_NORM_SLOTS
+from vitbn_sweep.identity import dig
 from vitbn_sweep.schema import unknown_key_errors
 from vitbn_sweep.tracking.settings import logger_errors
 
@@ -22,36 +24,28 @@ class ConfigError(ValueError):
 
 
 def _int_at_least(errors: list[str], cfg: Mapping[str, Any], key: str, low: int) -> None:
-    value = _get(cfg, key)
+    value = dig(cfg, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         errors.append(f"{key} must be an integer >= {low}, got {value!r}")
 
 
 def _positive_number(errors: list[str], cfg: Mapping[str, Any], key: str) -> None:
-    value = _get(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        errors.append(f"{key} must be a number > 0, got {value!r}")
+    value = dig(cfg, key)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not value > 0:  # inf diverges at step 2
+        errors.append(f"{key} must be a finite number > 0, got {value!r}")
 
 
 def _one_of(errors: list[str], cfg: Mapping[str, Any], key: str, choices: tuple) -> None:
-    value = _get(cfg, key)
+    value = dig(cfg, key)
     if value not in choices:
         errors.append(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def _boolean(errors: list[str], cfg: Mapping[str, Any], key: str) -> None:
-    value = _get(cfg, key)
+    value = dig(cfg, key)
     if not isinstance(value, bool):
         errors.append(f"{key} must be true or false, got {value!r}")
-
-
-def _get(cfg: Mapping[str, Any], key: str) -> Any:
-    node: Any = cfg
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def config_errors(cfg: Mapping[str, Any]) -> list[str]:
@@ -71,7 +65,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
         _int_at_least(errors, cfg, key, low)
     _positive_number(errors, cfg, "optim.lr")
 
-    arch = _get(cfg, "model.arch")
+    arch = dig(cfg, "model.arch")
     sample_batchnorm = False  # a BatchNorm whose statistics come from one value per sample
     if arch not in NORMS:
         errors.append(f"model.arch must be one of {', '.join(NORMS)}, got {arch!r}")
@@ -86,7 +80,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
             _int_at_least(errors, cfg, key, 1)
         for slot in VIT_NORM_SLOTS:
             _one_of(errors, cfg, f"model.norms.{slot}", NORMS["vit"])
-        patch, size = _get(cfg, "model.patch_size"), _get(cfg, "data.image_size")
+        patch, size = dig(cfg, "model.patch_size"), dig(cfg, "data.image_size")
         if isinstance(patch, int) and isinstance(size, int) and patch >= 1 and size % patch:
             divisors = [d for d in range(1, size + 1) if size % d == 0]
             errors.append(
@@ -96,7 +90,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     else:
         _int_at_least(errors, cfg, "model.hidden", 1)
         _one_of(errors, cfg, "model.norms.hidden", NORMS["dnn"])
-        sample_batchnorm = _get(cfg, "model.norms.hidden") == "batch"
+        sample_batchnorm = dig(cfg, "model.norms.hidden") == "batch"
 
     # BatchNorm over one value per channel has no variance: the DNN's BatchNorm1d needs two
     # samples per batch. The ViT's token BatchNorm counts every token (17 per image at
@@ -104,17 +98,17 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     # vitbn_sweep.data.base.batch_bounds.)
     _int_at_least(errors, cfg, "trainer.batch_size", 2 if sample_batchnorm else 1)
 
-    device = _get(cfg, "trainer.device")
+    device = dig(cfg, "trainer.device")
     if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
         errors.append(f"trainer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-    threads = _get(cfg, "trainer.threads")
+    threads = dig(cfg, "trainer.threads")
     if threads is not None:
         _int_at_least(errors, cfg, "trainer.threads", 1)
     _one_of(errors, cfg, "trainer.progress", ("auto", "bar", "log"))
     _boolean(errors, cfg, "trainer.compile")
     _boolean(errors, cfg, "trainer.flush_denormal")
     _boolean(errors, cfg, "trainer.cuda_graph")
-    if _get(cfg, "trainer.cuda_graph") is True and _get(cfg, "trainer.compile") is True:
+    if dig(cfg, "trainer.cuda_graph") is True and dig(cfg, "trainer.compile") is True:
         errors.append(
             "trainer.cuda_graph=true and trainer.compile=true together are not supported "
             "(the graph replays the eager step): set one of them to false"
@@ -126,23 +120,23 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     _boolean(errors, cfg, "data.test_redraw")
     _one_of(errors, cfg, "data.subset", ("first", "random"))
     for key in ("data.train_size", "data.test_size"):
-        if _get(cfg, key) is not None:
+        if dig(cfg, key) is not None:
             _int_at_least(errors, cfg, key, 1)
     for key in ("data.augment.rotation_degrees",):
-        value = _get(cfg, key)
+        value = dig(cfg, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             errors.append(f"{key} must be a number >= 0, got {value!r}")
-    translate = _get(cfg, "data.augment.translate")
+    translate = dig(cfg, "data.augment.translate")
     if (
         isinstance(translate, bool)
         or not isinstance(translate, (int, float))
         or not 0 <= translate <= 1
     ):
         errors.append(f"data.augment.translate must be a number in [0, 1], got {translate!r}")
-    p = _get(cfg, "data.augment.zoom_out_p")
+    p = dig(cfg, "data.augment.zoom_out_p")
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         errors.append(f"data.augment.zoom_out_p must be a probability in [0, 1], got {p!r}")
-    side = _get(cfg, "data.augment.zoom_out_side_range")
+    side = dig(cfg, "data.augment.zoom_out_side_range")
     if not (isinstance(side, (list, tuple)) and len(side) == 2 and 1 <= side[0] <= side[1]):
         errors.append(
             "data.augment.zoom_out_side_range must be [low, high] with 1 <= low <= high, "

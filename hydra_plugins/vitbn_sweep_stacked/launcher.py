@@ -45,7 +45,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from hydra_plugins.vitbn_sweep_sweeper.sweeper import task_config
+from vitbn_sweep import store
 from vitbn_sweep.stacked import group_jobs
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class GroupTask:
             outcomes = [exc] * len(members)
         finally:
             for handler in handlers:
-                logging.getLogger("vitbn_sweep.stacked_train").removeHandler(handler)
+                logging.getLogger("vitbn_sweep").removeHandler(handler)
                 handler.close()
         for member, outcome in zip(members, outcomes, strict=True):
             failed = isinstance(outcome, Exception)
@@ -137,13 +137,12 @@ class GroupTask:
         job_dir.mkdir(parents=True, exist_ok=True)
         if config.hydra.output_subdir is not None:
             hydra_dir = job_dir / str(config.hydra.output_subdir)
-            hydra_dir.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(task_cfg, hydra_dir / "config.yaml")
-            OmegaConf.save(config, hydra_dir / "hydra.yaml")
-            OmegaConf.save(config.hydra.overrides.task, hydra_dir / "overrides.yaml")
+            store.write_yaml(hydra_dir / "config.yaml", task_cfg)  # atomic: never 0 bytes
+            store.write_yaml(hydra_dir / "hydra.yaml", config)
+            store.write_yaml(hydra_dir / "overrides.yaml", config.hydra.overrides.task)
         return _Prepared(
             job_dir=job_dir,
-            config=task_config(config),
+            config=store.plain_config(config),
             ret=ret,
             log_file=job_dir / f"{config.hydra.job.name}.log",
         )
@@ -162,13 +161,13 @@ def _console_log(config: DictConfig) -> None:
 
 def _member_log(job_dir: Path, path: Path, config: DictConfig) -> logging.Handler:
     """A file handler for the log lines about one member, in Hydra's job log format."""
-    from vitbn_sweep.stacked_train import MemberLogFilter
+    from vitbn_sweep.lifecycle import JobLogFilter
 
     fmt = OmegaConf.select(config, "hydra.job_logging.formatters.simple.format")
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter(fmt or DEFAULT_LOG_FORMAT))
-    handler.addFilter(MemberLogFilter(job_dir))
-    logging.getLogger("vitbn_sweep.stacked_train").addHandler(handler)
+    handler.addFilter(JobLogFilter(job_dir))
+    logging.getLogger("vitbn_sweep").addHandler(handler)
     return handler
 
 
@@ -230,7 +229,7 @@ def group_tasks(
     """The jobs' groups (indices into ``job_overrides``) and a task per group."""
     loader = hydra_context.config_loader
     configs = [
-        task_config(loader.load_sweep_config(config, list(overrides)))
+        store.plain_config(loader.load_sweep_config(config, list(overrides)))
         for overrides in job_overrides
     ]
     groups = group_jobs(configs, max_members=max_members)

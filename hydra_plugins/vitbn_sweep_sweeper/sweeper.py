@@ -60,13 +60,14 @@ from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from vitbn_sweep import claims, sweep_record
 from vitbn_sweep.data.home import DataError, prepare
 from vitbn_sweep.identity import is_how_key, job_identity, override_key
 from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
+from vitbn_sweep.store import plain_config as task_config
 from vitbn_sweep.sweep_record import SweepPlan
 from vitbn_sweep.sweep_watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
@@ -88,14 +89,6 @@ class SweepConfigError(ConfigError, CompactHydraException):
 
 class SweepDataError(DataError):
     """The data of the jobs to launch is missing or corrupt (exit code 1, as a failed sweep)."""
-
-
-def task_config(cfg: DictConfig) -> dict[str, Any]:
-    """The job's own config as a resolved plain dict, without the ``hydra`` node."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 def launcher_errors(task: dict[str, Any], launcher: DictConfig) -> list[str]:

@@ -1,4 +1,5 @@
-"""A job's identity for the trackers, derived from its directory alone.
+"""A job's tracker run, derived from its directory alone (what the job computes is
+``vitbn_sweep.identity``'s).
 
 Multirun jobs live in ``<paths.outputs>/<sweep_name>/<override_dirname>/``, so the
 path relative to the sweep dir *is* the job's overrides, and running the same sweep
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.identity import job_name
+
 ID_HASH_CHARS = 16
 
 
 @dataclass(frozen=True)
-class JobIdentity:
+class TrackerRun:
     sweep: str  # the sweep name (config ``sweep_name``)
     job: str  # override_dirname inside a sweep, else the job dir's relative/absolute path
     key: str  # what the run id hashes: ``<sweep>/<job>`` inside a sweep
@@ -32,13 +35,8 @@ class JobIdentity:
     in_sweep: bool
 
 
-def readable_name(config: Mapping[str, Any]) -> str:
-    model, optim, trainer = config["model"], config["optim"], config["trainer"]
-    return f"{model['name']} depth={model['depth']} lr={optim['lr']} seed={trainer['seed']}"
-
-
-def job_identity(config: Mapping[str, Any], job_dir: Path) -> JobIdentity:
-    """The identity of the job that runs ``config`` in ``job_dir``."""
+def tracker_run(config: Mapping[str, Any], job_dir: Path) -> TrackerRun:
+    """The tracker run of the job that runs ``config`` in ``job_dir``."""
     sweep = str(config["sweep_name"])
     outputs = Path(config["paths"]["outputs"]).resolve()
     job_path = Path(job_dir).resolve()
@@ -52,8 +50,12 @@ def job_identity(config: Mapping[str, Any], job_dir: Path) -> JobIdentity:
     else:
         job = key = job_path.as_posix()
     digest = hashlib.sha1(key.encode()).hexdigest()[:ID_HASH_CHARS]
-    name = job if in_sweep and job else readable_name(config)
-    return JobIdentity(sweep, job, key, f"vb-{digest}", name, in_sweep)
+    name = job if in_sweep and job else job_name(config)
+    return TrackerRun(sweep, job, key, f"vb-{digest}", name, in_sweep)
+
+
+# The names the trackers (vitbn_sweep/tracking/*) import; to drop once they use the new ones.
+JobIdentity, job_identity = TrackerRun, tracker_run
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
