@@ -12,7 +12,6 @@ exact Wilcoxon p where the cell is paired).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,9 +20,7 @@ from analysis.compare import UNRESOLVED, WIN, Analysis
 from analysis.findings import shrinks
 from analysis.robustness import on_basis, rank_checks
 from analysis.stability import BASELINE_MORE, WITHIN_MARGIN
-
-if TYPE_CHECKING:
-    from analysis.publish import Published
+from analysis.study import Published
 
 AHEAD, COMPARABLE = "ahead", "comparable"  # what the article says of a cell
 AGREES, DIFFERS, OPEN = "agrees", "differs", "open"

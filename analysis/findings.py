@@ -15,8 +15,6 @@ says so: more seeds, not a stronger sentence.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
 from analysis import render as tables
@@ -24,9 +22,7 @@ from analysis.compare import Analysis, win_rule
 from analysis.frames import groups
 from analysis.spread import wide_cells, wide_rule
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA, WITHIN_MARGIN
-
-if TYPE_CHECKING:
-    from analysis.publish import Published
+from analysis.study import Published
 
 
 def _expected(a: Analysis) -> int | None:

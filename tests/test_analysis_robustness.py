@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.publish import analyse_study
 from analysis.robustness import (
     bonferroni,
     cross_check_notes,
@@ -18,6 +17,7 @@ from analysis.robustness import (
     rank_checks,
     wilcoxon_p,
 )
+from analysis.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.publish import analyse_study
 from analysis.resolve import default_stop_level
 from analysis.seeding import Design, design, flips
 from analysis.simulate import false_win_rate, main
+from analysis.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
 

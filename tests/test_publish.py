@@ -17,7 +17,6 @@ from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
     STEADY_BASIS,
-    analyse_study,
     cell_provenance,
     compute_by_device,
     critical_markdown,
@@ -30,6 +29,7 @@ from analysis.resolve import resolve
 from analysis.robustness import cross_check_notes, cross_check_table, on_basis
 from analysis.seeding import disclosure
 from analysis.settings import Settings
+from analysis.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,7 +116,7 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
     import json
 
     from analysis.load import read_sweep
-    from analysis.publish import _study_size
+    from analysis.study import _study_size
 
     (tmp_path / "multirun.yaml").write_text(
         "hydra:\n  overrides: {task: [model.depth=2]}\n"
