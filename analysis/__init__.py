@@ -36,16 +36,11 @@ from analysis.compare import (
 )
 from analysis.frames import build_frames, condition_columns, job_scores
 from analysis.intervals import Interval, diff_interval
-from analysis.load import (
-    SUPPORTED_SCHEMA_VERSIONS,
-    AnalysisError,
-    JobRecord,
-    LoadStats,
-    load_results,
-    records_from_dirs,
-)
+from analysis.load import load_results, records_from_dirs
+from analysis.records import AnalysisError, JobRecord, LoadStats
 from analysis.settings import Settings
 from analysis.stability import lr_stability, stability_gap
+from vitbn_sweep.store import SUPPORTED_SCHEMA_VERSIONS
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",

@@ -14,7 +14,8 @@ import pandas as pd
 from analysis import dashboard, export, publish, status
 from analysis import render as tables
 from analysis.compare import Analysis, analyze, win_rule
-from analysis.load import SOURCES, AnalysisError, default_out, load_results, newest_sweep
+from analysis.load import SOURCES, default_out, load_results, newest_sweep
+from analysis.records import AnalysisError
 from analysis.report import ReportFiles
 from analysis.settings import BASES, DIVERGED, METRICS, Settings
 

@@ -32,10 +32,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import build_frames, condition_columns, groups, job_scores, seed_interval
-from analysis.load import STATUSES, JobRecord, LoadStats, SweepInfo
+from analysis.load import SweepInfo
+from analysis.records import JobRecord, LoadStats
 from analysis.settings import Settings
 from analysis.spread import seed_spread
 from analysis.stability import lr_stability, stability_gap
+from vitbn_sweep.store import STATUSES
 
 WIN, LOSE, UNRESOLVED, NO_DATA = "win", "lose", "unresolved", "no data"
 STATES = (WIN, LOSE, UNRESOLVED, NO_DATA)

@@ -31,7 +31,7 @@ from typing import Any
 
 from analysis import Analysis, AnalysisError, Settings, analyze, load_results, render
 from analysis.settings import BASES, METRICS
-from vitbn_sweep.results import atomic_write_text
+from vitbn_sweep.store import atomic_write_text
 from vitbn_sweep.tracking.wandb_report import FIGURES_KEY
 from vitbn_sweep.tracking.wandb_tracker import (
     DEFAULT_BASE_URL,

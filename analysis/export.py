@@ -10,7 +10,7 @@ Which jobs: completed and diverged ones. Failed jobs are left out (their record
 says what went wrong on the machine, not what the model learned; rerunning the
 sweep retries them), and so are job dirs without ``result.json`` (running or cut).
 
-Idempotent, by the job's identity (``vitbn_sweep.tracking.identity.job_identity``,
+Idempotent, by the job's identity (``vitbn_sweep.tracking.identity.tracker_run``,
 the id the live trackers use):
 
 - MLflow: a run of the job that already holds its result (tag ``vitbn.ended_at``
@@ -36,9 +36,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.load import AnalysisError, JobRecord, newest_sweep, records_from_dirs
-from vitbn_sweep.results import RESULT_FILE
-from vitbn_sweep.tracking.identity import JobIdentity, job_identity
+from analysis.load import newest_sweep, records_from_dirs
+from analysis.records import AnalysisError, JobRecord
+from vitbn_sweep.store import RESULT_FILE
+from vitbn_sweep.tracking.identity import TrackerRun, tracker_run
 
 EXPORTED = ("completed", "diverged")
 TRACKERS = ("mlflow", "wandb")
@@ -55,7 +56,7 @@ class Job:
     record: JobRecord
     config: dict[str, Any]
     job_dir: Path
-    identity: JobIdentity
+    identity: TrackerRun
 
     @property
     def result(self) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def sweep_jobs(sweep_dir: Path) -> tuple[list[Job], Exported]:
             report.failed.append(str(job_dir))
             continue
         config = _located(record.result["config"], job_dir, sweep_dir)
-        jobs.append(Job(record, config, job_dir, job_identity(config, job_dir)))
+        jobs.append(Job(record, config, job_dir, tracker_run(config, job_dir)))
     return jobs, report
 
 

@@ -22,10 +22,11 @@ from typing import Any
 import pandas as pd
 
 from analysis.intervals import Interval, diff_interval
-from analysis.load import METRIC_COLUMNS, JobRecord
+from analysis.records import JobRecord
 from analysis.settings import Settings
 from vitbn_sweep.identity import job_identity
 from vitbn_sweep.results import machine
+from vitbn_sweep.store import METRIC_COLUMNS
 
 KEY_COLUMNS: dict[str, str] = {
     "model": "model.name",

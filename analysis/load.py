@@ -20,25 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.records import (  # noqa: F401 - re-exported: analysis modules import them here
-    AnalysisError,
-    JobRecord,
-    LoadStats,
-    check_schema,
-    empty_metrics,
-    normalize_metrics,
-)
+from analysis.records import AnalysisError, JobRecord, LoadStats, normalize_metrics
 from vitbn_sweep import store
 from vitbn_sweep.identity import override_key
-from vitbn_sweep.store import (  # noqa: F401 - re-exported: analysis modules import them here
-    METRIC_COLUMNS,
-    MULTIRUN_FILE,
-    ORIGIN_FILE,
-    STATUSES,
-    SUPPORTED_SCHEMA_VERSIONS,
-    outputs_dir,
-)
-from vitbn_sweep.store import NOT_JOB_DIRS as SKIP_DIRS
+from vitbn_sweep.store import METRIC_COLUMNS, MULTIRUN_FILE, NOT_JOB_DIRS, ORIGIN_FILE, outputs_dir
 from vitbn_sweep.sweep_record import planned_jobs
 
 SOURCES = ("files", "wandb", "mlflow")
@@ -233,9 +218,6 @@ def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
     )
 
 
-read_sweep = sweep_info  # the name analysis.resolve imports; the job states are sweep_status's
-
-
 def find_sweeps(roots: list[str]) -> list[SweepInfo]:
     """Every sweep dir at or under ``roots`` (and the sweep dir just above a job dir root)."""
     found: dict[Path, SweepInfo] = {}
@@ -245,7 +227,7 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
             candidates += [
                 p.parent
                 for p in root.rglob(MULTIRUN_FILE)
-                if not SKIP_DIRS & set(p.relative_to(root).parts)
+                if not NOT_JOB_DIRS & set(p.relative_to(root).parts)
             ]
         for candidate in candidates:
             info = sweep_info(candidate)
@@ -257,7 +239,7 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
 def newest_sweep(outputs: str | Path | None = None) -> Path:
     """The most recently started sweep dir under ``outputs`` (by its multirun.yaml)."""
     root = Path(outputs) if outputs is not None else outputs_dir()
-    files = [p for p in root.rglob(MULTIRUN_FILE) if not SKIP_DIRS & set(p.parts)]
+    files = [p for p in root.rglob(MULTIRUN_FILE) if not NOT_JOB_DIRS & set(p.parts)]
     if not files:
         raise AnalysisError(f"no sweep found under {root} (no {MULTIRUN_FILE}); give a path")
     return max(files, key=lambda p: p.stat().st_mtime).parent

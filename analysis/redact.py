@@ -24,9 +24,7 @@ import json
 import re
 from pathlib import Path, PurePosixPath
 
-from analysis.load import ORIGIN_FILE
-from vitbn_sweep.results import atomic_write_text
-from vitbn_sweep.sweep_record import MULTIRUN_FILE
+from vitbn_sweep.store import MULTIRUN_FILE, ORIGIN_FILE, atomic_write_text
 
 # An absolute POSIX path: a '/' not inside a word, a URL (://) or a ${...}/ interpolation.
 ABSOLUTE = re.compile(r"(?<![\w.:/}~-])/[\w.+@-]+(?:/[\w.+@-]+)*/?")

@@ -27,7 +27,7 @@ from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
 from analysis.stability import NO_DATA as GAP_NO_DATA
 from analysis.stability import UNRESOLVED as GAP_UNRESOLVED
-from vitbn_sweep.results import atomic_write_text
+from vitbn_sweep.store import atomic_write_text
 
 TITLE = "vitbn_sweep report"
 OPEN_GAP = (GAP_UNRESOLVED, GAP_NO_DATA)  # gaps that more seeds may settle

@@ -72,14 +72,8 @@ from analysis.compare import (
 )
 from analysis.cost import planned_jobs, round_cost
 from analysis.frames import config_key, groups
-from analysis.load import (
-    AnalysisError,
-    SweepInfo,
-    load_results,
-    origin_doc,
-    pin_origin,
-    read_sweep,
-)
+from analysis.load import SweepInfo, load_results, origin_doc, pin_origin, sweep_info
+from analysis.records import AnalysisError
 from analysis.settings import Settings
 from analysis.spread import WIDE_MIN_SEEDS, wide_cells
 from analysis.stability import stability_gap
@@ -659,7 +653,7 @@ def resolve(
     if not 0 < stop_level < 1:
         raise AnalysisError("stop_level must be in (0, 1)")
     sweep_dir = Path(sweep_dir)
-    sweep = read_sweep(sweep_dir)
+    sweep = sweep_info(sweep_dir)
     if sweep is None:
         raise AnalysisError(f"{sweep_dir}: no multirun.yaml, so no command to add seeds with")
     origin = origin_doc(sweep_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from analysis.load import AnalysisError
+from analysis.records import AnalysisError
 
 METRICS = ("test_acc", "test_acc_clean")
 BASES = ("final", "auc")

@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sweep:
         sweep = Path(args.sweep)
     else:
-        from analysis.load import AnalysisError, newest_sweep
+        from analysis.load import newest_sweep
+        from analysis.records import AnalysisError
 
         try:
             sweep = newest_sweep()

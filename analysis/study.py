@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis.compare import Analysis, analyze
-from analysis.load import AnalysisError, SweepInfo, _grid_size, load_results
+from analysis.load import SweepInfo, _grid_size, load_results
+from analysis.records import AnalysisError
 from analysis.settings import Settings
 
 # (sweep name, (candidate, baseline), what it asks)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from vitbn_sweep.results import METRIC_COLUMNS
+from vitbn_sweep.store import METRIC_COLUMNS
 
 
 def config(model: str, depth: int, seed: int, lr: float, epochs: int, batch_size: int = 100):

@@ -9,13 +9,14 @@ import time
 import pytest
 
 from analysis import AnalysisError, JobRecord, build_frames, records_from_dirs
-from analysis.load import METRIC_COLUMNS, SUPPORTED_SCHEMA_VERSIONS, newest_sweep, read_sweep
+from analysis.load import newest_sweep, sweep_info
 from tests.analysis_synth import write_grid, write_job
+from vitbn_sweep.store import METRIC_COLUMNS, SUPPORTED_SCHEMA_VERSIONS
 
 
 def test_reader_supports_the_writer_schema():
-    from vitbn_sweep.results import METRIC_COLUMNS as WRITTEN
-    from vitbn_sweep.results import SCHEMA_VERSION
+    from vitbn_sweep.store import METRIC_COLUMNS as WRITTEN
+    from vitbn_sweep.store import SCHEMA_VERSION
 
     assert SCHEMA_VERSION in SUPPORTED_SCHEMA_VERSIONS
     assert tuple(WRITTEN) == METRIC_COLUMNS
@@ -106,7 +107,7 @@ def test_newest_sweep_and_its_grid(tmp_path):
         )
         os.utime(sweep / "multirun.yaml", (time.time() - age, time.time() - age))
     assert newest_sweep(tmp_path) == tmp_path / "new"
-    info = read_sweep(tmp_path / "new")
+    info = sweep_info(tmp_path / "new")
     assert info.command == "python -m vitbn_sweep -m experiment=smoke"
     assert info.expected == 6
     with pytest.raises(AnalysisError, match="no sweep found"):

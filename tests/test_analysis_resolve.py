@@ -22,7 +22,8 @@ import yaml
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.compare import depth_differences
-from analysis.load import AnalysisError, origin_doc, pin_origin, read_sweep, task_overrides
+from analysis.load import origin_doc, pin_origin, sweep_info, task_overrides
+from analysis.records import AnalysisError
 from analysis.resolve import (
     CAPPED,
     NO_EFFECT,
@@ -296,7 +297,7 @@ def test_one_command_per_condition_seed_and_models(tmp_path):
     multirun(sweep, task, hydra)
     records, stats = records_from_dirs([sweep])
     a = analyze(records, stats, Settings())
-    argvs = commands(plan_round(a, 6), read_sweep(sweep), {"lr"}, ["trainer.device=cpu"])
+    argvs = commands(plan_round(a, 6), sweep_info(sweep), {"lr"}, ["trainer.device=cpu"])
     assert len(argvs) == 2  # one per learning rate: seed 2 at depths 3 and 4 for both models
     head = [sys.executable, "-m", "vitbn_sweep", "-m", "data.train_size=200"]
     assert argvs[0][:5] == head == argvs[1][:5]
@@ -328,7 +329,7 @@ def test_commands_run_the_lowest_seed_first(tmp_path):
     plan = CellPlan(condition=(("lr", 0.003),), depth=5, state="unresolved", action=SEED,
                     why="", seed=5, models=("vit", "vitbnffn"))  # fmt: skip
     plans = [plan, replace(plan, depth=6), replace(plan, condition=(("lr", 0.005),), seed=4)]
-    argvs = commands(plans, read_sweep(sweep), {"lr"})
+    argvs = commands(plans, sweep_info(sweep), {"lr"})
 
     def key(argv: list[str], name: str) -> str:
         return next(x for x in argv if x.startswith(name + "="))
@@ -356,7 +357,7 @@ def fake_launcher(
         overrides = argv[4:]
         multirun(sweep, task_overrides(overrides), [o for o in overrides if o.startswith("hydra")])
         if user is not None:  # resolve pinned the user's command before this one rewrote it
-            assert read_sweep(sweep).task == user
+            assert sweep_info(sweep).task == user
         return SimpleNamespace(returncode=0)
 
     return run
@@ -395,7 +396,7 @@ def test_rounds_until_resolved_or_capped_then_nothing(tmp_path):
     assert a.critical.iloc[0]["critical_depth"] == "3"
     assert a.scores.groupby("depth")["seed"].nunique().to_dict() == {1: 3, 2: 4, 3: 4, 4: 3}
     # The user's command is still the sweep's command, though resolve rewrote multirun.yaml.
-    assert read_sweep(sweep).task == user
+    assert sweep_info(sweep).task == user
     calls.clear()
     printed.clear()
     assert resolve(sweep, Settings(), max_seeds=4, run=run, echo=printed.append) == 0
@@ -413,17 +414,17 @@ def test_the_users_command_outlives_a_resolve_killed_mid_command(tmp_path):
     cell = ["model=vit,vitbnffn", "model.depth=2", "trainer.seed=2", "sweep_name=tiny"]
     pin_origin(sweep, origin_doc(sweep), launching=[*cell, f"hydra.sweep.dir={sweep}"])
     multirun(sweep, cell, [f"hydra.sweep.dir={sweep}", "hydra.mode=MULTIRUN"])  # then killed
-    assert read_sweep(sweep).task == user
+    assert sweep_info(sweep).task == user
     # the next resolve pins its next command: the launched ones accumulate
     later = [*cell[:2], "trainer.seed=3", "sweep_name=tiny"]
     pin_origin(sweep, origin_doc(sweep), launching=later)
     multirun(sweep, later)
-    assert read_sweep(sweep).task == user
+    assert sweep_info(sweep).task == user
     multirun(sweep, cell)
-    assert read_sweep(sweep).task == user
+    assert sweep_info(sweep).task == user
     mine = ["model=vit,vitbnffn", "model.depth=1,2,3", "trainer.seed=0"]
     multirun(sweep, mine)  # the user's own new command
-    assert read_sweep(sweep).task == mine
+    assert sweep_info(sweep).task == mine
     assert task_overrides(["a=1", "hydra.run.dir=x", "+hydra/launcher=packed", "b@p=2"]) == [
         "a=1",
         "b@p=2",
@@ -496,7 +497,7 @@ def test_resolve_a_real_sweep(tmp_path):
     # New jobs landed beside the old ones, named like them, and the sweep's command is kept.
     names = sorted(p.parent.name for p in root.glob("*/result.json"))
     assert all(n.startswith("data.test_size=100,") for n in names), names
-    assert read_sweep(root).task == sweep[4:]
+    assert sweep_info(root).task == sweep[4:]
     again = subprocess.run(resolve_cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "job(s) in" not in again.stdout, again.stdout
     assert len(list(root.glob("*/result.json"))) == len(names)

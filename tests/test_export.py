@@ -14,8 +14,8 @@ from analysis.export import sweep_jobs
 from analysis.load import records_from_dirs
 from tests.analysis_synth import write_job
 from tests.test_tracking import frames_from, history, inspect_run, needs_mlflow, run_record
-from vitbn_sweep.results import METRIC_COLUMNS
-from vitbn_sweep.tracking.identity import job_identity
+from vitbn_sweep.store import METRIC_COLUMNS
+from vitbn_sweep.tracking.identity import tracker_run
 from vitbn_sweep.tracking.names import run_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def live_run_id(sweep: Path, job: str) -> str:
     """The run id the live tracker gives this job (sweep run from the outputs' parent)."""
     config = json.loads((sweep / job / "result.json").read_text())["config"]
     config["paths"] = {"outputs": str(sweep.parent)}
-    return job_identity(config, sweep / job).run_id
+    return tracker_run(config, sweep / job).run_id
 
 
 def test_export_takes_the_ended_jobs_under_their_live_identity(

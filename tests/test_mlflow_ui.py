@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY, run_cli
-from vitbn_sweep.results import METRIC_COLUMNS
+from vitbn_sweep.store import METRIC_COLUMNS
 from vitbn_sweep.tracking.mlflow_tracker import JOB_DIR_TAG
 
 pytestmark = [

@@ -12,7 +12,7 @@ import yaml
 
 from analysis.article import CLAIMS, article_table
 from analysis.findings import findings
-from analysis.load import AnalysisError, origin_doc, pin_origin
+from analysis.load import origin_doc, pin_origin
 from analysis.publish import (
     FINDINGS_END,
     FINDINGS_START,
@@ -23,6 +23,7 @@ from analysis.publish import (
     publish,
     replace_block,
 )
+from analysis.records import AnalysisError
 from analysis.redact import ABSOLUTE, redact_study, redact_text
 from analysis.render import markdown
 from analysis.resolve import resolve
@@ -115,7 +116,7 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
     command's jobs, grid.json) count too, so "N of M jobs ended" never has N > M."""
     import json
 
-    from analysis.load import read_sweep
+    from analysis.load import sweep_info
     from analysis.study import _study_size
 
     (tmp_path / "multirun.yaml").write_text(
@@ -123,12 +124,12 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
         "  sweeper: {params: {model.depth: '1,2', trainer.seed: '0,1'}}\n"
     )
     (tmp_path / "jobs.json").write_text(json.dumps(["a", "b"]))
-    info = read_sweep(tmp_path)
+    info = sweep_info(tmp_path)
     assert info is not None and (info.expected, info.planned, info.not_started) == (2, 2, 2)
     assert _study_size(info) == 4  # the experiment's 2 depths x 2 seeds
     (tmp_path / "grid.json").write_text(json.dumps([*"abcdef"]))  # 2 seeds more, say
     (tmp_path / "a").mkdir()
-    info = read_sweep(tmp_path)
+    info = sweep_info(tmp_path)
     assert info is not None and (info.planned, info.not_started) == (6, 5)
     assert _study_size(info) == 6
 

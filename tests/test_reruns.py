@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, TINY, run_cli
-from vitbn_sweep import claims
+from vitbn_sweep import claims, store
 from vitbn_sweep.identity import job_identity
 
 SWEEP = ["-m", "model=vit,vitbnffn", "model.depth=1", *TINY]
@@ -141,7 +141,7 @@ def test_a_job_claimed_by_a_live_process_is_not_launched_again(
     out = again.stdout + again.stderr
     assert "1 already ended (skipped), 0 running elsewhere, 1 to launch" in out
     assert json.loads((held / "result.json").read_text())["status"] == "completed"
-    assert not (held / claims.CLAIM_FILE).exists()
+    assert not (held / store.CLAIM_FILE).exists()
 
 
 def test_a_job_started_while_a_live_owner_holds_it_does_not_train(
@@ -154,7 +154,7 @@ def test_a_job_started_while_a_live_owner_holds_it_does_not_train(
         _live_foreign_claim(tmp_path / "job", holder)
         record = run(tiny_config(), tmp_path / "job")
         assert record["status"] == "claimed"
-        assert sorted(p.name for p in (tmp_path / "job").iterdir()) == [claims.CLAIM_FILE]
+        assert sorted(p.name for p in (tmp_path / "job").iterdir()) == [store.CLAIM_FILE]
     finally:
         holder.kill()
         holder.wait()
@@ -260,4 +260,4 @@ def test_a_stacked_group_with_a_drifted_member_trains_nothing(
     with pytest.raises(claims.PlanDrift, match=r"a: .*trainer.epochs: 1 planned, 2 now"):
         train_group(drifted, dirs)
     for job_dir in dirs:  # nothing written, both claims still the sweep's
-        assert [p.name for p in job_dir.iterdir()] == [claims.CLAIM_FILE]
+        assert [p.name for p in job_dir.iterdir()] == [store.CLAIM_FILE]

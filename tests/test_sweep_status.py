@@ -447,7 +447,8 @@ def test_the_grid_is_every_commands_jobs_and_starts_from_an_old_jobs_json(tmp_pa
     from before it existed starts it from the latest command's jobs.json."""
     from omegaconf import OmegaConf
 
-    from vitbn_sweep.sweep_record import GRID_FILE, SweepPlan, planned_jobs, start
+    from vitbn_sweep.store import GRID_FILE
+    from vitbn_sweep.sweep_record import SweepPlan, planned_jobs, start
 
     def plan(*names: str) -> SweepPlan:
         jobs = [[name] for name in names]

@@ -22,11 +22,12 @@ import pandas as pd
 import pytest
 
 from analysis.frames import build_frames
-from analysis.load import METRIC_COLUMNS, records_from_dirs
+from analysis.load import records_from_dirs
 from analysis.sources import records_from_mlflow, records_from_wandb
 from tests.conftest import TINY, compose_config, run_cli
+from vitbn_sweep.store import METRIC_COLUMNS
 from vitbn_sweep.tracking import build_tracker, wandb_tracker
-from vitbn_sweep.tracking.identity import job_identity
+from vitbn_sweep.tracking.identity import tracker_run
 from vitbn_sweep.tracking.names import run_name, split_overrides
 from vitbn_sweep.tracking.wandb_tracker import has_credentials, resolve_mode
 from vitbn_sweep.train import run
@@ -111,15 +112,13 @@ def test_wandb_is_the_default_logger_and_logger_keys_are_checked() -> None:
 def test_job_identity_is_the_sweep_and_the_overrides(tmp_path: Path) -> None:
     cfg = compose_config(["sweep_name=grid_b", f"paths.outputs={tmp_path}"])
     job = tmp_path / "grid_b" / "model=vit,model.depth=3"
-    ident = job_identity(cfg, job)
+    ident = tracker_run(cfg, job)
     assert (ident.sweep, ident.job, ident.in_sweep) == ("grid_b", "model=vit,model.depth=3", True)
-    assert ident.name == "model=vit,model.depth=3"
-    assert ident.run_id == job_identity(cfg, job).run_id  # stable: a resume finds the run
-    assert ident.run_id != job_identity(cfg, job.with_name("model=vit,model.depth=4")).run_id
+    assert ident.run_id == tracker_run(cfg, job).run_id  # stable: a resume finds the run
+    assert ident.run_id != tracker_run(cfg, job.with_name("model=vit,model.depth=4")).run_id
     assert not set(ident.run_id) & set(":;,#?/'") and len(ident.run_id) <= 64
-    single = job_identity(cfg, tmp_path / "runs" / "2026-01-01_00-00-00")
+    single = tracker_run(cfg, tmp_path / "runs" / "2026-01-01_00-00-00")
     assert single.job == "runs/2026-01-01_00-00-00" and not single.in_sweep
-    assert single.name == f"vit depth={cfg['model']['depth']} lr=0.003 seed=0"
 
 
 def test_run_names_lead_with_model_depth_lr_and_seed() -> None:

@@ -1,7 +1,7 @@
 """Where and with what a job ran: the provenance fields of its ``result.json``.
 
 The results contract itself (files, columns, schema version, atomic writes, checked
-reads) is ``vitbn_sweep.store``'s; its names are re-exported here for older imports.
+reads) is ``vitbn_sweep.store``'s.
 """
 
 from __future__ import annotations
@@ -15,17 +15,6 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from vitbn_sweep.store import (  # noqa: F401 - re-exported: the names others import from here
-    METRIC_COLUMNS,
-    METRICS_FILE,
-    RESULT_FILE,
-    SCHEMA_VERSION,
-    STATUSES,
-    atomic_write_text,
-    write_metrics,
-    write_result,
-)
 
 if TYPE_CHECKING:
     import torch

@@ -29,7 +29,7 @@ from typing import Any
 
 from vitbn_sweep import store
 from vitbn_sweep.identity import identity_differences, job_identity
-from vitbn_sweep.store import CHECKPOINT_FILE  # noqa: F401 - re-exported for older imports
+from vitbn_sweep.store import CHECKPOINT_FILE
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1

@@ -32,14 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vitbn_sweep import store
 from vitbn_sweep.results import now
-from vitbn_sweep.store import (  # noqa: F401 - re-exported for older imports
-    COMMANDS_FILE,
-    GRID_FILE,
-    HYDRA_LEFTOVERS,
-    JOBS_FILE,
-    MULTIRUN_FILE,
-    untouched,
-)
+from vitbn_sweep.store import COMMANDS_FILE, GRID_FILE, JOBS_FILE, MULTIRUN_FILE
 
 
 @dataclass

@@ -62,12 +62,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from vitbn_sweep import claims, sweep_record
+from vitbn_sweep import claims, store, sweep_record
 from vitbn_sweep.data.home import DataError, prepare
 from vitbn_sweep.identity import is_how_key, job_identity, override_key
-from vitbn_sweep.results import RESULT_FILE
 from vitbn_sweep.resume import JobDirConflict, finished
-from vitbn_sweep.store import plain_config as task_config
+from vitbn_sweep.store import RESULT_FILE, plain_config
 from vitbn_sweep.sweep_record import SweepPlan
 from vitbn_sweep.sweep_watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
@@ -240,7 +239,7 @@ class ValidatingSweeper(Sweeper):
             cfg = self.hydra_context.config_loader.load_sweep_config(
                 master_config=self.config, sweep_overrides=list(overrides)
             )
-            task = task_config(cfg)
+            task = plain_config(cfg)
             errors = config_errors(task) + launcher_errors(task, cfg.hydra.launcher)
             job_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
             plan.job_dirs[tuple(overrides)] = job_dir
@@ -341,7 +340,7 @@ class ValidatingSweeper(Sweeper):
             for overrides in plan.pending:  # jobs that never started keep no claim of ours
                 job_dir = plan.dir(overrides)
                 claims.release(job_dir, me)
-                if tuple(overrides) in errors and sweep_record.untouched(job_dir):
+                if tuple(overrides) in errors and store.untouched(job_dir):
                     shutil.rmtree(job_dir)  # failed before it wrote: nothing left behind
                 with contextlib.suppress(OSError):  # nor an empty directory
                     job_dir.rmdir()

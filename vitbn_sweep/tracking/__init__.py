@@ -25,7 +25,7 @@ class Tracker:
         """The job starts (or resumes) with this resolved config."""
 
     def log_epoch(self, row: Mapping[str, Any]) -> None:
-        """One finished epoch's metrics row (``results.METRIC_COLUMNS``)."""
+        """One finished epoch's metrics row (``store.METRIC_COLUMNS``)."""
 
     def finish(self, record: Mapping[str, Any]) -> None:
         """The job ended; ``record`` is its ``result.json`` content."""

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.identity import job_name
-
 ID_HASH_CHARS = 16
 
 
@@ -31,7 +29,6 @@ class TrackerRun:
     job: str  # override_dirname inside a sweep, else the job dir's relative/absolute path
     key: str  # what the run id hashes: ``<sweep>/<job>`` inside a sweep
     run_id: str  # ``vb-`` + 16 hex chars of sha1(key): valid for wandb and MLflow tags
-    name: str  # a readable run name: the overrides, or model/depth/lr/seed
     in_sweep: bool
 
 
@@ -50,12 +47,7 @@ def tracker_run(config: Mapping[str, Any], job_dir: Path) -> TrackerRun:
     else:
         job = key = job_path.as_posix()
     digest = hashlib.sha1(key.encode()).hexdigest()[:ID_HASH_CHARS]
-    name = job if in_sweep and job else job_name(config)
-    return TrackerRun(sweep, job, key, f"vb-{digest}", name, in_sweep)
-
-
-# The names the trackers (vitbn_sweep/tracking/*) import; to drop once they use the new ones.
-JobIdentity, job_identity = TrackerRun, tracker_run
+    return TrackerRun(sweep, job, key, f"vb-{digest}", in_sweep)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

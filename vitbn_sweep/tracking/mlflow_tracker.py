@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vitbn_sweep.tracking import Tracker
-from vitbn_sweep.tracking.identity import JobIdentity, flatten, job_identity, param_text
+from vitbn_sweep.tracking.identity import TrackerRun, flatten, param_text, tracker_run
 from vitbn_sweep.tracking.names import run_name
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def open_experiment(logger: Mapping[str, Any], config: Mapping[str, Any]) -> tup
     return client, experiment_id(client, logger["experiment"], artifacts)
 
 
-def find_run(client: Any, exp_id: str, identity: JobIdentity) -> Any:
+def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
     """The run of this job in the experiment (by its ``vitbn.run_key`` tag), or None."""
     found = client.search_runs(
         [exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{identity.run_id}'", max_results=1
@@ -108,7 +108,7 @@ def find_run(client: Any, exp_id: str, identity: JobIdentity) -> Any:
 
 
 def run_tags(
-    config: Mapping[str, Any], identity: JobIdentity, job_dir: Path, extra: list[str]
+    config: Mapping[str, Any], identity: TrackerRun, job_dir: Path, extra: list[str]
 ) -> dict[str, str]:
     model, optim, trainer = config["model"], config["optim"], config["trainer"]
     return {
@@ -130,7 +130,7 @@ def open_run(
     exp_id: str,
     config: Mapping[str, Any],
     *,
-    identity: JobIdentity,
+    identity: TrackerRun,
     job_dir: Path,
     extra_tags: list[str],
     previous: Any = None,
@@ -224,7 +224,7 @@ class MlflowTracker(Tracker):
         self.run_id: str | None = None
 
     def start(self, config: Mapping[str, Any]) -> None:
-        identity = job_identity(config, self.job_dir)
+        identity = tracker_run(config, self.job_dir)
         client, exp_id = open_experiment(self.logger, config)
         run_id = open_run(
             client,

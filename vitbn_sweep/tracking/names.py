@@ -45,7 +45,7 @@ def run_name(config: Mapping[str, Any], job: str = "") -> str:
     """The run name of the job that runs ``config``; ``job``: its directory in the sweep.
 
     ``job`` is the job's path relative to the sweep dir (its overrides, as
-    ``identity.job_identity`` gives it); empty for a job outside a sweep.
+    ``tracking.identity.tracker_run`` gives it); empty for a job outside a sweep.
     """
     model, optim, trainer = config["model"], config["optim"], config["trainer"]
     lead = f"{model['name']}-d{model['depth']}-lr{float(optim['lr']):g}-s{trainer['seed']}"

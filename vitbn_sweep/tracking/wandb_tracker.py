@@ -1,6 +1,6 @@
 """``logger=wandb``: one wandb run per job, grouped by sweep, offline when no credentials.
 
-- run id: derived from the job's identity (``identity.job_identity``) with
+- run id: derived from the job's identity (``identity.tracker_run``) with
   ``resume="allow"``, so a restarted or resumed job continues the same run;
 - group = ``logger.group`` (the sweep), job_type = the model, name =
   ``names.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from vitbn_sweep.tracking import Tracker
-from vitbn_sweep.tracking.identity import JobIdentity, job_identity, run_tags
+from vitbn_sweep.tracking.identity import TrackerRun, run_tags, tracker_run
 from vitbn_sweep.tracking.names import run_name
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def server_unreachable(base_url: str, timeout_s: float) -> str | None:
     return None
 
 
-def _sweep_dir(identity: JobIdentity, job_dir: Path) -> Path | None:
+def _sweep_dir(identity: TrackerRun, job_dir: Path) -> Path | None:
     """The sweep directory above ``job_dir``, or None for a job outside a sweep."""
     if not (identity.in_sweep and identity.job):
         return None
@@ -68,12 +68,12 @@ def _sweep_dir(identity: JobIdentity, job_dir: Path) -> Path | None:
     return sweep_dir
 
 
-def _marker(identity: JobIdentity, job_dir: Path) -> Path | None:
+def _marker(identity: TrackerRun, job_dir: Path) -> Path | None:
     sweep_dir = _sweep_dir(identity, job_dir)
     return None if sweep_dir is None else sweep_dir / UNREACHABLE_MARKER
 
 
-def check_server(identity: JobIdentity, job_dir: Path, timeout_s: float) -> str | None:
+def check_server(identity: TrackerRun, job_dir: Path, timeout_s: float) -> str | None:
     """None if the wandb server answers, else why not (probed at most once per sweep)."""
     url = os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
     marker = _marker(identity, job_dir)
@@ -126,7 +126,7 @@ def resolve_mode(configured: str, env: Mapping[str, str]) -> tuple[str, str]:
     return "offline", "no credentials"
 
 
-def sync_hint(identity: JobIdentity, job_dir: Path) -> str:
+def sync_hint(identity: TrackerRun, job_dir: Path) -> str:
     """The ``wandb sync`` command that uploads this job's (and its sweep's) offline runs."""
     sweep_dir = _sweep_dir(identity, job_dir)
     if sweep_dir is not None:
@@ -134,7 +134,7 @@ def sync_hint(identity: JobIdentity, job_dir: Path) -> str:
     return f"wandb sync {Path(job_dir).resolve()}/wandb/offline-run-*"
 
 
-def _warn_offline_once(identity: JobIdentity, job_dir: Path, why: str) -> None:
+def _warn_offline_once(identity: TrackerRun, job_dir: Path, why: str) -> None:
     global _offline_warned
     if _offline_warned:
         return
@@ -164,7 +164,7 @@ class WandbTracker(Tracker):
     def start(self, config: Mapping[str, Any]) -> None:
         import wandb
 
-        identity = job_identity(config, self.job_dir)
+        identity = tracker_run(config, self.job_dir)
         mode, why = resolve_mode(self.logger["mode"], os.environ)
         if why == "no credentials":
             _warn_offline_once(
