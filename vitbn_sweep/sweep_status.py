@@ -53,8 +53,8 @@ from vitbn_sweep.store import (
     NOT_STARTED,
     RUNNING,
     STATES,
+    STATUSES,
 )
-from vitbn_sweep.store import STATUSES as ENDED
 from vitbn_sweep.sweep_record import last_start
 
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
@@ -81,7 +81,7 @@ class JobStatus:
 
     @property
     def ended(self) -> bool:
-        return self.state in ENDED
+        return self.state in STATUSES
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,6 @@ class SweepStatus:
 
 
 # --- reading one job ----------------------------------------------------------------------
-
-
-_number = store.finite
 
 
 def _int(value: Any) -> int | None:
@@ -204,7 +201,7 @@ def read_job(
     if result and claim and str(claim.get("claimed_at", "")) > str(result.get("ended_at", "")):
         result = None  # claimed again since it ended: a rerun (resume.rerun_failed) runs it
     own = [result and result.get("config"), store.job_config(job_dir)]
-    seconds = [s for s in (_number(r["epoch_seconds"]) for r in rows) if s is not None]
+    seconds = [s for s in (store.finite(r["epoch_seconds"]) for r in rows) if s is not None]
     own_files = (METRICS_FILE, CHECKPOINT_FILE, str(HYDRA_CONFIG))
     active = max((t for t in (_mtime(job_dir / f) for f in own_files) if t), default=None)
     # Its epochs cannot be continued: a rerun (or the run now, before its first epoch
@@ -221,9 +218,9 @@ def read_job(
         epochs_done=len(rows),
         epochs_planned=_config_int(name, "trainer.epochs", own, sweep_config),
         epoch_seconds=tuple(seconds),
-        test_acc=_number(rows[-1].get("test_acc")) if rows else None,
+        test_acc=store.finite(rows[-1].get("test_acc")) if rows else None,
         last_active=active,
-        seconds=_number(result.get("total_seconds")) if result else None,
+        seconds=store.finite(result.get("total_seconds")) if result else None,
         depth=_config_int(name, "model.depth", own, sweep_config),
         detail=detail,
         starts_over=starts_over,
@@ -381,7 +378,7 @@ def progress_line(status: SweepStatus, width: int = 20) -> str:
     """``[#####...............] 5/20 jobs done (4 completed, 1 diverged, 0 failed), ...``."""
     total, done, counts = len(status.jobs), status.done, status.counts()
     filled = round(width * done / total) if total else width
-    ended = ", ".join(f"{counts[s]} {s}" for s in ENDED)
+    ended = ", ".join(f"{counts[s]} {s}" for s in STATUSES)
     return (
         f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} jobs done ({ended}), "
         f"{counts[RUNNING]} running | {eta_text(status)}"
