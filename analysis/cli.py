@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from analysis import render as tables
 from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, default_out, load_results, newest_sweep
 from analysis.records import AnalysisError
-from analysis.report import ReportFiles
+from analysis.report import ReportFiles, sweep_arg
 from analysis.settings import BASES, DIVERGED, METRICS, Settings
 
 
@@ -187,10 +186,9 @@ def _print_answer(a: Analysis) -> None:
 
     unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
     if unsettled:
-        where = shlex.quote(a.stats.roots[0]) if len(a.stats.roots) == 1 else "..."
         wide = bool(a.spread["wide"].any()) if not a.spread.empty else False
         least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
-        command = f"make resolve SWEEP={where}{least}"
+        command = f"make resolve SWEEP={sweep_arg(a)}{least}"
         why = " (some cells' seeds are wide: see the report's Seed spread)" if wide else ""
         print(
             f"{unsettled} cell(s) not settled that can change the answer (unresolved, or a "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,13 +70,17 @@ def _label(row: dict, conditions: list[str]) -> str:
     return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
 
 
-def _where(a: Analysis) -> str:
-    """The sweep dir to name in a command: the one loaded from files, else '...'."""
-    return a.stats.roots[0] if a.stats.source == "files" and len(a.stats.roots) == 1 else "..."
+def sweep_arg(a: Analysis) -> str:
+    """The sweep dir to name in a printed command (``make resolve SWEEP=...``): the one loaded
+    from files, shell-quoted so that a pasted command works for ``sweep_name='my sweep'``;
+    else '...'."""
+    if a.stats.source == "files" and len(a.stats.roots) == 1:
+        return shlex.quote(a.stats.roots[0])
+    return "..."
 
 
 def _resolve_hint(a: Analysis) -> str:
-    where = _where(a)
+    where = sweep_arg(a)
     wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
     if wide:
         return (
@@ -312,7 +317,7 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
         gap.tables.append(tables.gap_table(a.stability_gap, a.conditions))
         open_gaps = int(a.stability_gap["state"].isin(OPEN_GAP).sum())
         if open_gaps:
-            where = _where(a)
+            where = sweep_arg(a)
             gap.notes.append(
                 f"{open_gaps} depth(s) unresolved: `make resolve SWEEP={where} GAP=1` adds "
                 "seeds (both models at both rates) until each gap excludes 0 or lies within "

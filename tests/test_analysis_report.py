@@ -435,3 +435,32 @@ def test_warmup_facets_are_titled_once(tmp_path, monkeypatch):
     warmup_curves(tidy, Settings(), tmp_path / "figures")
     titles = {ax.get_title() for ax in drawn.figures["warmup_curves"].axes}
     assert "lr = 0.01" in "".join(titles) and "lr = lr=" not in "".join(titles)
+
+
+def test_the_printed_resolve_command_works_for_a_sweep_dir_with_a_space(tmp_path: Path) -> None:
+    """``sweep_name='my sweep'``: the ``make resolve`` commands the CLI prints and the report
+    holds, pasted into a shell, hand ``analysis resolve`` the whole dir as one argument."""
+    import contextlib
+    import io
+    import re
+    import shlex
+
+    sweep = tmp_path / "my sweep"
+    write_grid(sweep, {1: -0.02, 2: 0.01, 3: 0.05}, seeds=2, noise=0.02)
+    (sweep / "multirun.yaml").write_text(MULTIRUN)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["report", str(sweep)]) == 0
+    page = (sweep / "report" / "report.md").read_text()
+    commands = re.findall(r"`(make resolve [^`]*)`", out.getvalue() + page)
+    assert len(commands) >= 2, commands  # the CLI's and the report's
+    for command in commands:
+        dry = subprocess.run(
+            ["bash", "-c", command.replace("make", "make -n", 1)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        recipe = next(line for line in dry.splitlines() if "-m analysis resolve" in line)
+        assert shlex.split(recipe)[4] == str(sweep), recipe
