@@ -18,6 +18,8 @@ from vitbn_sweep.claims import Liveness
 from vitbn_sweep.store import INCOMPLETE, NOT_STARTED, RUNNING, STATES
 from vitbn_sweep.sweep_status import JobStatus, SweepStatus, duration, read_sweep
 
+NO_MACHINE = "device not recorded"  # an earlier job whose result names no machine
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser("status", help="jobs of a sweep by state, and the ETA")
@@ -80,13 +82,16 @@ def _basis(status: SweepStatus) -> str | None:
     times = status.times
     if times is None or not status.earlier:
         return None
-    depths = _depths(times.earlier)
-    machines = ", ".join(sorted({j.machine or "device not recorded" for j in status.earlier}))
+    first = status.earlier[0].machine  # earlier_jobs: the newest machine's jobs first
+    jobs = [j for j in status.earlier if j.machine == first]
+    others = list(dict.fromkeys(j.machine or NO_MACHINE for j in status.earlier[len(jobs) :]))
     now = f"this command's jobs at {_depths(times.now)}, else " if times.now else ""
     scale = f", scaled x{times.scale:.2f} to this command's speed" if times.now else ""
+    elsewhere = f", else per depth {', '.join(others)}" if others else ""
     return (
-        f"epoch times of untimed jobs: {now}{len(status.earlier)} earlier job(s) of the sweep "
-        f"on {machines} at {depths}{scale}, else a line in depth"
+        f"epoch times of untimed jobs: {now}{len(jobs)} earlier job(s) of the sweep "
+        f"on {first or NO_MACHINE} at {_depths(times.earlier)}{scale}, else a line in depth"
+        f"{elsewhere}"
     )
 
 

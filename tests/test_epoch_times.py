@@ -36,6 +36,17 @@ def test_no_shared_depth_leaves_earlier_jobs_unscaled_and_nothing_timed_gives_no
     assert unknown_depth.at(4) == 5.0  # no depth known: the overall mean
 
 
+def test_depths_one_machine_cannot_price_come_from_the_devices_others_each_scaled() -> None:
+    """This command and the newest machine know depth 2 only: depth 4 comes from another
+    machine of the device (measured there), scaled by its own ratio to this command."""
+    other = [(1, [10.0]), (2, [15.0]), (4, [40.0])]
+    times = EpochTimes.build(now=[(2, [30.0])], earlier=[(2, [20.0])], elsewhere=[other])
+    assert times.scale == pytest.approx(1.5) and times.at(2) == pytest.approx(30.0)
+    assert times.at(4) == pytest.approx(40.0 * 2.0)  # 30 s against its 15 s at depth 2
+    alone = EpochTimes.build(now=[(2, [30.0])], earlier=[(2, [20.0])])
+    assert alone.at(4) == pytest.approx(60.0)  # without it: depth 2 in proportion
+
+
 def test_the_line_in_depth_recovers_a_known_line_and_its_guards() -> None:
     truth = {d: 5.0 + 10.0 * d for d in (1, 4, 7)}  # 5 s of embedding and head, 10 per block
     line = depth_line(truth)

@@ -213,7 +213,7 @@ def test_eta_prices_untimed_jobs_from_the_sweeps_earlier_jobs_on_the_newest_devi
     assert status.remaining_s > 2 * 80 + 2 * 120
 
 
-def test_eta_leaves_out_earlier_jobs_on_a_cpu_of_the_same_name_but_another_chip(
+def test_eta_prices_at_the_newest_chip_of_a_cpu_name_where_it_timed_two_depths(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from analysis.cli import main
@@ -229,11 +229,44 @@ def test_eta_leaves_out_earlier_jobs_on_a_cpu_of_the_same_name_but_another_chip(
         job(root, f"d={d},s=3", depth=d, epochs=2)
     (root / JOBS_FILE).write_text(json.dumps(["d=2,s=3", "d=5,s=3"]))
     status = read_sweep(root, now=time.time())
-    assert {j.machine for j in status.earlier} == {"cpu (zen3)"} and len(status.earlier) == 2
+    # zen3 first; the chipless CPU only for the depths zen3 cannot price (none here)
+    assert [j.machine for j in status.earlier] == ["cpu (zen3)"] * 2 + ["cpu"] * 4
     # on zen3's line, 25 s per epoch and depth: 2 epochs at depth 2, 2 at depth 5
     assert status.remaining_s == pytest.approx(2 * 50 + 2 * 125)
     assert main(["status", str(root)]) == 0
     assert "2 earlier job(s) of the sweep on cpu (zen3) at depths 1,3" in capsys.readouterr().out
+
+
+def test_eta_falls_back_per_depth_to_the_devices_other_machines_as_resolve_prices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep just moved to a new chip that has timed one depth: the depths it cannot
+    price come from the other CPU's times (measured, or its line), as resolve's cost does,
+    not from the one depth scaled in proportion (zen3: 25 s at depth 1 would say 50, 125)."""
+    from analysis.cli import main
+
+    root = tmp_path / "grid"
+    for d in (1, 2, 3, 4):  # a CPU whose record names no chip: 10 s per epoch and depth
+        job(root, f"d={d},s=1", depth=d, done=2, seconds=10.0 * d, status="completed",
+            device="cpu", ended_at=f"2026-12-01T1{d}:00:00+00:00")  # fmt: skip
+    job(root, "d=1,s=2", depth=1, done=2, seconds=25.0, status="completed", device="cpu",
+        chip="zen3", ended_at="2026-12-02T01:00:00+00:00")  # fmt: skip
+    # another device: never used for a CPU job
+    job(root, "d=1,s=3", depth=1, done=2, seconds=7.0, status="completed", device="cuda",
+        ended_at="2026-12-01T09:00:00+00:00")  # fmt: skip
+    for d in (2, 5):
+        job(root, f"d={d},s=3", depth=d, epochs=2)
+    (root / JOBS_FILE).write_text(json.dumps(["d=2,s=3", "d=5,s=3"]))
+    status = read_sweep(root, now=time.time())
+    assert [j.machine for j in status.earlier] == ["cpu (zen3)"] + ["cpu"] * 4
+    assert status.times is not None and status.times.at(1) == pytest.approx(25.0)
+    # depth 2 measured on the other CPU (20 s), depth 5 on its line (50 s): 2 epochs each
+    assert status.remaining_s == pytest.approx(2 * 20 + 2 * 50)
+    assert main(["status", str(root)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "epoch times of untimed jobs: 1 earlier job(s) of the sweep on cpu (zen3) at depth 1, "
+        "else a line in depth, else per depth cpu"
+    )
 
 
 def test_the_watcher_and_analysis_status_price_a_resolve_round_from_the_grid(

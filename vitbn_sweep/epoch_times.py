@@ -25,7 +25,10 @@ timed one yet, in order:
    a rerun with more seeds), scaled by how much slower or faster this command runs than
    they did (the median ratio over the depths both timed; unscaled where none is shared);
 3. the line in depth through the depths that 1 and 2 know;
-4. the mean epoch over everything timed, for a job whose depth is unknown.
+4. where 1 and 2 know fewer than two depths: the other machines of that device
+   (``elsewhere``, in ``machine_order``), each scaled to this command the same way, by
+   ``estimate``'s rule, as resolve's pricing falls back;
+5. the mean epoch over everything timed, for a job whose depth is unknown.
 
 Without 2 and 3 a resolve round that adds seeds at depths 4-7, or the first command of
 a depth-by-depth sweep, would price every deep job at the speed of the shallow one
@@ -105,27 +108,41 @@ def _by_depth(jobs: Timed) -> tuple[dict[int, float], list[float]]:
     return means, every
 
 
+def _scale(now: Mapping[int, float], then: Mapping[int, float]) -> float:
+    """How much slower this command runs than ``then`` did: the median ratio over the depths
+    both timed; 1.0 where none is shared."""
+    ratios = [now[d] / then[d] for d in sorted(set(now) & set(then)) if then[d] > 0]
+    return statistics.median(ratios) if ratios else 1.0
+
+
 @dataclass(frozen=True)
 class EpochTimes:
-    """Seconds per epoch by depth: measured now, else earlier in the sweep, else a line."""
+    """Seconds per epoch by depth: measured now, else earlier in the sweep, else a line,
+    else the device's other machines."""
 
     now: dict[int, float]  # this command's jobs, per depth
     earlier: dict[int, float]  # the sweep's earlier jobs, per depth, scaled to this command
     overall: float | None  # mean over every epoch timed, now or (scaled) earlier
     scale: float  # this command's epoch time / the earlier jobs' (1.0 with no shared depth)
+    elsewhere: tuple[dict[int, float], ...] = ()  # other machines of the device, scaled
 
     @classmethod
-    def build(cls, now: Timed, earlier: Timed = ()) -> EpochTimes:
+    def build(cls, now: Timed, earlier: Timed = (), elsewhere: Iterable[Timed] = ()) -> EpochTimes:
         now_means, now_every = _by_depth(now)
         earlier_means, earlier_every = _by_depth(earlier)
-        shared = sorted(set(now_means) & set(earlier_means))
-        ratios = [now_means[d] / earlier_means[d] for d in shared if earlier_means[d] > 0]
-        scale = statistics.median(ratios) if ratios else 1.0
+        scale = _scale(now_means, earlier_means)
         scaled = {d: s * scale for d, s in earlier_means.items()}
         every = now_every or [s * scale for s in earlier_every]
-        return cls(now_means, scaled, statistics.fmean(every) if every else None, scale)
+        others = []
+        for jobs in elsewhere:
+            means, _ = _by_depth(jobs)
+            factor = _scale(now_means, means)
+            others.append({d: s * factor for d, s in means.items()})
+        overall = statistics.fmean(every) if every else None
+        return cls(now_means, scaled, overall, scale, tuple(others))
 
     def at(self, depth: int | None) -> float | None:
         """Seconds per epoch at ``depth``; None when nothing was timed at all."""
-        found = None if depth is None else estimate([{**self.earlier, **self.now}], depth)
+        sources = [{**self.earlier, **self.now}, *self.elsewhere]
+        found = None if depth is None else estimate(sources, depth)
         return self.overall if found is None else found[1]

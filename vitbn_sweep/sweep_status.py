@@ -21,7 +21,8 @@ The ETA: seconds per epoch (the job's own timed epochs, else ``EpochTimes``: thi
 command's jobs at the same depth, the sweep's earlier jobs there, a line in depth),
 times the epochs each unfinished job has left, divided by how many jobs run at once.
 The sweep's earlier jobs are the ended ones in its directory outside the job list, on
-the machine the newest of them ran on (``results.machine``: the device and its hardware).
+the machine the newest of them ran on (``results.machine``: the device and its hardware),
+then, for the depths that machine cannot price, on the other machines of its device.
 No ETA before an epoch of the sweep is timed.
 
 Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node.
@@ -255,9 +256,11 @@ def sweep_config(sweep_dir: Path) -> dict[str, Any]:
 def earlier_jobs(
     sweep_dir: Path, names: Iterable[str], sweep_config: Mapping[str, Any] | None = None
 ) -> tuple[JobStatus, ...]:
-    """The sweep's ended jobs outside ``names`` with timed epochs, on the machine the newest
-    of them ran on (a sweep begun on a GPU and continued on a CPU is priced at the CPU's, and
-    one continued on a slower CPU of the same name at that CPU's, told apart by its chip)."""
+    """The sweep's ended jobs outside ``names`` with timed epochs, on the machines of
+    ``epoch_times.machine_order``, the one the newest of them ran on first (a sweep begun on
+    a GPU and continued on a CPU is priced at the CPU's, and one continued on a slower CPU of
+    the same name at that CPU's, told apart by its chip; the other CPUs fill the depths it
+    cannot price)."""
     skip = set(names)
     ended = [
         job
@@ -266,16 +269,17 @@ def earlier_jobs(
         for job in [read_job(sweep_dir / name, name, sweep_config)]
         if job.ended and job.epoch_seconds
     ]
-    first = machine_order((job.machine, job.ended_at) for job in ended)[:1]
-    return tuple(job for job in ended if [job.machine] == first)
+    machines = machine_order((job.machine, job.ended_at) for job in ended)
+    return tuple(job for m in machines for job in ended if job.machine == m)
 
 
-def epoch_times(jobs: Iterable[JobStatus], earlier: Iterable[JobStatus] = ()) -> EpochTimes:
-    """Seconds per epoch by depth, from these jobs' timed epochs and the earlier jobs'."""
-    return EpochTimes.build(
-        ((j.depth, j.epoch_seconds) for j in jobs),
-        ((j.depth, j.epoch_seconds) for j in earlier),
-    )
+def epoch_times(jobs: Iterable[JobStatus], earlier: Sequence[JobStatus] = ()) -> EpochTimes:
+    """Seconds per epoch by depth, from these jobs' timed epochs and the earlier jobs'
+    (``earlier_jobs``: its first machine's, then per depth the others')."""
+    machines = list(dict.fromkeys(j.machine for j in earlier))
+    by_machine = [[(j.depth, j.epoch_seconds) for j in earlier if j.machine == m] for m in machines]
+    first, *others = by_machine or [[]]
+    return EpochTimes.build(((j.depth, j.epoch_seconds) for j in jobs), first, others)
 
 
 def remaining_seconds(
