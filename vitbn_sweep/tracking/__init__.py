@@ -14,21 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from vitbn_sweep.choices import LOGGERS
+from vitbn_sweep.tracking.base import Tracker
 
 log = logging.getLogger(__name__)
-
-
-class Tracker:
-    """The no-op tracker (``logger=none``) and the interface of every tracker."""
-
-    def start(self, config: Mapping[str, Any]) -> None:
-        """The job starts (or resumes) with this resolved config."""
-
-    def log_epoch(self, row: Mapping[str, Any]) -> None:
-        """One finished epoch's metrics row (``store.METRIC_COLUMNS``)."""
-
-    def finish(self, record: Mapping[str, Any]) -> None:
-        """The job ended; ``record`` is its ``result.json`` content."""
 
 
 class Safe(Tracker):

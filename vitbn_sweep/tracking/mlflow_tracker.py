@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.tracking import Tracker
+from vitbn_sweep.tracking.base import Tracker
 from vitbn_sweep.tracking.identity import TrackerRun, flatten, param_text, tracker_run
 from vitbn_sweep.tracking.names import run_name
 

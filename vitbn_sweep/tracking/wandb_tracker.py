@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from vitbn_sweep.tracking import Tracker
+from vitbn_sweep.tracking.base import Tracker
 from vitbn_sweep.tracking.identity import TrackerRun, run_tags, tracker_run
 from vitbn_sweep.tracking.names import run_name
 
