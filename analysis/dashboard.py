@@ -29,8 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis import Analysis, AnalysisError, Settings, analyze, load_results, render
-from analysis.settings import BASES, METRICS
+from analysis import render
+from analysis.compare import Analysis, analyze
+from analysis.load import load_results
+from analysis.records import AnalysisError
+from analysis.settings import BASES, METRICS, Settings
 from vitbn_sweep.store import atomic_write_text
 from vitbn_sweep.tracking.wandb_report import FIGURES_KEY
 from vitbn_sweep.tracking.wandb_tracker import (
