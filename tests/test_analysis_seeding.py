@@ -9,8 +9,7 @@ import pytest
 
 from analysis.publish import analyse_study
 from analysis.resolve import default_stop_level
-from analysis.seeding import Design, design, flips
-from analysis.simulate import false_win_rate, main
+from analysis.seeding import Design, design, false_win_rate, flips
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,10 +57,3 @@ def test_the_design_and_the_flips_are_read_off_the_results(study):
         for line in changed
         if line.startswith("lr 0.003 depth 4:")
     )
-
-
-def test_the_cli_prices_a_design(capsys):
-    main(["--false-wins", "3", "4", "5", "6", "--studies", "2000"])
-    out = capsys.readouterr().out
-    assert "looks at [3, 4, 5, 6] seeds, 2000 cells" in out
-    assert f"fixed 6 seeds: {false_win_rate([6], 2000):.2%}" in out
