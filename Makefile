@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install data run report publish resolve status dashboard mlflow-ui export bench test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
+.PHONY: install data run report publish resolve status dashboard mlflow-ui export bench simulate test test-slow test-all test-slurm wheel-check bench-gpu device-bundle lint format clean
 
 # MNIST lives in one place per machine, its data home (vitbn_sweep/data/home.py):
 # $VITBN_DATA_DIR if set, else ~/.cache/vitbn_sweep/data. The first sweep or run fills it
@@ -79,6 +79,9 @@ test-all: $(STAMP)  ## every test (make test and make test-slow in one run)
 
 bench: $(STAMP)  ## fast vs torchvision pipeline side by side, bf16, mid-training, distance to the limit: Markdown table + benchmark.json (~15 min on 2 cores)
 	$(PY) -m benchmarks.bench $(BENCH_ARGS)
+
+simulate: $(STAMP)  ## the intervals and resolve's rule against a known truth (studies/): make simulate SIM_ARGS="--slow-mode 0.1 0.3"; GAP=1: resolve --gap's rule
+	$(PY) -m studies.$(if $(filter 1,$(GAP)),simulate_gap,simulate) $(SIM_ARGS)
 
 SLURM_SH ?= ../shared/slurm/local-slurm.sh
 test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (root; started and stopped here)

@@ -10,12 +10,14 @@
     resolve   more seeds where a critical depth is unresolved (``make resolve``), and
               where an lr gap is (``make resolve GAP=1``); cost: a round's job time,
               priced at the sweep's own job times
-    simulate, simulate_gap: resolve's rules and the intervals against a known truth
     figures, render, report: the report dir; cli: ``python -m analysis``
     findings, publish: the study's answer in sentences, and ``results/README.md``;
               robustness (ranks, Bonferroni, AUC basis), seeding (the adaptive design and
-              its false-win rate), article (its claims beside the study's), redact (no
-              private paths in the published records)
+              its false-win rate, by simulation), article (its claims beside the study's),
+              redact (no private paths in the published records)
+
+The simulations that check these rules against a known truth are not installed: studies/
+in the repository (``make simulate``).
 
     records, stats = records_from_dirs(["outputs/grid_c"])
     result = analyze(records, stats, Settings(models=("vitbnffn", "vit")))

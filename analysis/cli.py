@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="no win or lose settles on fewer seeds per model (default 2); raise it where "
-        "seeds fall into rare slow modes (see python -m analysis.simulate --slow-mode)",
+        "seeds fall into rare slow modes (measured in the repository by make simulate "
+        "SIM_ARGS='--slow-mode 0.1 0.3 --min-seeds 5')",
     )
     resolve.add_argument(
         "--gap",

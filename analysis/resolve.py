@@ -13,7 +13,8 @@ stops together err about as rarely as one test at ``--level``; at ``max_seeds`` 
 rule decides, as it would for a sweep run with ``max_seeds`` seeds everywhere. With
 ``min_seeds`` no cell settles on fewer seeds: seeds that fall into a rare slow mode (as
 some of this study's cells do) can all miss it, and a t interval on a few seeds then looks
-tight around the wrong mean; ``analysis.simulate --slow-mode`` measures what that costs.
+tight around the wrong mean; ``studies.simulate --slow-mode`` (``make simulate``) measures
+what that costs.
 
 A cell matters when its outcome can still change its condition's critical depth: an
 unresolved, empty or provisionally won cell above the largest lost depth, and that lost
@@ -37,8 +38,8 @@ seeds, up to ``max_seeds``. Settled, as for cells, means at the stricter stop le
 at least ``min_seeds`` seeds: a side *loses more* once that interval excludes 0, and the gap
 is *within the margin* once it lies inside (-margin, +margin). The margin is what makes a
 null answer reachable: without it a true gap near 0 (the study's shallow depths) would take
-seeds until ``max_seeds`` and still say nothing. ``python -m analysis.simulate_gap``
-measures the rule's jobs and wrong answers against ``max_seeds`` seeds everywhere.
+seeds until ``max_seeds`` and still say nothing. ``studies.simulate_gap`` (``make simulate
+GAP=1``) measures the rule's jobs and wrong answers against ``max_seeds`` seeds everywhere.
 
 Cells and gaps share one planner: the same next-seed rule and capped check (``next_seed``),
 the same provisional wording, one command builder (``commands``).

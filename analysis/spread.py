@@ -5,7 +5,7 @@ A t interval on a few seeds assumes their noise is roughly normal. Some cells br
 at a high learning rate a deep ViT lands in a fast or a slow mode depending on the seed
 (this study: ViT at depth 3, lr 0.005 gave 76.6, 65.0 and 82.7 %), and a few seeds can all
 miss the rare mode. Such a cell needs many seeds before its verdict means much
-(``make resolve MIN_SEEDS=5``; ``analysis.simulate --slow-mode`` measures why).
+(``make resolve MIN_SEEDS=5``; ``make simulate SIM_ARGS="--slow-mode ..."`` measures why).
 
 - ``seed_spread``: per condition, model and depth with >= 2 scored seeds: the seeds' scores
   in seed order, their mean, standard deviation and range, and ``wide``: a standard

@@ -1,7 +1,7 @@
 """The t intervals: the same numbers as scipy's tests, and 95 % coverage by simulation.
 
 Seed noise of realistic size: the spread of final test accuracy over seeds at one grid
-point, measured on a real (small) sweep, is ``SEED_SD`` (see ``analysis/simulate.py``);
+point, measured on a real (small) sweep, is ``SEED_SD`` (see ``analysis/seeding.py``);
 the coverage of a t interval does not depend on the noise's scale, only on its shape, so
 the figure sets the scale of the simulated accuracies and nothing else.
 """
@@ -21,7 +21,7 @@ from analysis.intervals import (
     paired_bounds,
     unpaired_bounds,
 )
-from analysis.simulate import SEED_SD
+from analysis.seeding import SEED_SD
 
 EXPERIMENTS = 4000
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.resolve import default_stop_level
-from analysis.seeding import Design, design, flips
-from analysis.simulate import false_win_rate, main
+from analysis.seeding import Design, design, false_win_rate, flips
 from analysis.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,19 +28,32 @@ def study():
     return {p.name: p.analysis for p in analyse_study(REPO / "results")}
 
 
+def seeds_per_cell(sweep: Path) -> list[int]:
+    """Ended seeds per (model, lr, depth), counted from the job directories' names alone."""
+    cells: dict[tuple[str, ...], int] = {}
+    for result in sweep.glob("*/result.json"):
+        keys = dict(part.split("=", 1) for part in result.parent.name.split(","))
+        cell = tuple(v for k, v in sorted(keys.items()) if k != "trainer.seed")
+        cells[cell] = cells.get(cell, 0) + 1
+    return sorted(cells.values())
+
+
 def test_the_design_and_the_flips_are_read_off_the_results(study):
-    assert design(study["article_full"]) == Design(grid=3, fewest=5, most=6)
-    assert design(study["warmup"]) == Design(grid=3, fewest=3, most=9)
+    for name in ("article_full", "warmup"):
+        counts = seeds_per_cell(REPO / "results" / name)
+        assert design(study[name]) == Design(grid=3, fewest=counts[0], most=counts[-1])
     changed = flips(study["article_full"], 3)
-    # as an independent recomputation found them (issue 29)
-    assert "lr 0.003 depth 6: win at 3, unresolved at 4-5, win at 6" in changed
-    assert "lr 0.005 depth 3: unresolved at 3, win at 4, unresolved at 5, win at 6" in changed
-    assert "lr 0.005 depth 2: win at 3, unresolved at 4-6" in changed
-    assert not any(line.startswith("lr 0.003 depth 4:") for line in changed)  # unresolved
-
-
-def test_the_cli_prices_a_design(capsys):
-    main(["--false-wins", "3", "4", "5", "6", "--studies", "2000"])
-    out = capsys.readouterr().out
-    assert "looks at [3, 4, 5, 6] seeds, 2000 cells" in out
-    assert f"fixed 6 seeds: {false_win_rate([6], 2000):.2%}" in out
+    # as an independent recomputation found them at 3-6 seeds (issue 29); resolve's later
+    # seeds may extend a line, never change its start
+    for start in (
+        "lr 0.003 depth 6: win at 3, unresolved at 4-5, win at 6",
+        "lr 0.005 depth 3: unresolved at 3, win at 4, unresolved at 5, win at 6",
+        "lr 0.005 depth 2: win at 3, unresolved at 4-",
+    ):
+        assert any(line.startswith(start) for line in changed), (start, changed)
+    # lr 0.003 depth 4 stayed unresolved from 3 to 6 seeds (more seeds may settle it)
+    assert all(
+        line.startswith("lr 0.003 depth 4: unresolved at 3-")
+        for line in changed
+        if line.startswith("lr 0.003 depth 4:")
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.render import gap_table
-from analysis.simulate import SEED_SD
+from analysis.seeding import SEED_SD
 from analysis.stability import (
     BASELINE_MORE,
     CANDIDATE_MORE,

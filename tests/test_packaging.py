@@ -1,5 +1,5 @@
 """The wheel holds every module and every config file (packages are found, not listed),
-and nothing of benchmarks/ or tests/."""
+and nothing of benchmarks/, studies/ or tests/."""
 
 from __future__ import annotations
 
@@ -53,4 +53,6 @@ def test_the_wheel_holds_every_module_and_config_file(tmp_path: Path) -> None:
     assert expected - names == set(), "missing from the wheel"
     stray = {n for n in names if not n.startswith("vitbn_sweep-")} - expected
     assert stray == set(), "in the wheel but not in the source tree"
-    assert not any(n.startswith(("benchmarks/", "tests/")) for n in names), "not the library"
+    assert not any(n.startswith(("benchmarks/", "studies/", "tests/")) for n in names), (
+        "not the library"
+    )

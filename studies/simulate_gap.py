@@ -1,5 +1,5 @@
 """The lr gap's verdicts and ``resolve --gap``'s rule checked by simulation:
-``python -m analysis.simulate_gap``.
+``python -m studies.simulate_gap``.
 
 A gap (``analysis.stability``) is, per seed, the baseline's loss from the low lr to the high
 minus the candidate's: four jobs' scores. The seed's data stream shifts each model's two
@@ -28,9 +28,10 @@ import pandas as pd
 
 from analysis.intervals import paired_bounds
 from analysis.resolve import default_stop_level, gap_settled
+from analysis.seeding import SEED_SD
 from analysis.settings import Settings
-from analysis.simulate import SEED_SD, add_slow_drop, slow_drop
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, UNRESOLVED, WITHIN_MARGIN, gap_state
+from studies.simulate import add_slow_drop, slow_drop
 
 TRUTHS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # true gaps, in points
 ANSWERS = (BASELINE_MORE, CANDIDATE_MORE, WITHIN_MARGIN, UNRESOLVED)
@@ -150,7 +151,7 @@ def _table(rows: pd.DataFrame) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.simulate_gap", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m studies.simulate_gap", description=__doc__)
     parser.add_argument("--gaps", type=int, default=4000, help="simulated depths per true gap")
     parser.add_argument("--max-seeds", type=int, default=6)
     parser.add_argument("--seed-sd", type=float, default=SEED_SD, help="per job (fraction)")

@@ -1,4 +1,4 @@
-"""The analysis checked against a known truth by simulation: ``python -m analysis.simulate``.
+"""The analysis checked against a known truth by simulation: ``python -m studies.simulate``.
 
 1. Coverage: how often the 95 % interval of a difference over n seeds covers the true
    difference, for the t intervals the analysis uses (paired, unpaired) and, for contrast,
@@ -10,24 +10,19 @@
    everywhere, all on the same studies and the same seed draws (a cell's k-th seed is the
    same number whoever runs it): jobs spent, rounds, and how often the critical depth found
    is the true one.
-3. False wins of a seeding design (``--false-wins 3 4 5 6``, ``false_win_rate``): how often
-   a cell with no true difference ends a win when it is looked at with those seed counts,
-   against a fixed design (``make publish`` prices the study's own design with it).
+3. False wins of a seeding design (``--false-wins 3 4 5 6``,
+   ``analysis.seeding.false_win_rate``): how often a cell with no true difference ends a
+   win when it is looked at with those seed counts, against a fixed design (``make
+   publish`` prices the study's own design with it).
 
-Seed noise: ``SEED_SD`` (1 accuracy point), the standard deviation of a job's final test
-accuracy over seeds at one grid point. An assumption, within the 0.5-1.5 points usual for
-small image classifiers near convergence; a real probe here (ViT depth 4, lr 0.003, 4 epochs
-on 10,000 training images, accuracy 54-59 %) gave 2.2 points over 3 seeds, early-training
-noise that full-length runs shrink (rerun with ``--seed-sd 0.022`` to see its effect). The
-study itself (``results/article_full``, 10 epochs on full MNIST, 3 seeds) bore it out at lr
-0.003: 0.2-1.4 points per cell. At lr 0.005 from depth 3 on it did not: 1.4-10.6 points,
-from runs that fall 10-30 points below the rest, a slow mode that some seeds hit and some
-miss. ``--slow-mode P_CANDIDATE P_BASELINE`` adds one (``Noise.slow``), centred so that the
-true differences stay the same: a stress test of the t intervals and of ``resolve``'s early
-stops, whose few seeds can all miss a rare mode.
-``SEED_CORR``: the correlation of the two models' accuracies at one seed, which the shared
-data stream brings; 0 is the conservative choice (pairing then buys nothing). The coverage
-of a t interval does not depend on the noise's scale.
+Seed noise: ``analysis.seeding.SEED_SD`` (1 accuracy point per job; its module docstring
+says where the figure comes from; ``--seed-sd 0.022`` reruns at the early-training noise of
+a short probe). The study's lr 0.005 cells from depth 3 on spread far more, from runs that
+fall 10-30 points below the rest, a slow mode that some seeds hit and some miss.
+``--slow-mode P_CANDIDATE P_BASELINE`` adds one (``Noise.slow``), centred so that the true
+differences stay the same: a stress test of the t intervals and of ``resolve``'s early
+stops, whose few seeds can all miss a rare mode. The coverage of a t interval does not
+depend on the noise's scale.
 """
 
 from __future__ import annotations
@@ -40,13 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.compare import LOSE, UNRESOLVED, WIN, cell_state, verdict
+from analysis.compare import LOSE, WIN, cell_state, verdict
 from analysis.intervals import paired_bounds, unpaired_bounds
 from analysis.resolve import deciding_depths, default_stop_level, settled
+from analysis.seeding import SEED_CORR, SEED_SD, false_win_rate
 from analysis.settings import Settings
 
-SEED_SD = 0.01  # accuracy fraction (1 point): see the module docstring
-SEED_CORR = 0.0  # correlation of the two models' accuracies at one seed
 DEPTHS = tuple(range(1, 8))
 
 
@@ -189,43 +183,6 @@ def answer(
             n[depth - 1] += 1
 
 
-def false_win_rate(
-    looks: Sequence[int],
-    studies: int,
-    noise: Noise = Noise(),
-    level: float = 0.95,
-    stop_level: float | None = None,
-    seed: int = 0,
-) -> float:
-    """Share of cells with no true difference that a seeding design calls a win.
-
-    The design looks at each cell with ``looks`` seeds per model (ascending: ``[6]`` is a
-    fixed 6 seeds, ``range(3, 7)`` one seed at a time from 3 to 6) and stops seeding it once
-    it is decided: at its first win or lose (``stop_level`` None), or, as ``resolve`` does,
-    once ``resolve.settled`` at ``stop_level``. The cell's verdict is its state at its last
-    look. Every look of an adaptive design is one more chance for noise to cross the rule,
-    which is what this counts.
-    """
-    margin = Settings().margin
-    rng = np.random.default_rng(seed)
-    paired = noise.sd * np.sqrt(2 * (1 - noise.corr)) * rng.standard_normal((studies, looks[-1]))
-    paired += noise.slow_term(rng, 0, paired.shape) - noise.slow_term(rng, 1, paired.shape)
-    final = np.full(studies, UNRESOLVED, dtype=object)
-    seeding = np.ones(studies, dtype=bool)
-    for n in looks:
-        first = paired[:, :n]
-        cells = zip(first.mean(axis=-1), *paired_bounds(first, level), strict=True)
-        states = np.array([cell_state(n, n, *cell, margin)[0] for cell in cells], dtype=object)
-        final[seeding] = states[seeding]
-        if stop_level is None:
-            decided = np.isin(states, (WIN, LOSE))
-        else:
-            stops = zip(states, *paired_bounds(first, stop_level), strict=True)
-            decided = np.array([settled(state, low, high, margin) for state, low, high in stops])
-        seeding &= ~decided
-    return float(np.mean(final == WIN))
-
-
 OUTCOMES = ("jobs", "rounds", "right", "wrong", "wrong_grey", "open", "open_bracketed")
 
 
@@ -330,7 +287,7 @@ def _table(rows: pd.DataFrame) -> list[str]:
 
 
 def add_slow_drop(parser: argparse.ArgumentParser) -> None:
-    """``--slow-drop LOW HIGH``: a slow job's loss (also ``analysis.simulate_gap``'s)."""
+    """``--slow-drop LOW HIGH``: a slow job's loss (also ``studies.simulate_gap``'s)."""
     parser.add_argument(
         "--slow-drop",
         type=float,
@@ -350,7 +307,7 @@ def slow_drop(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tupl
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m analysis.simulate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m studies.simulate", description=__doc__)
     parser.add_argument("--experiments", type=int, default=4000, help="coverage experiments")
     parser.add_argument("--studies", type=int, default=4000, help="simulated resolve studies")
     parser.add_argument("--max-seeds", type=int, default=6)
@@ -400,13 +357,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         looks = sorted(set(args.false_wins))
         if looks[0] < 2:
             parser.error("--false-wins: a look needs at least 2 seeds")
-        noise = Noise(args.seed_sd[0], args.seed_corr)
-        stop = default_stop_level(args.level, looks[-1])
+        sd, corr, level = args.seed_sd[0], args.seed_corr, args.level
+        stop = default_stop_level(level, looks[-1])
         rates = {
-            f"fixed {looks[-1]} seeds": false_win_rate(looks[-1:], args.studies, noise, args.level),
-            "stop at the first win or lose": false_win_rate(looks, args.studies, noise, args.level),
+            f"fixed {looks[-1]} seeds": false_win_rate(looks[-1:], args.studies, sd, corr, level),
+            "stop at the first win or lose": false_win_rate(looks, args.studies, sd, corr, level),
             f"resolve's settle rule ({stop * 100:.4g} %)": false_win_rate(
-                looks, args.studies, noise, args.level, stop
+                looks, args.studies, sd, corr, level, stop
             ),
         }
         print(f"false-win rate, looks at {looks} seeds, {args.studies} cells, no true difference:")

@@ -1,4 +1,4 @@
-"""``resolve --gap``'s rule against a known truth (``analysis.simulate_gap``): how often its
+"""``resolve --gap``'s rule against a known truth (``studies.simulate_gap``): how often its
 verdicts are wrong, next to the report's rule on max_seeds seeds everywhere."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.simulate_gap import compare, draw_gaps, main
 from analysis.stability import CANDIDATE_MORE, WITHIN_MARGIN
+from studies.simulate_gap import compare, draw_gaps, main
 
 EVERYWHERE, EARLY, LATE = (
     "6 seeds everywhere",
