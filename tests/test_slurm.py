@@ -188,6 +188,7 @@ LONG = [
 
 def reference(tmp_path: Path, overrides: list[str]) -> Path:
     """The same job run locally without interruption (same threads: 1)."""
+    overrides = [o for o in overrides if not o.startswith("sweep_name=")]  # its own sweep
     proc = run_cli(["-m", "sweep_name=reference", "trainer.threads=1", *overrides], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (job,) = (tmp_path / "outputs" / "reference").glob("*/result.json")
