@@ -15,7 +15,7 @@ from analysis import render as tables
 from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, default_out, load_results, newest_sweep
 from analysis.records import AnalysisError
-from analysis.report import ReportFiles, sweep_arg
+from analysis.report import ReportFiles, demo_note, sweep_arg
 from analysis.settings import BASES, DIVERGED, METRICS, Settings
 
 
@@ -175,6 +175,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _print_answer(a: Analysis) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in a.counts().items() if v)
     print(f"{len(a.summary)} jobs ({counts}) from {', '.join(a.stats.roots)}")
+    note = demo_note(a)
+    if note:
+        print(note.split(". ", 1)[0] + ".")  # its first sentence, before the table
     if a.pair is None:
         print("no model pair to compare: critical depth not computed")
         return

@@ -364,8 +364,11 @@ def demo(tmp_path_factory) -> Path:
     return root
 
 
-def test_the_smoke_demo_says_it_cannot_answer_the_question(demo, tmp_path):
+def test_the_smoke_demo_says_it_cannot_answer_the_question(demo, tmp_path, capsys):
     assert main(["report", str(demo), "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("A demo, too small to answer the question: the smoke sweep")
+    assert printed[1].endswith("to show that a sweep and its report run end to end.")
     md = (tmp_path / "report.md").read_text().splitlines()
     assert md[0] == "# vitbn_sweep report (a demo: too small to answer the question)"
     first = md[md.index("## The answer") + 2]
