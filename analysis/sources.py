@@ -12,7 +12,6 @@ wandb and mlflow are imported only when their function is called.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -117,10 +116,11 @@ def records_from_wandb(
 
 
 def default_mlflow_uri() -> str:
-    """``$MLFLOW_TRACKING_URI``, else the local store the tracker writes under the outputs."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{(outputs_dir() / 'mlflow' / 'mlflow.db').resolve()}"
+    """``$MLFLOW_TRACKING_URI``, else the local store the tracker writes under the outputs
+    (the live tracker's own rule)."""
+    from vitbn_sweep.tracking.mlflow_tracker import resolve_tracking_uri
+
+    return resolve_tracking_uri({}, {"paths": {"outputs": str(outputs_dir())}})
 
 
 def _mlflow_metrics(client: Any, run_id: str) -> pd.DataFrame:
