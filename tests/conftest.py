@@ -67,3 +67,20 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="module")
+def single(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """The job dir of ``overrides`` run alone through train.run (each config run once)."""
+    done: dict[tuple[str, ...], Path] = {}
+    root = tmp_path_factory.mktemp("single")
+
+    def get(config: dict[str, Any], *overrides: str) -> Path:
+        from vitbn_sweep.train import run
+
+        if overrides not in done:
+            done[overrides] = root / str(len(done))
+            run(config, done[overrides])
+        return done[overrides]
+
+    return get

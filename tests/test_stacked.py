@@ -77,21 +77,6 @@ def member_overrides(lr: str, seed: int) -> list[str]:
     return [f"optim.lr={lr}", f"trainer.seed={seed}"]
 
 
-@pytest.fixture(scope="module")
-def single(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """The job dir of ``overrides`` run alone through train.run (each config run once)."""
-    done: dict[tuple[str, ...], Path] = {}
-    root = tmp_path_factory.mktemp("single")
-
-    def get(config: dict[str, Any], *overrides: str) -> Path:
-        if overrides not in done:
-            done[overrides] = root / str(len(done))
-            run(config, done[overrides])
-        return done[overrides]
-
-    return get
-
-
 def configs(tiny_config: Config, *common: str, members=MEMBERS) -> list[dict[str, Any]]:
     return [tiny_config(*common, *member_overrides(lr, seed)) for lr, seed in members]
 

@@ -35,7 +35,7 @@ import itertools
 import logging
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ from vitbn_sweep.validate import ConfigError, validate
 log = logging.getLogger(__name__)
 
 Outcome = dict[str, Any] | Exception  # a member's result record, or what failed it
+Steps = Generator[None, None, Any]  # yields after every step; returns its result
 
 
 class Member(Job):
@@ -137,6 +138,21 @@ def train_group(
     before anything is written; an interrupt (Ctrl-C, a scheduler's signal) propagates,
     leaving every unfinished member to continue from its checkpoint.
     """
+    steps = group_steps(configs, job_dirs)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+
+def group_steps(
+    configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
+) -> Steps:
+    """``train_group`` one step at a time: a generator that yields after every training
+    step and evaluation and returns the outcomes. The engine (``vitbn_sweep.engine``)
+    interleaves several groups' steps in one process; an interrupt thrown into it
+    (``generator.throw``) ends the group as ``train_group`` ends it."""
     plain = [store.plain_config(c) for c in configs]
     for config in plain:
         validate(config)
@@ -191,7 +207,7 @@ def train_group(
         for m in members:
             m.start()
         stack = _build_stack(members, device, autocast=autocast)
-        _train(stack, outcomes=outcomes)
+        yield from _train(stack, outcomes=outcomes)
     except (KeyboardInterrupt, SystemExit):
         for m in members:  # every unended member continues from its checkpoint
             if outcomes[m.index] is None:
@@ -265,17 +281,19 @@ def _build_stack(members: list[Member], device: torch.device, *, autocast: Autoc
     )
 
 
-def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> None:
+def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
     """Epochs of every member until each has finished or diverged."""
     autocast = stack.autocast
     while stack.members:
         epoch_start = time.perf_counter()
-        stats = train_epoch(stack, outcomes=outcomes)
+        stats = yield from train_epoch(stack, outcomes=outcomes)
         if not stack.members:
             return
         chunk = stack.members[0].config["trainer"]["eval_chunk"]
         test_acc = evaluate(stack, augmented=True, autocast=autocast, chunk=chunk)
+        yield
         test_acc_clean = evaluate(stack, augmented=False, autocast=autocast, chunk=chunk)
+        yield
         epoch_seconds = time.perf_counter() - epoch_start
         done = []
         for k, m in enumerate(stack.members):
@@ -297,8 +315,9 @@ def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> None:
             stack.keep([k for k in range(len(stack.members)) if k not in done])
 
 
-def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> list[dict[str, float]]:
-    """One epoch of every member of ``stack``, each at its own epoch, in lockstep.
+def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
+    """One epoch of every member of ``stack``, each at its own epoch, in lockstep; yields
+    after every step.
 
     Returns per remaining member (in ``stack.members`` order) mean loss, accuracy and
     throughput. Members whose loss turned NaN or infinite are recorded as diverged (their
@@ -326,6 +345,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> list[dict[st
         loss_sum = loss_sum + losses.detach() * batch
         correct = correct + (logits.argmax(-1) == labels).sum(1)
         seen, steps = seen + batch, step
+        yield
         if check and step % DIVERGENCE_CHECK_EVERY == 0:
             kept = _drop_diverged(stack, loss_sum, step, outcomes)
             if kept is not None:

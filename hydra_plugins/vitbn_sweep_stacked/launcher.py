@@ -24,10 +24,11 @@ Kept free of torch imports at module level: Hydra imports every module under
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -85,26 +86,22 @@ class GroupTask:
     def __call__(self) -> list[JobReturn]:
         from vitbn_sweep.stacked_train import train_group
 
+        self.enter()
+        members = [self._prepare(job) for job in self.jobs]
+        with _member_logs(members, self.config):
+            try:
+                outcomes: Sequence[Any] = train_group(
+                    [m.config for m in members], [m.job_dir for m in members]
+                )
+            except Exception as exc:  # nothing trained (invalid config, ...): every job failed
+                outcomes = [exc] * len(members)
+        return _returns(members, outcomes)
+
+    def enter(self) -> None:
+        """Hydra's global state and console logging in the process that runs the task."""
         Singleton.set_state(self.singleton_state)
         setup_globals()
         _console_log(self.config)
-        members = [self._prepare(job) for job in self.jobs]
-        handlers = [_member_log(m.job_dir, m.log_file, self.config) for m in members]
-        try:
-            outcomes: Sequence[Any] = train_group(
-                [m.config for m in members], [m.job_dir for m in members]
-            )
-        except Exception as exc:  # nothing trained (invalid config, ...): every job failed
-            outcomes = [exc] * len(members)
-        finally:
-            for handler in handlers:
-                logging.getLogger("vitbn_sweep").removeHandler(handler)
-                handler.close()
-        for member, outcome in zip(members, outcomes, strict=True):
-            failed = isinstance(outcome, Exception)
-            member.ret.status = JobStatus.FAILED if failed else JobStatus.COMPLETED
-            member.ret.return_value = outcome
-        return [m.ret for m in members]
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit's requeue hook (timeout, preemption): run the same group again; every
@@ -159,16 +156,34 @@ def _console_log(config: DictConfig) -> None:
     configure_log(OmegaConf.create(job_logging), config.hydra.verbose)
 
 
-def _member_log(job_dir: Path, path: Path, config: DictConfig) -> logging.Handler:
-    """A file handler for the log lines about one member, in Hydra's job log format."""
+@contextlib.contextmanager
+def _member_logs(members: Sequence[_Prepared], config: DictConfig) -> Iterator[None]:
+    """Each member's log lines in its job's log file, in Hydra's job log format."""
     from vitbn_sweep.lifecycle import JobLogFilter
 
     fmt = OmegaConf.select(config, "hydra.job_logging.formatters.simple.format")
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter(fmt or DEFAULT_LOG_FORMAT))
-    handler.addFilter(JobLogFilter(job_dir))
-    logging.getLogger("vitbn_sweep").addHandler(handler)
-    return handler
+    handlers = []
+    for member in members:
+        handler = logging.FileHandler(member.log_file)
+        handler.setFormatter(logging.Formatter(fmt or DEFAULT_LOG_FORMAT))
+        handler.addFilter(JobLogFilter(member.job_dir))
+        logging.getLogger("vitbn_sweep").addHandler(handler)
+        handlers.append(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            logging.getLogger("vitbn_sweep").removeHandler(handler)
+            handler.close()
+
+
+def _returns(members: Sequence[_Prepared], outcomes: Sequence[Any]) -> list[JobReturn]:
+    """The members' JobReturns: failed where the outcome is the exception that failed it."""
+    for member, outcome in zip(members, outcomes, strict=True):
+        failed = isinstance(outcome, Exception)
+        member.ret.status = JobStatus.FAILED if failed else JobStatus.COMPLETED
+        member.ret.return_value = outcome
+    return [m.ret for m in members]
 
 
 class StackedLauncher(Launcher):
