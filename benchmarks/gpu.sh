@@ -6,12 +6,13 @@
 # 2. make bench on the GPU: samples/s per depth, the grid's epochs/h (one at a time,
 #    packed, stacked), written to OUT_DIR/benchmark.json and bench.md;
 # 3. the study itself: experiment=warmup and experiment=article_full (96 jobs) with the
-#    stacked launcher into results/ (completed jobs are skipped), timed: the target is
-#    <= 5 min of wall time on one H200. Job results land in results/ as on CPU; the stacked
-#    groups run STUDY_JOBS at a time (default 10), warmup and article_full side by side.
+#    engine (hydra/launcher=engine: one process per GPU, every stacked group at once) into
+#    a fresh RESULTS (default OUT/study), timed: the target is <= 5 min of wall time on one
+#    H200; OUT/study.json records study_wall_s, jobs_planned, jobs_ended, device, commit.
 # Needs the project's .venv (make install) and MNIST (VITBN_DATA_DIR or ../shared/data).
-# Knobs (environment): PY (python), BENCH_ARGS (e.g. "--repeats 2 --seconds 0.5"),
-# STUDY_JOBS, STUDY_ARGS, RESULTS (default results), GRAPH (trainer.cuda_graph of the
+# Knobs (environment): STEPS (default 123; 3: the study alone), ALLOW_CPU=1 (run without
+# CUDA: the CPU dry run of tests/test_engine.py), PY (python), BENCH_ARGS (e.g. "--repeats 2 --seconds 0.5"),
+# LAUNCHER (engine), STUDY_ARGS, RESULTS (default OUT/study), GRAPH (trainer.cuda_graph of the
 # study: auto = true if the graphed stacked smoke sweep and
 # tests/test_cuda_graph.py of step 1 passed, else false); SMOKE_TIMEOUT, BENCH_TIMEOUT and
 # STUDY_TIMEOUT in seconds (default: none), or DEADLINE (epoch seconds: the study gets what
@@ -24,16 +25,18 @@ mkdir -p "$OUT"
 if [[ -z ${VITBN_DATA_DIR:-} && -f ../shared/data/MNIST/raw/train-images-idx3-ubyte ]]; then
   export VITBN_DATA_DIR=$(cd ../shared/data && pwd)
 fi
-if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+STEPS=${STEPS:-123}  # which of the 3 steps run (STEPS=3: the study alone)
+if [[ -z ${ALLOW_CPU:-} ]] && ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   echo "bench-gpu: no CUDA device here (torch.cuda.is_available() is false); run it on a GPU machine" >&2
   exit 2
 fi
 BENCH_ARGS=${BENCH_ARGS:-}
-STUDY_JOBS=${STUDY_JOBS:-10}
+LAUNCHER=${LAUNCHER:-engine}  # the study's launcher: engine (one process per GPU), or stacked
+RESULTS=${RESULTS:-$OUT/study}  # a fresh directory: every job of the study runs and is timed
 STUDY_ARGS=${STUDY_ARGS:-}  # extra overrides of the study runs (a dry run on CPU, say)
 limit() { local t=$1; shift; if [[ -n $t ]]; then timeout --signal=INT --kill-after=20 "$t" "$@"; else "$@"; fi; }
 log() { echo "[bench-gpu $(date +%H:%M:%S)] $*" | tee -a "$OUT/gpu.log"; }
-{ nvidia-smi || true; "$PY" -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))'; } \
+{ nvidia-smi || true; "$PY" -c 'import torch; c = torch.cuda.is_available(); print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0) if c else "cpu")'; } \
   > "$OUT/device.txt" 2>&1
 log "device: $(tail -1 "$OUT/device.txt")"
 
@@ -69,14 +72,16 @@ if [[ $graph_sweep == pass && $graph_tests == pass ]]; then touch "$OUT/graph-ok
   -k "cuda or bf16" 2>&1 \
   | tail -15 | tee -a "$OUT/gpu.log" || true
 }
-limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
+[[ $STEPS == *1* ]] && limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
 
 log "2/3 make bench on the GPU"
-limit "${BENCH_TIMEOUT:-}" "$PY" -m benchmarks.bench $BENCH_ARGS --out "$OUT/benchmark.json" \
-  > "$OUT/bench.md" 2>> "$OUT/gpu.log" || log "bench: cut or failed"
-cat "$OUT/bench.md"
+if [[ $STEPS == *2* ]]; then
+  limit "${BENCH_TIMEOUT:-}" "$PY" -m benchmarks.bench $BENCH_ARGS --out "$OUT/benchmark.json" \
+    > "$OUT/bench.md" 2>> "$OUT/gpu.log" || log "bench: cut or failed"
+  cat "$OUT/bench.md"
+fi
 
-log "3/3 the study: warmup + article_full, stacked, into results/"
+log "3/3 the study: warmup + article_full with the engine (hydra/launcher=$LAUNCHER), fresh, into $RESULTS"
 if [[ -n ${DEADLINE:-} ]]; then STUDY_TIMEOUT=$(( DEADLINE - $(date +%s) )); fi  # epoch seconds
 case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if graphed sweep and graph tests passed
   auto) if [[ -f $OUT/graph-ok ]]; then GRAPH=true; else GRAPH=false; fi ;;
@@ -84,18 +89,18 @@ case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if graphed sw
   *) echo "bench-gpu: GRAPH must be auto, true or false, got $GRAPH" >&2; exit 2 ;;
 esac
 log "study with trainer.cuda_graph=$GRAPH"
-start=$(date +%s)
-study() {  # experiment, groups at a time
-  limit "${STUDY_TIMEOUT:-}" "$PY" -m vitbn_sweep -m experiment=$1 hydra/launcher=stacked \
-    hydra.launcher.n_jobs=$2 paths.outputs=${RESULTS:-results} logger=none trainer.progress=log \
-    trainer.cuda_graph=$GRAPH $STUDY_ARGS \
-    > "$OUT/study-$1.log" 2>&1
-  grep -E "sweep .*jobs" "$OUT/study-$1.log" | tee -a "$OUT/gpu.log" || true
+start=$(date +%s.%N)
+study() {  # experiment
+  limit "${STUDY_TIMEOUT:-}" "$PY" -m vitbn_sweep -m experiment=$1 hydra/launcher=$LAUNCHER \
+    paths.outputs="$RESULTS" logger=none trainer.progress=log trainer.cuda_graph=$GRAPH $STUDY_ARGS \
+    > "$OUT/study-$1.log" 2>&1 || log "study $1: cut or failed (exit $?)"
+  grep -E "sweep .*jobs|engine on" "$OUT/study-$1.log" | tee -a "$OUT/gpu.log" || true
 }
-study warmup 2 &
-study article_full "$STUDY_JOBS"
+study warmup &
+study article_full
 wait
-seconds=$(( $(date +%s) - start ))
+seconds=$("$PY" -c "print(round($(date +%s.%N) - $start, 1))")
 log "study: ${seconds} s of wall time for warmup + article_full (target: <= 300 s on one H200)"
-echo "{\"study_wall_s\": ${seconds}, \"device\": \"$(tail -1 "$OUT/device.txt")\"}" > "$OUT/study.json"
+"$PY" -m benchmarks.study_record "$OUT/study.json" "$RESULTS/warmup" "$RESULTS/article_full" \
+  --wall-s "$seconds" --device "$(tail -1 "$OUT/device.txt")" --launcher "$LAUNCHER" | tee -a "$OUT/gpu.log"
 log "done: $OUT"

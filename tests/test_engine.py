@@ -8,6 +8,7 @@ around it do: diverge, fail to start, or get cut by an interrupt and resume.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,25 @@ def test_engine_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) -
     ended = list((tmp_path / "outputs").rglob("result.json"))
     assert len(ended) == 4
     assert {json.loads(p.read_text())["status"] for p in ended} == {"completed"}
+
+
+@pytest.mark.slow
+def test_bench_gpu_study_step_records_the_whole_study_on_cpu(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """gpu.sh's study step end to end apart from the GPU: both sweeps through the engine,
+    and study.json says how many of the planned jobs ended."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = "trainer.epochs=1 data.train_size=300 data.test_size=200 model.depth=1 trainer.seed=0"
+    env = {**os.environ, "STEPS": "3", "ALLOW_CPU": "1", "GRAPH": "false",
+           "PY": sys.executable, "STUDY_ARGS": f"{tiny} trainer.device=cpu"}  # fmt: skip
+    proc = subprocess.run(["bash", "benchmarks/gpu.sh", str(tmp_path / "out")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert record["jobs_planned"] == record["jobs_ended"] == 8  # 2 models x 2 lrs, per sweep
+    assert record["launcher"] == "engine" and record["study_wall_s"] > 0
+    assert len(record["commit"].split("+")[0]) == 40 and record["sweeps_missing"] == []
