@@ -190,6 +190,46 @@ class Bench:
             step()
         return rate(step, seconds=self.seconds, device=self.device)
 
+    def kernels_per_step(self, model: nn.Module, optimizer: StackedAdam) -> int:
+        """CUDA kernels one eager stacked training step launches (forward, backward, Adam)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        members = optimizer.members
+        batches = [next(self.streams["fast"]) for _ in range(members)]
+        images, labels = (torch.stack([b[i] for b in batches]) for i in (0, 1))
+        eager_step(model, optimizer, images, labels, autocast=contextlib.nullcontext)
+        sync(self.device)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            eager_step(model, optimizer, images, labels, autocast=contextlib.nullcontext)
+            sync(self.device)
+        return sum(1 for e in prof.events() if e.device_type.name == "CUDA")
+
+    def engine_train_rate(self, name: str, depth: int, members: int, groups: int = 4) -> float:
+        """Train samples/s of ``groups`` stacked groups stepped in turn from one process,
+        each on its own CUDA stream, as ``vitbn_sweep.engine`` trains them (graphed steps)."""
+        runs = []
+        for _ in range(groups):
+            model, optimizer = self.stacked(name, depth, members)
+            model.train()
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream):
+                runs.append(
+                    (stream, GraphedStep(model, optimizer, autocast=contextlib.nullcontext))
+                )
+        batches = [next(self.streams["fast"]) for _ in range(members)]
+        images, labels = (torch.stack([b[i] for b in batches]) for i in (0, 1))
+
+        def step() -> int:
+            for stream, graphed in runs:
+                with torch.cuda.stream(stream):
+                    graphed(images, labels)
+            return groups * labels.numel()
+
+        for _ in range(WARMUP_STEPS + 1):  # warmed up and captured
+            step()
+        return rate(step, seconds=self.seconds, device=self.device)
+
     @torch.no_grad()
     def stacked_eval_rate(self, model: nn.Module, members: int) -> float:
         """Test samples/s of all members together, scored as stacked_train.evaluate scores."""
@@ -315,6 +355,9 @@ def measure_stacked(bench: Bench, repeats: int, members: int) -> dict[str, Any]:
                 bench.stacked_train_rate(model, optimizer, graphed=True) for _ in range(repeats)
             ]
             out[f"{name}_d{depth}"]["graphed"] = median(graphed)
+            out[f"{name}_d{depth}"]["kernels_per_step"] = bench.kernels_per_step(model, optimizer)
+            engine = [bench.engine_train_rate(name, depth, members) for _ in range(repeats)]
+            out[f"{name}_d{depth}"]["engine"] = median(engine)
         figures = ", ".join(f"{k} {v:.0f}/s" for k, v in out[f"{name}_d{depth}"].items())
         print(f"  {name} depth {depth}, {members} stacked: {figures}", file=sys.stderr, flush=True)
     return out
@@ -449,16 +492,23 @@ def peaks(device: torch.device, *, bf16: bool) -> dict[str, float]:
 
 def distance_to_limit(
     figures: dict[str, Any], stacked: dict[str, Any], model_cfg: dict[str, dict[str, Any]],
-    sizes: dict[str, int], peak: dict[str, float],
+    sizes: dict[str, int], peak: dict[str, float], *, samples_per_step: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Per model and depth: training FLOPs per sample, GFLOP/s reached one job at a time
-    (fast pipeline) and stacked, and their share of each measured peak."""
+    (fast pipeline) and stacked, and their share of each measured peak; and the stacked
+    group's step time (``samples_per_step``: all members' batches) against the arithmetic
+    time of the same step at the fp32 peak: what launches, syncs and memory traffic cost
+    above the arithmetic."""
     out: dict[str, Any] = {}
     for key, f in figures.items():
         name, depth = key.rsplit("_d", 1)
         flops = train_flops({**model_cfg[name], "depth": int(depth)}, **sizes)
         reached = {"single": f["fast"] * flops, "stacked": stacked[key]["stacked"] * flops}
-        out[key] = {"train_flops_per_sample": flops} | {
+        out[key] = {
+            "train_flops_per_sample": flops,
+            "step_ms_stacked": 1e3 * samples_per_step / stacked[key]["stacked"],
+            "arithmetic_ms_fp32": 1e3 * samples_per_step * flops / peak["fp32"],
+        } | {
             f"gflops_{how}": rate / 1e9 for how, rate in reached.items()
         } | {
             f"share_{how}_{dtype}": rate / p for how, rate in reached.items()
@@ -645,6 +695,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         {m: study_config(f"model={m}")["model"] for m in MODELS},
         {k: data[k] for k in ("image_size", "channels", "num_classes")},
         peak,
+        samples_per_step=args.members * bench.batch_size,
     )
     members = args.members
     for title, key, extra in [

@@ -119,4 +119,24 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {c['share_single_fp32']:.0%} | {c['gflops_stacked']:.1f} "
             f"| {c['share_stacked_fp32']:.0%} |"
         )
+    if not all("step_ms_stacked" in c for c in report["limit"].values()):
+        return "\n".join(lines)  # a report from before the step-time table
+    stacked = report["stacked"]["per_model"]
+    lines += [
+        "",
+        f"Step time of a stacked group ({report['stacked']['members']} members) against the "
+        "arithmetic time of the same step at the fp32 peak; on CUDA, kernels per eager step and "
+        "the engine's samples/s (4 groups stepped in turn, each on its own stream, graphed):",
+        "",
+        "| case | step ms | arithmetic ms | ratio | kernels/step | engine samples/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, c in report["limit"].items():
+        kernels, engine = stacked[key].get("kernels_per_step"), stacked[key].get("engine")
+        lines.append(
+            f"| {key} | {c['step_ms_stacked']:.2f} | {c['arithmetic_ms_fp32']:.3f} "
+            f"| {c['step_ms_stacked'] / c['arithmetic_ms_fp32']:.0f}x "
+            f"| {kernels if kernels is not None else '-'} "
+            f"| {f'{engine:.0f}' if engine is not None else '-'} |"
+        )
     return "\n".join(lines)

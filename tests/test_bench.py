@@ -57,7 +57,11 @@ REPORT = {
     "peak_gflops": {"fp32": 200.0},
     "limit": {"vit_d4": {"train_flops_per_sample": 67_569_408, "gflops_single": 50.0,
                          "share_single_fp32": 0.25, "gflops_stacked": 60.0,
-                         "share_stacked_fp32": 0.3}},
+                         "share_stacked_fp32": 0.3, "step_ms_stacked": 10.0,
+                         "arithmetic_ms_fp32": 0.2}},
+    "stacked": {"members": 6, "per_model": {"vit_d4": {"stacked": 60_000.0,
+                                                       "kernels_per_step": 412,
+                                                       "engine": 150_000.0}}},
 }  # fmt: skip
 
 
@@ -69,6 +73,7 @@ def test_markdown_report_flags_missed_targets() -> None:
     assert "| grid | 2.67x | >= 2.5x | yes |" in text
     assert "| peak RSS depth 7 | 900 MB | <= 2048 MB | yes |" in text
     assert "(fp32 200 GFLOP/s)" in text and "| vit_d4 | 0.068 | 50.0 | 25% | 60.0 | 30% |" in text
+    assert "| vit_d4 | 10.00 | 0.200 | 50x | 412 | 150000 |" in text
 
 
 def test_distance_to_limit_is_rate_times_flops_over_peak() -> None:
@@ -79,13 +84,16 @@ def test_distance_to_limit_is_rate_times_flops_over_peak() -> None:
     figures = {"vit_d1": {"fast": 1000.0}, "vit_d7": {"fast": 200.0}}
     stacked = {"vit_d1": {"stacked": 3000.0}, "vit_d7": {"stacked": 400.0}}
     limit = bench.distance_to_limit(figures, stacked, {"vit": vit}, sizes,
-                                    {"fp32": 1e11, "bf16": 4e11})  # fmt: skip
+                                    {"fp32": 1e11, "bf16": 4e11}, samples_per_step=600)  # fmt: skip
     d7 = train_flops({**vit, "depth": 7}, **sizes)
     assert limit["vit_d7"]["train_flops_per_sample"] == d7 == 118_017_792
     assert limit["vit_d7"]["gflops_single"] == pytest.approx(200 * d7 / 1e9)
     assert limit["vit_d7"]["share_single_fp32"] == pytest.approx(200 * d7 / 1e11)
     assert limit["vit_d7"]["share_stacked_bf16"] == pytest.approx(400 * d7 / 4e11)
     assert limit["vit_d1"]["gflops_stacked"] == pytest.approx(3000 * 17_121_024 / 1e9)
+    # a stack of 6 x 100 samples at 400 samples/s: 1.5 s a step; its arithmetic at 1e11 FLOP/s
+    assert limit["vit_d7"]["step_ms_stacked"] == pytest.approx(1500.0)
+    assert limit["vit_d7"]["arithmetic_ms_fp32"] == pytest.approx(1e3 * 600 * d7 / 1e11)
 
 
 def test_bf16_on_cpu_only_with_bf16_units_and_fp32_is_a_no_op(
@@ -153,3 +161,12 @@ def test_bench_measures_stacked_training_per_member_sample(
     rate = bench.grid_epochs_per_hour(figures, "stacked", num_train=100, num_test=0,
                                       test_aug_s=0.0)  # fmt: skip
     assert rate == pytest.approx(3 * 3600)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_kernels_per_step_and_engine_rate(data_dir: Path) -> None:
+    b = bench.Bench(torch.device("cuda"), seconds=0.2)
+    model, optimizer = b.stacked("vitbnffn", 2, 3)
+    kernels = b.kernels_per_step(model, optimizer)
+    assert 50 < kernels < 5000  # forward, backward and Adam of a 2-block ViT: hundreds
+    assert b.engine_train_rate("vitbnffn", 2, 3, groups=2) > 0
