@@ -88,7 +88,7 @@ test-slurm: $(STAMP)  ## the Slurm tests against a local single-node cluster (ro
 	bash $(SLURM_SH) start
 	$(PY) -m pytest -q -m slurm; rc=$$?; bash $(SLURM_SH) stop; exit $$rc
 
-bench-gpu: $(STAMP)  ## on a GPU machine: the CUDA path, make bench on CUDA, and the whole study timed (benchmarks/gpu.sh)
+bench-gpu: $(STAMP)  ## on a GPU machine: the CUDA path, make bench on CUDA, and the whole study with the engine, timed into study.json (benchmarks/gpu.sh)
 	bash benchmarks/gpu.sh $(GPU_OUT)
 
 device-bundle: $(STAMP)  ## build .gpu/ (hydra & co as pure Python, MNIST) for benchmarks/device_run.sh on a lent device machine
