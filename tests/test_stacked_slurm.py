@@ -40,3 +40,18 @@ def test_each_group_is_one_slurm_array_task(data_dir: Path, tmp_path: Path) -> N
     assert {scheduler for scheduler, _ in tasks.values()} == {"slurm"}
     assert tasks[0] == tasks[1] != tasks[2]  # seeds 0 and 1 trained in one task
     assert not list(sweep.glob("*/.claim.json"))
+
+
+def test_engine_slurm_carries_several_groups_per_array_task(data_dir: Path, tmp_path: Path) -> None:
+    tiny = [o for o in TINY if not o.startswith("trainer.threads")]
+    cpu = [o.replace("stacked_slurm", "engine_slurm") for o in STACKED_SLURM_CPU]
+    args = ["-m", *cpu, "hydra.launcher.engines=2", "hydra.launcher.max_members=1",
+            "model=dnnbn", "model.depth=1,2", "trainer.seed=0,1", *tiny]  # fmt: skip
+    proc = run_cli(args, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sweep = tmp_path / "outputs" / "default"
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/result.json")]
+    assert len(records) == 4 and {r["status"] for r in records} == {"completed"}
+    tasks = {r["where"]["slurm_array_task_id"] for r in records}
+    assert len(tasks) == 2  # 4 groups of one member over 2 engines: 2 array tasks
+    assert not list(sweep.glob("*/.claim.json"))

@@ -29,6 +29,7 @@ PLUGINS = (
     "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
     "hydra_plugins.vitbn_sweep_stacked.slurm.StackedSlurmLauncher",
     "hydra_plugins.vitbn_sweep_stacked.engine.EngineLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.slurm.EngineSlurmLauncher",
 )
 
 

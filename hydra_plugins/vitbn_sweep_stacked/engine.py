@@ -43,20 +43,22 @@ log = logging.getLogger(__name__)
 
 
 class EngineTask:
-    """The groups one engine trains on one device; returns a list of JobReturns per group."""
+    """The groups one engine trains on one device (``auto``: the first visible GPU, else the
+    CPU, decided where the task runs); returns a list of JobReturns per group."""
 
     def __init__(self, *, groups: list[GroupTask], device: str, threads: int | None) -> None:
         self.groups, self.device, self.threads = groups, device, threads
 
     def __call__(self) -> list[list[JobReturn]]:
-        from vitbn_sweep.engine import train_groups
+        from vitbn_sweep.engine import train_groups, visible_devices
 
         self.groups[0].enter()
+        device = visible_devices()[0] if self.device == "auto" else self.device  # where it runs
         prepared = [[group._prepare(job) for job in group.jobs] for group in self.groups]
         members = [m for group in prepared for m in group]
         for m in members:
             trainer = m.config["trainer"]
-            trainer["device"] = self.device
+            trainer["device"] = device
             if trainer["threads"] is None and self.threads is not None:
                 trainer["threads"] = self.threads
         with _member_logs(members, self.groups[0].config):
@@ -64,6 +66,49 @@ class EngineTask:
                 [([m.config for m in group], [m.job_dir for m in group]) for group in prepared]
             )
         return [_returns(group, outs) for group, outs in zip(prepared, outcomes, strict=True)]
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's requeue hook (timeout, preemption): run the same engine again; every
+        member continues from its own checkpoint."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def engine_tasks(
+    hydra_context: HydraContext,
+    config: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    *,
+    max_members: int,
+    devices: Sequence[str],
+    threads: Any,
+) -> tuple[list[list[int]], list[list[int]], list[EngineTask]]:
+    """The jobs' groups, per engine the groups it trains, and a task per engine (one per
+    device that gets work). ``threads``: per engine, or a function of the engine count."""
+    from vitbn_sweep import store
+    from vitbn_sweep.engine import plan
+
+    groups, tasks = group_tasks(
+        hydra_context, config, job_overrides, initial_job_idx, max_members=max_members
+    )
+    loader = hydra_context.config_loader
+    configs = [
+        [store.plain_config(loader.load_sweep_config(config, list(job_overrides[i])))
+         for i in group]
+        for group in groups
+    ]  # fmt: skip
+    engines = plan(configs, devices)
+    per_engine = threads(len(engines)) if callable(threads) else threads
+    return (
+        groups,
+        [idx for _, idx in engines],
+        [
+            EngineTask(groups=[tasks[g] for g in idx], device=device, threads=per_engine)
+            for device, idx in engines
+        ],
+    )
 
 
 class EngineLauncher(Launcher):
@@ -87,28 +132,15 @@ class EngineLauncher(Launcher):
     def engine_tasks(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> tuple[list[list[int]], list[list[int]], list[EngineTask]]:
-        """The jobs' groups, per engine the groups it trains, and a task per engine."""
-        from vitbn_sweep import store
-        from vitbn_sweep.engine import plan, threads_per_engine, visible_devices
+        from vitbn_sweep.engine import threads_per_engine, visible_devices
 
         assert self.config is not None and self.hydra_context is not None
-        groups, tasks = group_tasks(
+        devices = visible_devices(self.devices)
+        return engine_tasks(
             self.hydra_context, self.config, job_overrides, initial_job_idx,
-            max_members=self.max_members,
+            max_members=self.max_members, devices=devices,
+            threads=(lambda n: threads_per_engine(n)) if self.threads == "auto" else self.threads,
         )  # fmt: skip
-        loader = self.hydra_context.config_loader
-        configs = [
-            [store.plain_config(loader.load_sweep_config(self.config, list(job_overrides[i])))
-             for i in group]
-            for group in groups
-        ]  # fmt: skip
-        engines = plan(configs, visible_devices(self.devices))
-        threads = threads_per_engine(len(engines)) if self.threads == "auto" else self.threads
-        engine_tasks = [
-            EngineTask(groups=[tasks[g] for g in idx], device=device, threads=threads)
-            for device, idx in engines
-        ]
-        return groups, [idx for _, idx in engines], engine_tasks
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int

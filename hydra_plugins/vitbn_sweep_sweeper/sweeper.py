@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 STACKED_LAUNCHERS = (  # the launchers that train through vitbn_sweep.stacked_train
     "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
     "hydra_plugins.vitbn_sweep_stacked.slurm.StackedSlurmLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.engine.EngineLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.slurm.EngineSlurmLauncher",
 )
 # The compared axes (a key also covers everything below it): the fastest in every grid.
 PAIR_KEYS = ("model", "model.norms")
@@ -96,8 +98,8 @@ def launcher_errors(task: dict[str, Any], launcher: DictConfig) -> list[str]:
     if task.get("trainer", {}).get("cuda_graph") is True and target not in STACKED_LAUNCHERS:
         return [
             "trainer.cuda_graph=true replays the stacked training step: use "
-            "hydra/launcher=stacked or stacked_slurm (this sweep's launcher is "
-            f"{target.rpartition('.')[2] or target!r}), or trainer.cuda_graph=false"
+            "hydra/launcher=stacked or stacked_slurm (or engine, engine_slurm; this sweep's "
+            f"launcher is {target.rpartition('.')[2] or target!r}), or trainer.cuda_graph=false"
         ]
     return []
 
