@@ -34,7 +34,7 @@ report: $(STAMP)  ## report of a sweep: make report SWEEP=outputs/grid_c (defaul
 	$(PY) -m analysis report $(SWEEP_ARG) $(REPORT_ARGS)
 
 publish: $(STAMP)  ## the study: results/README.md, results/*.csv, each sweep's report, the README's findings
-	$(PY) -m analysis publish results --readme README.md
+	$(PY) -m studies.publish results --readme README.md
 
 MAX_SEEDS ?= 6
 MIN_SEEDS ?= 2

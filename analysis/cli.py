@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import dashboard, export, publish, status
+from analysis import dashboard, export, status
 from analysis import render as tables
 from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, default_out, load_results, newest_sweep
@@ -129,7 +129,6 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--wandb-entity", help="with --publish-wandb (default: yours)")
     status.add_parser(commands)
     dashboard.add_parser(commands)
-    publish.add_parser(commands)
     export.add_parser(commands)
     return parser
 

@@ -11,11 +11,11 @@
    same number whoever runs it): jobs spent, rounds, and how often the critical depth found
    is the true one.
 3. False wins of a seeding design (``--false-wins 3 4 5 6``,
-   ``analysis.seeding.false_win_rate``): how often a cell with no true difference ends a
+   ``studies.seeding.false_win_rate``): how often a cell with no true difference ends a
    win when it is looked at with those seed counts, against a fixed design (``make
    publish`` prices the study's own design with it).
 
-Seed noise: ``analysis.seeding.SEED_SD`` (1 accuracy point per job; its module docstring
+Seed noise: ``studies.seeding.SEED_SD`` (1 accuracy point per job; its module docstring
 says where the figure comes from; ``--seed-sd 0.022`` reruns at the early-training noise of
 a short probe). The study's lr 0.005 cells from depth 3 on spread far more, from runs that
 fall 10-30 points below the rest, a slow mode that some seeds hit and some miss.
@@ -38,8 +38,8 @@ import pandas as pd
 from analysis.compare import LOSE, WIN, cell_state, verdict
 from analysis.intervals import paired_bounds, unpaired_bounds
 from analysis.resolve import deciding_depths, default_stop_level, settled
-from analysis.seeding import SEED_CORR, SEED_SD, false_win_rate
 from analysis.settings import Settings
+from studies.seeding import SEED_CORR, SEED_SD, false_win_rate
 
 DEPTHS = tuple(range(1, 8))
 

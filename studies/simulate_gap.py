@@ -28,9 +28,9 @@ import pandas as pd
 
 from analysis.intervals import paired_bounds
 from analysis.resolve import default_stop_level, gap_settled
-from analysis.seeding import SEED_SD
 from analysis.settings import Settings
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, UNRESOLVED, WITHIN_MARGIN, gap_state
+from studies.seeding import SEED_SD
 from studies.simulate import add_slow_drop, slow_drop
 
 TRUTHS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # true gaps, in points

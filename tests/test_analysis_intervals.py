@@ -21,7 +21,7 @@ from analysis.intervals import (
     paired_bounds,
     unpaired_bounds,
 )
-from analysis.seeding import SEED_SD
+from studies.seeding import SEED_SD
 
 EXPERIMENTS = 4000
 

@@ -9,7 +9,6 @@ import pytest
 
 from analysis import Settings, analyze, records_from_dirs
 from analysis.render import gap_table
-from analysis.seeding import SEED_SD
 from analysis.stability import (
     BASELINE_MORE,
     CANDIDATE_MORE,
@@ -18,6 +17,7 @@ from analysis.stability import (
     WITHIN_MARGIN,
     stability_gap,
 )
+from studies.seeding import SEED_SD
 from tests.analysis_synth import write_job
 
 PAIR = ("vitbnffn", "vit")
@@ -103,7 +103,7 @@ def test_a_precise_null_gap_is_within_the_margin() -> None:
     ],
 )  # fmt: skip
 def test_the_gap_verdict_names_each_answer_by_depth(more, less, same, answer) -> None:
-    from analysis.findings import _gap_verdict
+    from studies.findings import _gap_verdict
 
     assert _gap_verdict(more, less, same, "vitbnffn", "1 point").startswith(answer)
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.article import CLAIMS, article_table
-from analysis.findings import findings
 from analysis.load import origin_doc, pin_origin
-from analysis.publish import (
+from analysis.records import AnalysisError
+from analysis.render import markdown
+from analysis.resolve import resolve
+from analysis.settings import Settings
+from studies.article import CLAIMS, article_table
+from studies.findings import findings
+from studies.publish import (
     FINDINGS_END,
     FINDINGS_START,
     STEADY_BASIS,
@@ -23,14 +27,10 @@ from analysis.publish import (
     publish,
     replace_block,
 )
-from analysis.records import AnalysisError
-from analysis.redact import ABSOLUTE, redact_study, redact_text
-from analysis.render import markdown
-from analysis.resolve import resolve
-from analysis.robustness import cross_check_notes, cross_check_table, on_basis
-from analysis.seeding import disclosure
-from analysis.settings import Settings
-from analysis.study import analyse_study
+from studies.redact import ABSOLUTE, redact_study, redact_text
+from studies.robustness import cross_check_notes, cross_check_table, on_basis
+from studies.seeding import disclosure
+from studies.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,7 +117,7 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
     import json
 
     from analysis.load import sweep_info
-    from analysis.study import _study_size
+    from studies.study import _study_size
 
     (tmp_path / "multirun.yaml").write_text(
         "hydra:\n  overrides: {task: [model.depth=2]}\n"
@@ -149,7 +149,7 @@ def test_the_study_size_is_the_experiments_grid_or_more_where_commands_added_job
 def test_whether_the_critical_depth_shrinks_follows_from_both_ranges(
     low_lr: tuple[int, int | None], high_lr: tuple[int, int | None], answer: str
 ) -> None:
-    from analysis.findings import shrinks
+    from studies.findings import shrinks
 
     assert shrinks(low_lr, high_lr) == answer
 
@@ -184,7 +184,7 @@ def test_provenance_says_where_the_compute_ran_and_which_records_lack_the_cpu() 
 
 
 def test_the_findings_open_with_whether_the_study_has_ended() -> None:
-    from analysis.findings import status_line
+    from studies.findings import status_line
 
     assert status_line(178, 178).startswith("**Ended**: all 178 planned jobs")
     assert status_line(176, 178).startswith("**In progress**: 176 of 178 planned jobs")

@@ -11,7 +11,7 @@ import pytest
 from analysis import Settings
 from analysis.compare import depth_differences
 from analysis.resolve import SEED, default_stop_level, plan_seeds, with_stop_intervals
-from analysis.seeding import false_win_rate
+from studies.seeding import false_win_rate
 from studies.simulate import (
     DEPTHS,
     Intervals,

@@ -1,7 +1,7 @@
 """The published study: which sweeps it holds, and each one analysed.
 
-``analyse_study`` is what ``analysis.publish`` writes up and what ``analysis.findings``
-and ``analysis.article`` read; it lives apart from all three so that their imports run
+``analyse_study`` is what ``studies.publish`` writes up and what ``studies.findings``
+and ``studies.article`` read; it lives apart from all three so that their imports run
 one way (publish -> article -> findings -> study).
 """
 

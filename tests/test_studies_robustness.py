@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.robustness import (
+from studies.robustness import (
     bonferroni,
     cross_check_notes,
     hodges_lehmann,
@@ -18,7 +18,7 @@ from analysis.robustness import (
     rank_checks,
     wilcoxon_p,
 )
-from analysis.study import analyse_study
+from studies.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -164,7 +164,7 @@ def disclosure(a: Analysis) -> list[str]:
         f"{seeds} seeds. A cell seeded to {found.most} was looked at with "
         f"{', '.join(map(str, found.looks))} seeds.",
         f"Simulated false-win rate (no true difference; {STUDIES:,} cells; seed noise "
-        f"{SEED_SD * 100:g} point per job; `analysis.seeding.false_win_rate`): a fixed "
+        f"{SEED_SD * 100:g} point per job; `studies.seeding.false_win_rate`): a fixed "
         f"{found.most} seeds calls a win {fixed:.1%} of the time; looking at "
         f"{', '.join(map(str, found.looks))} seeds and stopping at the first win or lose, "
         f"{first:.1%}; stopping only once `resolve` settles a cell (its "

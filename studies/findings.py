@@ -22,7 +22,7 @@ from analysis.compare import Analysis, win_rule
 from analysis.frames import groups
 from analysis.spread import wide_cells, wide_rule
 from analysis.stability import BASELINE_MORE, CANDIDATE_MORE, NO_DATA, WITHIN_MARGIN
-from analysis.study import Published
+from studies.study import Published
 
 
 def _expected(a: Analysis) -> int | None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from analysis.resolve import default_stop_level
-from analysis.seeding import Design, design, false_win_rate, flips
-from analysis.study import analyse_study
+from studies.seeding import Design, design, false_win_rate, flips
+from studies.study import analyse_study
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,10 +17,10 @@ import pandas as pd
 
 from analysis import render as tables
 from analysis.compare import UNRESOLVED, WIN, Analysis
-from analysis.findings import shrinks
-from analysis.robustness import on_basis, rank_checks
 from analysis.stability import BASELINE_MORE, WITHIN_MARGIN
-from analysis.study import Published
+from studies.findings import shrinks
+from studies.robustness import on_basis, rank_checks
+from studies.study import Published
 
 AHEAD, COMPARABLE = "ahead", "comparable"  # what the article says of a cell
 AGREES, DIFFERS, OPEN = "agrees", "differs", "open"
