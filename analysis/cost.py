@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from vitbn_sweep.epoch_times import estimate, machine_order
-from vitbn_sweep.sweep_status import duration
+from vitbn_sweep.store.status import duration
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from analysis.records import AnalysisError, JobRecord, LoadStats, normalize_metr
 from vitbn_sweep import store
 from vitbn_sweep.identity import override_key
 from vitbn_sweep.store import METRIC_COLUMNS, MULTIRUN_FILE, NOT_JOB_DIRS, ORIGIN_FILE, outputs_dir
-from vitbn_sweep.sweep_record import planned_jobs
+from vitbn_sweep.store.record import planned_jobs
 
 SOURCES = ("files", "wandb", "mlflow")
 ENTRYPOINT = "python -m vitbn_sweep -m"

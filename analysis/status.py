@@ -1,8 +1,8 @@
 """``python -m analysis status [SWEEP]``: every job of a sweep by state, and the ETA.
 
-Reads the sweep directory only (``vitbn_sweep.sweep_status``), so it works while the
+Reads the sweep directory only (``vitbn_sweep.store.status``), so it works while the
 sweep runs (locally or on Slurm) and after it was cut. A claimed job counts as running
-while its owner lives (``vitbn_sweep.claims.Liveness``: the local process, or ``squeue``
+while its owner lives (``vitbn_sweep.store.claims.Liveness``: the local process, or ``squeue``
 once per Slurm array).
 """
 
@@ -14,9 +14,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from vitbn_sweep.claims import Liveness
 from vitbn_sweep.store import INCOMPLETE, NOT_STARTED, RUNNING, STATES
-from vitbn_sweep.sweep_status import JobStatus, SweepStatus, duration, read_sweep
+from vitbn_sweep.store.claims import Liveness
+from vitbn_sweep.store.status import JobStatus, SweepStatus, duration, read_sweep
 
 NO_MACHINE = "device not recorded"  # an earlier job whose result names no machine
 

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.sweep_status import read_sweep
+from vitbn_sweep.store.status import read_sweep
 
 
 def commit() -> str:

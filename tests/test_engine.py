@@ -24,7 +24,8 @@ from tests.test_stacked import (
     interrupt_after,
     member_overrides,
 )
-from vitbn_sweep import claims, engine, resume
+from vitbn_sweep import engine
+from vitbn_sweep.store import claims, resume
 
 
 @pytest.mark.parametrize("model", ["vit", "vitbnffn", "dnnbn"])

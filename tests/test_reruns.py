@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, TINY, run_cli
-from vitbn_sweep import claims, store
+from vitbn_sweep import store
 from vitbn_sweep.identity import job_identity
+from vitbn_sweep.store import claims
 
 SWEEP = ["-m", "model=vit,vitbnffn", "model.depth=1", *TINY]
 

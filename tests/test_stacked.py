@@ -21,7 +21,6 @@ from torch import nn
 
 import vitbn_sweep.stacked_train as stacked_train
 from tests.conftest import compose_config
-from vitbn_sweep import claims, resume
 from vitbn_sweep.lifecycle import Job
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
@@ -33,6 +32,7 @@ from vitbn_sweep.models.stacked import (
 from vitbn_sweep.stacked import group_jobs, group_key
 from vitbn_sweep.stacked_adam import StackedAdam
 from vitbn_sweep.stacked_train import train_group
+from vitbn_sweep.store import claims, resume
 from vitbn_sweep.train import run
 
 Config = Callable[..., dict[str, Any]]

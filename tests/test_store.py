@@ -17,10 +17,11 @@ import pytest
 
 from analysis.load import records_from_dirs, sweep_info
 from tests.analysis_synth import write_job
-from vitbn_sweep import claims, resume, store
-from vitbn_sweep.sweep_record import SweepPlan, finish
-from vitbn_sweep.sweep_status import read_sweep
-from vitbn_sweep.sweep_watch import SweepWatcher
+from vitbn_sweep import store
+from vitbn_sweep.store import claims, resume
+from vitbn_sweep.store.record import SweepPlan, finish
+from vitbn_sweep.store.status import read_sweep
+from vitbn_sweep.store.watch import SweepWatcher
 from vitbn_sweep.train import run
 
 RESUME = {

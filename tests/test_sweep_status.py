@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from tests.conftest import TINY
-from vitbn_sweep import claims
 from vitbn_sweep.identity import job_dirname
 from vitbn_sweep.store import (
     CLAIM_FILE,
@@ -23,12 +22,13 @@ from vitbn_sweep.store import (
     JOBS_FILE,
     SCHEMA_VERSION,
     STATES,
+    claims,
     write_metrics,
     write_result,
 )
-from vitbn_sweep.sweep_record import last_start
-from vitbn_sweep.sweep_status import duration, progress_line, read_sweep
-from vitbn_sweep.sweep_watch import SweepWatcher
+from vitbn_sweep.store.record import last_start
+from vitbn_sweep.store.status import duration, progress_line, read_sweep
+from vitbn_sweep.store.watch import SweepWatcher
 
 
 def job(
@@ -481,7 +481,7 @@ def test_the_grid_is_every_commands_jobs_and_starts_from_an_old_jobs_json(tmp_pa
     from omegaconf import OmegaConf
 
     from vitbn_sweep.store import GRID_FILE
-    from vitbn_sweep.sweep_record import SweepPlan, planned_jobs, start
+    from vitbn_sweep.store.record import SweepPlan, planned_jobs, start
 
     def plan(*names: str) -> SweepPlan:
         jobs = [[name] for name in names]

@@ -15,9 +15,8 @@ import pytest
 import torch
 
 import vitbn_sweep.train as train
-from vitbn_sweep import resume
 from vitbn_sweep.results import cpu_id
-from vitbn_sweep.store import METRIC_COLUMNS
+from vitbn_sweep.store import METRIC_COLUMNS, resume
 from vitbn_sweep.train import run
 
 TIMINGS = {"epoch_seconds", "samples_per_s"}

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from vitbn_sweep.schema import override_errors
 from vitbn_sweep.store import HYDRA_LEFTOVERS
-from vitbn_sweep.sweep_record import interrupt
+from vitbn_sweep.store.record import interrupt
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import ConfigError
 

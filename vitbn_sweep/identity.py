@@ -7,9 +7,9 @@ same derives from this module:
 - the job's directory in a sweep, ``<paths.outputs>/<sweep_name>/<job_dirname>``:
   its command-line overrides, sorted, without the how-keys (the resolver
   ``${vitbn.job_dirname:${hydra.overrides.task}}`` in ``conf/config.yaml``);
-- the resume check (``vitbn_sweep.resume``): a directory whose result or
+- the resume check (``vitbn_sweep.store.resume``): a directory whose result or
   checkpoint has another identity is refused, never mixed;
-- the plan check (``vitbn_sweep.claims``): a job whose identity changed between
+- the plan check (``vitbn_sweep.store.claims``): a job whose identity changed between
   the sweep's plan and its start (``conf/`` edited meanwhile) is refused;
 - the analysis (``analysis``): jobs of equal identity are duplicates, and only
   identity keys can split the results into conditions.

@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
-from vitbn_sweep import claims, results, resume, store
+from vitbn_sweep import results, store
 from vitbn_sweep.identity import job_identity, job_name
+from vitbn_sweep.store import claims, resume
 from vitbn_sweep.tracking import build_tracker
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from vitbn_sweep import claims, store
+from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline, build_pipeline
@@ -58,6 +58,7 @@ from vitbn_sweep.models.stacked import (
 )
 from vitbn_sweep.stacked import group_key
 from vitbn_sweep.stacked_adam import StackedAdam
+from vitbn_sweep.store import claims
 from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, resolve_device
 from vitbn_sweep.validate import ConfigError, validate
 

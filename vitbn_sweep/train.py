@@ -24,13 +24,14 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from vitbn_sweep import claims, store
+from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, build_pipeline
 from vitbn_sweep.identity import job_identity
 from vitbn_sweep.lifecycle import Job, open_job
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
+from vitbn_sweep.store import claims
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     ``job_dir`` defaults to Hydra's output directory of the current job. Invalid
     config values raise ``ConfigError`` before anything is written. A job found
     completed in ``job_dir`` is skipped, one found cut short continues from its
-    checkpoint (see ``vitbn_sweep.resume``). Returns the result record.
+    checkpoint (see ``vitbn_sweep.store.resume``). Returns the result record.
     """
     config = store.plain_config(cfg)
     validate(config)

@@ -27,8 +27,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf
 
-from vitbn_sweep import claims
 from vitbn_sweep.identity import job_dirname
+from vitbn_sweep.store import claims
 
 log = logging.getLogger(__name__)
 

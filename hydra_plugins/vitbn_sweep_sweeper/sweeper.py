@@ -18,18 +18,18 @@
    any job starts; missing or corrupt data stops the sweep in a few lines.
 2. Resume. A job directory is a pure function of the job's overrides, so the
    same command addresses the same directories again: jobs whose
-   ``result.json`` says they ended (see ``vitbn_sweep.resume.finished``) are
+   ``result.json`` says they ended (see ``vitbn_sweep.store.resume.finished``) are
    not launched at all, which on Slurm saves a submission per finished job.
    Failed jobs are (``resume.rerun_failed``, default true), diverged ones are not.
 3. Claims. A job that a live run elsewhere holds (another command's local
    process, or its Slurm job, pending or running) is not launched again; the
-   jobs launched here are claimed before launch (see ``vitbn_sweep.claims``), with
+   jobs launched here are claimed before launch (see ``vitbn_sweep.store.claims``), with
    their planned identity: a job whose config changed by the time it starts
    (``conf/`` edited meanwhile) is refused, and counts as failed.
-4. A live status (``vitbn_sweep.sweep_watch.SweepWatcher``): one line per job
+4. A live status (``vitbn_sweep.store.watch.SweepWatcher``): one line per job
    that ends and a progress line (done / total, failed, diverged, ETA).
 5. A record and a summary. Each command is recorded in the sweep directory
-   (``vitbn_sweep.sweep_record``) and ends with one line: completed, diverged,
+   (``vitbn_sweep.store.record``) and ends with one line: completed, diverged,
    failed, skipped, running elsewhere. The exit code is 1 when any job of the
    sweep is failed at the end or its data is missing, 2 for an invalid config
    (nothing launched).
@@ -62,13 +62,14 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from vitbn_sweep import claims, store, sweep_record
+from vitbn_sweep import store
 from vitbn_sweep.data.home import DataError, prepare
 from vitbn_sweep.identity import is_how_key, job_identity, override_key
-from vitbn_sweep.resume import JobDirConflict, finished
-from vitbn_sweep.store import RESULT_FILE, plain_config
-from vitbn_sweep.sweep_record import SweepPlan
-from vitbn_sweep.sweep_watch import SweepWatcher
+from vitbn_sweep.store import RESULT_FILE, claims, plain_config
+from vitbn_sweep.store import record as sweep_record
+from vitbn_sweep.store.record import SweepPlan
+from vitbn_sweep.store.resume import JobDirConflict, finished
+from vitbn_sweep.store.watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)

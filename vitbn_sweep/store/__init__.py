@@ -9,7 +9,7 @@ A sweep directory is this project's database. Its layout::
     <sweep_dir>/resolve.json       the user's own command, pinned while ``resolve`` runs
     <sweep_dir>/report/            the analysis' output: not a job (``NOT_JOB_DIRS``)
     <sweep_dir>/<job>/.hydra/config.yaml   the job's composed config (Hydra writes it)
-    <sweep_dir>/<job>/.claim.json  who trains the job now (``vitbn_sweep.claims``)
+    <sweep_dir>/<job>/.claim.json  who trains the job now (``vitbn_sweep.store.claims``)
     <sweep_dir>/<job>/checkpoint.pt  the state after its last finished epoch
     <sweep_dir>/<job>/metrics.csv  one row per finished epoch (``METRIC_COLUMNS``)
     <sweep_dir>/<job>/result.json  written last: its presence means the job ended
@@ -37,6 +37,17 @@ Reads are checked: ``result.json`` of an unknown ``schema_version`` is refused
 (``UnknownSchema``), never taken as completed; a truncated or malformed ``result.json``
 or ``metrics.csv`` raises ``DamagedFile`` naming the path, and callers treat the job
 as one to run again. Imports nothing heavy: the sweeper calls it on a login node.
+
+This module holds the layout, the states and the atomic, checked reads and writes; its
+submodules hold what is built on them, and nothing outside the package opens these files:
+
+- ``claims``: who trains a job now (a claim per job, its owner's liveness, the plan check);
+- ``resume``: what a job does on a rerun (skip, continue from its checkpoint, start over)
+  and the checkpoint itself;
+- ``record``: the sweep-level files a command writes (``multirun.yaml``, ``jobs.json``,
+  ``grid.json``, ``commands.jsonl``), signals included;
+- ``status``: where a sweep stands, read from its directory alone, and the ETA;
+- ``watch``: the live progress line of a running sweep.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The live status of a running sweep: a thread that reads the sweep directory
-(``vitbn_sweep.sweep_status``) and prints, in whole lines, each job that ends and the
+(``vitbn_sweep.store.status``) and prints, in whole lines, each job that ends and the
 progress with its ETA. The sweeper starts one for every sweep it launches.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from vitbn_sweep.sweep_status import (
+from vitbn_sweep.store.status import (
     JobStatus,
     SweepStatus,
     earlier_jobs,

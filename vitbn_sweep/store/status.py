@@ -56,7 +56,7 @@ from vitbn_sweep.store import (
     STATES,
     STATUSES,
 )
-from vitbn_sweep.sweep_record import last_start
+from vitbn_sweep.store.record import last_start
 
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
 Alive = Callable[[Mapping[str, Any]], bool]  # is a claim's owner (a process, a Slurm job) alive?
