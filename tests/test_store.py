@@ -230,3 +230,64 @@ def test_failed_jobs_a_rerun_claims_again_are_not_counted_as_ended(tmp_path: Pat
     status = watcher.stop()
     assert out.getvalue().splitlines()[0] == f"sweep {tmp_path.name}: 2 jobs, 0 already ended"
     assert status.done == 0 and "nothing left" not in out.getvalue()
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_mid_sweep_leaves_nothing_half_written_and_a_rerun_completes(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A 3 MB tmpfs as the output dir (inside ``unshare -rm``: no root needed): the sweep
+    fills it mid-run and fails naming the file; every file left is whole; freed, the same
+    command completes every job."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import TINY
+
+    out, saved = tmp_path / "out", tmp_path / "saved"
+    out.mkdir()
+    saved.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "tmpfs", str(out)],
+                           capture_output=True, text=True)  # fmt: skip
+    if shutil.which("unshare") is None or probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {probe.stderr.strip()}")
+    args = " ".join(["-m", *TINY, "model=vit,dnnbn", "model.depth=1", "trainer.seed=0,1",
+                     "trainer.epochs=3", "resume.keep_checkpoint=true"])  # fmt: skip
+    script = f"""
+mount -t tmpfs -o size=3m tmpfs {out}
+cd {out}
+{sys.executable} -m vitbn_sweep {args} > {saved}/first.log 2>&1; echo $? > {saved}/first.rc
+cp -r {out}/outputs {saved}/first
+mount -o remount,size=64m {out}
+{sys.executable} -m vitbn_sweep {args} > {saved}/second.log 2>&1; echo $? > {saved}/second.rc
+cp -r {out}/outputs {saved}/second
+"""
+    env = {**os.environ, "VITBN_OUTPUT_DIR": str(out / "outputs"), "VITBN_DATA_DIR": str(data_dir)}
+    subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, check=True, timeout=600)
+
+    first = (saved / "first.log").read_text()
+    assert (saved / "first.rc").read_text().strip() == "1", first[-2000:]
+    assert "No space left on device" in first
+    jobs = [d for d in (saved / "first" / "default").iterdir() if d.is_dir()]
+    assert len(jobs) == 4
+    failed = 0
+    for job in jobs:
+        files = [p for p in job.rglob("*") if p.is_file()]
+        assert not [p for p in files if p.name.endswith(".tmp")], files  # no temporary left
+        assert not [p for p in files if p.stat().st_size == 0], files  # nothing 0-byte
+        if (job / store.RESULT_FILE).exists():
+            record = store.read_result(job)
+            failed += record["status"] == "failed"
+            if record["status"] == "failed":
+                assert "No space left on device" in record["error"]["message"]
+                assert str(out) in record["error"]["message"]  # the file is named
+        if (job / store.METRICS_FILE).exists() and (job / store.CHECKPOINT_FILE).exists():
+            rows = store.read_metrics(job)
+            epoch = resume.load_checkpoint(job / store.CHECKPOINT_FILE)["epoch"]
+            assert len(rows) <= epoch  # metrics never ahead of the checkpoint
+    assert failed >= 1
+    second = (saved / "second.log").read_text()
+    assert (saved / "second.rc").read_text().strip() == "0", second[-2000:]
+    records = [store.read_result(d) for d in (saved / "second" / "default").iterdir() if d.is_dir()]
+    assert [(r["status"], r["epochs_run"]) for r in records] == [("completed", 3)] * 4
