@@ -87,19 +87,12 @@ def engine_tasks(
 ) -> tuple[list[list[int]], list[list[int]], list[EngineTask]]:
     """The jobs' groups, per engine the groups it trains, and a task per engine (one per
     device that gets work). ``threads``: per engine, or a function of the engine count."""
-    from vitbn_sweep import store
     from vitbn_sweep.engine import plan
 
-    groups, tasks = group_tasks(
+    groups, tasks, configs = group_tasks(
         hydra_context, config, job_overrides, initial_job_idx, max_members=max_members
     )
-    loader = hydra_context.config_loader
-    configs = [
-        [store.plain_config(loader.load_sweep_config(config, list(job_overrides[i])))
-         for i in group]
-        for group in groups
-    ]  # fmt: skip
-    engines = plan(configs, devices)
+    engines = plan([[configs[i] for i in group] for group in groups], devices)
     per_engine = threads(len(engines)) if callable(threads) else threads
     return (
         groups,

@@ -205,13 +205,14 @@ class StackedLauncher(Launcher):
     ) -> tuple[list[list[int]], list[GroupTask]]:
         """The jobs' groups (indices into ``job_overrides``) and a task per group."""
         assert self.config is not None and self.hydra_context is not None
-        return group_tasks(
+        groups, tasks, _ = group_tasks(
             self.hydra_context,
             self.config,
             job_overrides,
             initial_job_idx,
             max_members=self.max_members,
         )
+        return groups, tasks
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -240,8 +241,9 @@ def group_tasks(
     initial_job_idx: int,
     *,
     max_members: int,
-) -> tuple[list[list[int]], list[GroupTask]]:
-    """The jobs' groups (indices into ``job_overrides``) and a task per group."""
+) -> tuple[list[list[int]], list[GroupTask], list[dict[str, Any]]]:
+    """The jobs' groups (indices into ``job_overrides``), a task per group, and the jobs'
+    plain configs (in ``job_overrides`` order: the engine prices the groups with them)."""
     loader = hydra_context.config_loader
     configs = [
         store.plain_config(loader.load_sweep_config(config, list(overrides)))
@@ -258,7 +260,7 @@ def group_tasks(
         )
         for group in groups
     ]
-    return groups, tasks
+    return groups, tasks, configs
 
 
 def log_groups(

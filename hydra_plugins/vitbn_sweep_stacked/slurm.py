@@ -57,7 +57,7 @@ class StackedSlurmLauncher(ClaimingSlurmLauncher):
     ) -> Submitted:
         """One array task per stacked group (a ``GroupTask``), in one batch."""
         assert self.config is not None and self.hydra_context is not None
-        groups, tasks = group_tasks(
+        groups, tasks, _ = group_tasks(
             self.hydra_context,
             self.config,
             job_overrides,
