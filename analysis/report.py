@@ -412,3 +412,31 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     if not a.spread.empty:
         atomic_write_text(out / "seed_spread.csv", a.spread.to_csv(index=False))
     return files
+
+
+def publish_wandb(
+    a: Analysis, files: ReportFiles, *, project: str, group: str, entity: str | None
+) -> str:
+    """Put the answer on the dashboard: the report's tables and figures, logged to a wandb
+    report run of ``project`` in the sweep's ``group``; returns the run's URL."""
+    from vitbn_sweep.tracking.wandb_report import publish_report
+
+    named = {
+        "critical_depth": a.critical,
+        "depth_differences": a.diffs,
+        "lr_stability": a.stability,
+        "lr_stability_gap": a.stability_gap,
+        "seed_spread": a.spread,
+    }
+    return publish_report(
+        {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
+            name: frame.astype(object).where(frame.notna(), None)
+            for name, frame in named.items()
+            if not frame.empty
+        },
+        {figure.name: figure.png for figure in files.figures},
+        project=project,
+        entity=entity,
+        group=group,
+        wandb_dir=files.out,
+    )
