@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,19 +14,15 @@ from typing import Any
 import pandas as pd
 
 from analysis.figures import Figure
-from analysis.frames import EXTRA_PREFIX
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+from analysis.frames import EXTRA_PREFIX, missing
 
 
 def pct(value: Any) -> str:
-    return "" if _missing(value) else f"{value * 100:.1f}"
+    return "" if missing(value) else f"{value * 100:.1f}"
 
 
 def points(value: Any) -> str:
-    return "" if _missing(value) else f"{value * 100:+.1f}"
+    return "" if missing(value) else f"{value * 100:+.1f}"
 
 
 def in_points(fraction: float) -> str:
@@ -37,11 +32,11 @@ def in_points(fraction: float) -> str:
 
 
 def interval(low: Any, high: Any) -> str:
-    return "" if _missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
+    return "" if missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
 
 
 def plain(value: Any) -> str:
-    if _missing(value):
+    if missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:g}"
@@ -161,7 +156,7 @@ def jobs_table(summary: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     out["final %"] = jobs["final_test_acc"].map(pct)
     out["final clean %"] = jobs["final_test_acc_clean"].map(pct)
     out["best %"] = jobs["best_test_acc"].map(pct)
-    out["seconds"] = jobs["total_seconds"].map(lambda v: "" if _missing(v) else f"{v:.0f}")
+    out["seconds"] = jobs["total_seconds"].map(lambda v: "" if missing(v) else f"{v:.0f}")
     out["job"] = jobs["job"]
     return out
 

@@ -47,7 +47,6 @@ the same provisional wording, one command builder (``commands``).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shlex
@@ -72,7 +71,7 @@ from analysis.compare import (
     verdict,
 )
 from analysis.cost import planned_jobs, round_cost
-from analysis.frames import config_key, groups
+from analysis.frames import config_key, groups, missing
 from analysis.load import SweepInfo, load_results, origin_doc, pin_origin, sweep_info
 from analysis.records import AnalysisError
 from analysis.settings import Settings
@@ -144,24 +143,16 @@ def deciding_depths(
     return tuple(sorted(out))
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> tuple[tuple[str, Any], ...]:
     """A row's condition as hashable (column, value) pairs; a missing value is None."""
-    return tuple((c, None if _missing(row[c]) else row[c]) for c in conditions)
+    return tuple((c, None if missing(row[c]) else row[c]) for c in conditions)
 
 
 def matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
     mask = pd.Series(True, index=frame.index)
     for column, value in condition:
-        mask &= frame[column].isna() if _missing(value) else frame[column] == value
+        mask &= frame[column].isna() if missing(value) else frame[column] == value
     return mask
-
-
-def points(x: float) -> str:
-    return f"{x * 100:.1f}"
 
 
 def percent(level: float) -> str:
@@ -197,7 +188,7 @@ def _why(cell: dict[str, Any], margin: float, stop_level: float, min_seeds: int)
         return f"{cell['state']}: {cell['note']}" if cell["note"] else cell["state"]
     if _seeds(cell) < min_seeds:
         return _short(cell["state"], _seeds(cell), min_seeds, "cell")
-    interval = f"{points(cell['stop_low'])} to {points(cell['stop_high'])} points"
+    interval = f"{render.pct(cell['stop_low'])} to {render.pct(cell['stop_high'])} points"
     side = "below" if cell["state"] == WIN else "above"
     return (
         f"provisional {cell['state']}: its {percent(stop_level)} interval ({interval}) still "
@@ -455,7 +446,7 @@ def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan]
         if keys[-1] in skip:
             continue
         runs.setdefault(cell, []).append(str(job["model"]))
-        errors.setdefault(cell, "" if _missing(job["error"]) else str(job["error"]))
+        errors.setdefault(cell, "" if missing(job["error"]) else str(job["error"]))
     plans = [
         CellPlan(condition, depth, "failed", RERUN, errors[cell], seed, tuple(models))
         for cell, models in runs.items()
@@ -494,7 +485,7 @@ def _value(value: Any) -> str:
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, bool):
         return str(value).lower()
-    if _missing(value):
+    if missing(value):
         return "null"
     if isinstance(value, int | float):
         return repr(value)
