@@ -76,7 +76,7 @@ from analysis.load import SweepInfo, load_results, origin_doc, pin_origin, sweep
 from analysis.records import AnalysisError
 from analysis.settings import Settings
 from analysis.spread import WIDE_MIN_SEEDS, wide_cells
-from analysis.stability import stability_gap
+from analysis.stability import GAP_ANSWERS, gap_state, stability_gap
 from vitbn_sweep.identity import override_key
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
@@ -294,12 +294,13 @@ class GapPlan:
 
 
 def gap_settled(stop_low: float, stop_high: float, margin: float, short: bool) -> bool:
-    """Whether a gap needs no more seeds: its interval at the stop level excludes 0 (a side
-    loses more) or lies within (-``margin``, +``margin``); never while it is ``short`` of
-    seeds. The stop interval holds the report's, so the report's state then agrees."""
+    """Whether a gap needs no more seeds: its state on its interval at the stop level
+    (``stability.gap_state``) is answered, a side loses more or it is within the margin;
+    never while it is ``short`` of seeds. The stop interval holds the report's, so the
+    report's state then agrees."""
     if short:
         return False
-    return bool(stop_low > 0 or stop_high < 0 or (-margin < stop_low and stop_high < margin))
+    return gap_state(1, 1, stop_low, stop_high, margin) in GAP_ANSWERS
 
 
 def _gap_why(
