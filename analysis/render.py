@@ -9,12 +9,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.figures import Figure
 from analysis.frames import EXTRA_PREFIX, missing
+
+if TYPE_CHECKING:  # only named: render stays free of matplotlib, for compare's words
+    from analysis.figures import Figure
 
 
 def pct(value: Any) -> str:
