@@ -7,6 +7,7 @@ import base64
 import html
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,12 @@ def plain(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def condition_text(condition: Iterable[tuple[str, Any]]) -> str:
+    """``lr=0.003, batch_size=100``: a condition's (column, value) pairs as the printed pages
+    and plans name it (a missing value blank)."""
+    return ", ".join(f"{c.removeprefix(EXTRA_PREFIX)}={plain(v)}" for c, v in condition)
 
 
 def _conditions(frame: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:

@@ -67,7 +67,7 @@ def method_text(settings: Settings) -> list[str]:
 
 
 def _label(row: dict, conditions: list[str]) -> str:
-    return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
+    return tables.condition_text((c, row[c]) for c in conditions)
 
 
 def sweep_arg(a: Analysis) -> str:

@@ -467,7 +467,7 @@ def describe_reruns(plans: Sequence[CellPlan], again: int) -> list[str]:
             "unpaired):"
         )
         for plan in plans:
-            where = f"{label(plan.condition)}, depth {plan.depth}"
+            where = f"{render.condition_text(plan.condition)}, depth {plan.depth}"
             error = f" (it failed: {plan.why})" if plan.why else ""
             lines.append(f"    {where}: seed {plan.seed} for {', '.join(plan.models)}{error}")
     if again:
@@ -542,17 +542,13 @@ def commands(
 # --- the loop ----------------------------------------------------------------------------
 
 
-def label(condition: Sequence[tuple[str, Any]]) -> str:
-    return ", ".join(f"{c.removeprefix('cfg.')}={render.plain(v)}" for c, v in condition)
-
-
 def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
     """Per condition: the critical depth so far, then each cell in the plan and what it gets."""
     lines = []
     for row in a.critical.to_dict("records"):
         condition = condition_of(row, a.conditions)
         lines.append(
-            f"  {label(condition)}: critical depth {row['critical_depth']} "
+            f"  {render.condition_text(condition)}: critical depth {row['critical_depth']} "
             f"({row['verdict']}; seeds {row['seeds']})"
         )
         for plan in sorted((p for p in plans if p.condition == condition), key=lambda p: p.depth):
@@ -576,7 +572,7 @@ def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
     lines = []
     for plan in plans:
         step = f"lr {plan.lr_low:g} -> {plan.lr_high:g}"
-        where = f"{label(plan.condition)}, {step}" if plan.condition else step
+        where = f"{render.condition_text(plan.condition)}, {step}" if plan.condition else step
         if plan.action == SEED:
             todo = f"seed {plan.seed} for " + "; ".join(
                 f"lr {lr:g}: {', '.join(models)}" for lr, models in plan.jobs
