@@ -62,24 +62,6 @@ def _in_percent(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: frame[c] * 100 for c in shown})
 
 
-def _seed_spread_style(epochs: pd.Series) -> dict:
-    """Seeds as a band over epochs; as error bars when there is one epoch (a band of one
-    point is invisible)."""
-    return {"err_style": "bars", "err_kws": {"capsize": 4}} if epochs.nunique() == 1 else {}
-
-
-def _epoch_axis(grid: sns.FacetGrid, epochs: pd.Series) -> None:
-    """Whole epochs on the x axis, also for one or two epochs (where matplotlib would label
-    0.95 ... 1.05)."""
-    low, high = int(epochs.min()), int(epochs.max())
-    for ax in grid.axes.flat:
-        if high - low < 12:
-            ax.set_xticks(range(low, high + 1))
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlim(low - 0.5, high + 0.5)
-
-
 def _by_epoch(
     data: pd.DataFrame,
     y: str,
@@ -89,21 +71,25 @@ def _by_epoch(
     title_y: float = 1.03,
     **look: Any,
 ) -> sns.FacetGrid:
-    """Lines by epoch, the mean over seeds with the seed band (``_seed_spread_style``), whole
-    epochs on the x axis: the shape every by-epoch figure shares. ``look``: its facets and
-    style (``sns.relplot``'s); ``titles``: ``FacetGrid.set_titles``'."""
-    grid = sns.relplot(
-        data=data,
-        x="epoch",
-        y=y,
-        kind="line",
-        errorbar=SEED_BAND,
-        **look,
-        **_seed_spread_style(data["epoch"]),
-    )
+    """Lines by epoch, the mean over seeds with the seed band, whole epochs on the x axis: the
+    shape every by-epoch figure shares. ``look``: its facets and style (``sns.relplot``'s);
+    ``titles``: ``FacetGrid.set_titles``'."""
+    epochs = data["epoch"]
+    # Seeds as a band over epochs; as error bars when there is one epoch (a band of one
+    # point is invisible).
+    one = {"err_style": "bars", "err_kws": {"capsize": 4}} if epochs.nunique() == 1 else {}
+    grid = sns.relplot(data=data, x="epoch", y=y, kind="line", errorbar=SEED_BAND, **look, **one)
     grid.set_axis_labels("epoch", ylabel)
     grid.set_titles(**titles)
-    _epoch_axis(grid, data["epoch"])
+    # Whole epochs on the x axis, also for one or two epochs (where matplotlib would label
+    # 0.95 ... 1.05).
+    low, high = int(epochs.min()), int(epochs.max())
+    for ax in grid.axes.flat:
+        if high - low < 12:
+            ax.set_xticks(range(low, high + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(low - 0.5, high + 0.5)
     grid.figure.suptitle(title, y=title_y)
     return grid
 
