@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     printed here, once, and exits 2."""
     args = _parser().parse_args(argv)
     try:
-        if getattr(args, "handler", None):  # status, dashboard, publish, export: own modules
+        if getattr(args, "handler", None):  # the subcommands in their own modules
             return args.handler(args)
         if args.command == "resolve":
             from analysis.resolve import resolve
