@@ -255,10 +255,20 @@ def with_stop_intervals(
 ) -> pd.DataFrame:
     """``diffs`` (``compare.depth_differences`` of ``scores``) with ``stop_low`` and
     ``stop_high``: each cell's interval at ``stop_level``."""
-    stop = depth_differences(scores, pair, replace(settings, level=stop_level))
-    return diffs.assign(  # the same scores: the same cells in the same order
+    return _with_stop(diffs, depth_differences(scores, pair, replace(settings, level=stop_level)))
+
+
+def _with_stop(rows: pd.DataFrame, stop: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (cells or gaps) with ``stop_low``/``stop_high`` from ``stop``: the same rows
+    computed from the same scores at the stop level, so in the same order."""
+    return rows.assign(
         stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
     )
+
+
+def _stop_level(a: Analysis, max_seeds: int, stop_level: float | None) -> float:
+    """The stop level a round plans with: ``stop_level``, else ``default_stop_level``."""
+    return default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
 
 
 def plan_round(
@@ -268,7 +278,7 @@ def plan_round(
     ``default_stop_level``."""
     if a.pair is None or a.diffs.empty:
         return []
-    level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
+    level = _stop_level(a, max_seeds, stop_level)
     cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
     jobs = a.summary[~a.summary["duplicate"]]
     return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
@@ -384,10 +394,9 @@ def plan_gap_round(
     defaults to ``default_stop_level``."""
     if a.pair is None or a.stability_gap.empty:
         return []
-    level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
-    stop = stability_gap(a.scores, a.pair, replace(a.settings, level=level))
-    gaps = a.stability_gap.assign(  # the same scores: the same gaps in the same order
-        stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
+    level = _stop_level(a, max_seeds, stop_level)
+    gaps = _with_stop(
+        a.stability_gap, stability_gap(a.scores, a.pair, replace(a.settings, level=level))
     )
     others = [c for c in a.conditions if c != "lr"]
     jobs = a.summary[~a.summary["duplicate"]]
