@@ -15,7 +15,7 @@ from analysis import render as tables
 from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, default_out, load_results, newest_sweep
 from analysis.records import AnalysisError
-from analysis.report import demo_note, publish_wandb, sweep_arg
+from analysis.report import demo_note, publish_wandb, resolve_command
 from analysis.settings import add_options, from_args
 
 
@@ -117,13 +117,10 @@ def _print_answer(a: Analysis) -> None:
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
     from analysis.resolve import SEED, plan_round
-    from analysis.spread import WIDE_MIN_SEEDS
 
     unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
     if unsettled:
-        wide = bool(a.spread["wide"].any()) if not a.spread.empty else False
-        least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
-        command = f"make resolve SWEEP={sweep_arg(a)}{least}"
+        command, wide = resolve_command(a)
         why = " (some cells' seeds are wide: see the report's Seed spread)" if wide else ""
         print(
             f"{unsettled} cell(s) not settled that can change the answer (unresolved, or a "

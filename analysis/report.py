@@ -79,20 +79,25 @@ def sweep_arg(a: Analysis) -> str:
     return "..."
 
 
-def _resolve_hint(a: Analysis) -> str:
-    where = sweep_arg(a)
+def resolve_command(a: Analysis) -> tuple[str, int]:
+    """The ``make resolve`` command that settles the open cells, and how many model-cells have
+    wide seeds: where any have, it asks ``MIN_SEEDS`` of ``WIDE_MIN_SEEDS``, so that no cell
+    settles on a few seeds that all missed a slow mode."""
     wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
+    least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
+    return f"make resolve SWEEP={sweep_arg(a)}{least}", wide
+
+
+def _resolve_hint(a: Analysis) -> str:
+    command, wide = resolve_command(a)
     if wide:
         return (
-            f"Run `make resolve SWEEP={where} MIN_SEEDS={WIDE_MIN_SEEDS}` to settle them: it "
-            f"adds seeds only where they can change the answer, and {wide} model-cell(s) have "
-            "wide seeds (see Seed spread), where a few seeds can all miss a slow mode: "
-            f"MIN_SEEDS={WIDE_MIN_SEEDS} settles no cell on fewer."
+            f"Run `{command}` to settle them: it adds seeds only where they can change the "
+            f"answer, and {wide} model-cell(s) have wide seeds (see Seed spread), where a few "
+            f"seeds can all miss a slow mode: MIN_SEEDS={WIDE_MIN_SEEDS} settles no cell on "
+            "fewer."
         )
-    return (
-        f"Run `make resolve SWEEP={where}` to settle them: it adds seeds only where they can "
-        "change the answer."
-    )
+    return f"Run `{command}` to settle them: it adds seeds only where they can change the answer."
 
 
 def _spread(a: Analysis, figures: list[figs.Figure]) -> Section:
