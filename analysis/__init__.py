@@ -28,41 +28,22 @@ in the repository (``make simulate``).
 CLI: ``python -m analysis report [SWEEP_DIR ...]`` (see ``python -m analysis report -h``).
 """
 
-from analysis.compare import (
-    Analysis,
-    Verdict,
-    analyze,
-    critical_depths,
-    depth_differences,
-    verdict,
-)
-from analysis.frames import build_frames, condition_columns, job_scores
-from analysis.intervals import Interval, diff_interval
+from analysis.compare import Analysis, analyze
+from analysis.frames import build_frames
 from analysis.load import load_results, records_from_dirs
-from analysis.records import AnalysisError, JobRecord, LoadStats
+from analysis.records import AnalysisError, JobRecord
 from analysis.settings import Settings
-from analysis.stability import lr_stability, stability_gap
-from vitbn_sweep.store import SUPPORTED_SCHEMA_VERSIONS
 
+# What a user needs to get from a sweep to its answer; the steps' own functions
+# (``compare.depth_differences``, ``stability.stability_gap``, ``intervals.diff_interval``, ...)
+# are imported from their modules.
 __all__ = [
-    "SUPPORTED_SCHEMA_VERSIONS",
     "Analysis",
     "AnalysisError",
-    "Interval",
     "JobRecord",
-    "LoadStats",
     "Settings",
-    "Verdict",
     "analyze",
     "build_frames",
-    "condition_columns",
-    "critical_depths",
-    "depth_differences",
-    "diff_interval",
-    "job_scores",
     "load_results",
-    "lr_stability",
-    "stability_gap",
     "records_from_dirs",
-    "verdict",
 ]

@@ -15,8 +15,8 @@ from analysis import render as tables
 from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, default_out, load_results, newest_sweep
 from analysis.records import AnalysisError
-from analysis.report import ReportFiles, demo_note, sweep_arg
-from analysis.settings import BASES, DIVERGED, METRICS, Settings
+from analysis.report import demo_note, publish_wandb, resolve_command
+from analysis.settings import add_options, from_args
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,38 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--group", help="wandb: only runs of this group (sweep name)")
         sub.add_argument("--tracking-uri", help="mlflow: the tracking URI (default: local)")
     for sub in (report, critical, resolve):
-        sub.add_argument(
-            "--models",
-            nargs=2,
-            metavar=("CANDIDATE", "BASELINE"),
-            help="the pair to compare (default: vitbnffn vit, else dnnbn dnn, else vitbn vit)",
-        )
-        sub.add_argument("--metric", choices=METRICS, default="test_acc")
-        sub.add_argument(
-            "--basis",
-            choices=BASES,
-            default="final",
-            help="final: accuracy at the epoch; "
-            "auc: mean accuracy over epochs 1..epoch (convergence speed)",
-        )
-        sub.add_argument("--epoch", type=int, help="epoch to compare at (default: the last)")
-        sub.add_argument(
-            "--margin", type=float, default=0.01, help="in accuracy fraction (0.01 = 1 point)"
-        )
-        sub.add_argument("--level", type=float, default=0.95, help="t interval level")
-        sub.add_argument(
-            "--diverged",
-            choices=DIVERGED,
-            default="chance",
-            help="chance: a diverged job scores 1/num_classes from then on; drop: leave it out",
-        )
-        sub.add_argument(
-            "--spread",
-            type=float,
-            default=3.0,
-            help="a cell's seeds are wide when their sd exceeds this many times the sweep's "
-            "typical (median) one",
-        )
+        add_options(sub)
     report.add_argument("--out", help="report dir (default: <sweep dir>/report)")
     report.add_argument(
         "--publish-wandb",
@@ -131,44 +100,6 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_parser(commands)
     export.add_parser(commands)
     return parser
-
-
-def _publish(args: argparse.Namespace, a: Analysis, files: ReportFiles) -> str:
-    """Put the answer on the dashboard: a wandb report run in the sweep's group."""
-    from vitbn_sweep.tracking.wandb_report import publish_report
-
-    named = {
-        "critical_depth": a.critical,
-        "depth_differences": a.diffs,
-        "lr_stability": a.stability,
-        "lr_stability_gap": a.stability_gap,
-        "seed_spread": a.spread,
-    }
-    return publish_report(
-        {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
-            name: frame.astype(object).where(frame.notna(), None)
-            for name, frame in named.items()
-            if not frame.empty
-        },
-        {figure.name: figure.png for figure in files.figures},
-        project=args.wandb_project,
-        entity=args.wandb_entity,
-        group=args.group or Path(a.stats.roots[0]).name,
-        wandb_dir=files.out,
-    )
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        models=tuple(args.models) if args.models else None,
-        metric=args.metric,
-        basis=args.basis,
-        epoch=args.epoch,
-        margin=args.margin,
-        level=args.level,
-        diverged=args.diverged,
-        spread=args.spread,
-    )
 
 
 def _print_answer(a: Analysis) -> None:
@@ -185,13 +116,10 @@ def _print_answer(a: Analysis) -> None:
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
     from analysis.resolve import SEED, plan_round
-    from analysis.spread import WIDE_MIN_SEEDS
 
     unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
     if unsettled:
-        wide = bool(a.spread["wide"].any()) if not a.spread.empty else False
-        least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
-        command = f"make resolve SWEEP={sweep_arg(a)}{least}"
+        command, wide = resolve_command(a)
         why = " (some cells' seeds are wide: see the report's Seed spread)" if wide else ""
         print(
             f"{unsettled} cell(s) not settled that can change the answer (unresolved, or a "
@@ -200,18 +128,18 @@ def _print_answer(a: Analysis) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; every ``AnalysisError`` (a bad option, no results, ...) is
+    printed here, once, and exits 2."""
     args = _parser().parse_args(argv)
-    if getattr(args, "handler", None):  # status, dashboard: in their own modules
-        return args.handler(args)
-    start = time.perf_counter()
     try:
-        settings = _settings(args)
+        if getattr(args, "handler", None):  # the subcommands in their own modules
+            return args.handler(args)
         if args.command == "resolve":
             from analysis.resolve import resolve
 
             return resolve(
                 args.sweep or newest_sweep(),
-                settings,
+                from_args(args),
                 max_seeds=args.max_seeds,
                 max_rounds=args.max_rounds,
                 dry_run=args.dry_run,
@@ -220,24 +148,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                 min_seeds=args.min_seeds,
                 gap=args.gap,
             )
-        records, stats, sweeps = load_results(
-            args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri
-        )
-        result = analyze(records, stats, settings, sweeps)
-        _print_answer(result)
-        if args.command == "report":
-            from analysis.report import write_report
-
-            out = Path(args.out) if args.out else default_out(args.source, stats.roots)
-            files = write_report(result, out)
-            print(f"report written in {time.perf_counter() - start:.1f} s: {files.html}")
-            if args.publish_wandb:
-                try:
-                    print(f"published to wandb: {_publish(args, result, files)}")
-                except Exception as exc:  # the report is written; say loudly what failed
-                    print(f"analysis: error: publishing to wandb failed: {exc}", file=sys.stderr)
-                    return 1
+        return _compare(args)
     except AnalysisError as exc:
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """``report`` and ``critical``: the answer printed; ``report`` also writes its dir (and
+    with ``--publish-wandb`` logs it to wandb)."""
+    start = time.perf_counter()
+    settings = from_args(args)
+    records, stats, sweeps = load_results(
+        args.source, args.paths, group=args.group, tracking_uri=args.tracking_uri
+    )
+    result = analyze(records, stats, settings, sweeps)
+    _print_answer(result)
+    if args.command != "report":
+        return 0
+    from analysis.report import write_report
+
+    out = Path(args.out) if args.out else default_out(args.source, stats.roots)
+    files = write_report(result, out)
+    print(f"report written in {time.perf_counter() - start:.1f} s: {files.html}")
+    if args.publish_wandb:
+        group = args.group or Path(result.stats.roots[0]).name
+        try:
+            url = publish_wandb(
+                result, files, project=args.wandb_project, entity=args.wandb_entity, group=group
+            )
+        except Exception as exc:  # the report is written; say loudly what failed
+            print(f"analysis: error: publishing to wandb failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"published to wandb: {url}")
     return 0

@@ -34,6 +34,7 @@ import pandas as pd
 from analysis.frames import build_frames, condition_columns, groups, job_scores, seed_interval
 from analysis.load import SweepInfo
 from analysis.records import JobRecord, LoadStats
+from analysis.render import in_points
 from analysis.settings import Settings
 from analysis.spread import seed_spread
 from analysis.stability import lr_stability, stability_gap
@@ -53,16 +54,10 @@ NO_WIN = "no win"  # the label of a lose whose interval reaches 0: short of the 
 BEYOND = "win beyond the margin"  # the label of a win whose interval clears the margin
 
 
-def _margin_words(margin: float) -> str:
-    value = margin * 100
-    return f"{value:g} point{'' if value == 1 else 's'}"
-
-
 def win_rule(margin: float, level: float) -> str:
     """The rule a cell wins by, in the words every page, report and CLI prints."""
     return (
-        f"wins: mean above the margin ({_margin_words(margin)}) and "
-        f"{level * 100:g} % interval above 0"
+        f"wins: mean above the margin ({in_points(margin)}) and {level * 100:g} % interval above 0"
     )
 
 

@@ -32,8 +32,8 @@ from typing import Any
 from analysis import render
 from analysis.compare import Analysis, analyze
 from analysis.load import load_results
-from analysis.records import AnalysisError
-from analysis.settings import BASES, METRICS, Settings
+from analysis.report import publish_wandb, write_report
+from analysis.settings import add_options, from_args
 from vitbn_sweep.store import atomic_write_text
 from vitbn_sweep.tracking.wandb_report import FIGURES_KEY
 from vitbn_sweep.tracking.wandb_tracker import (
@@ -251,11 +251,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--entity", help="wandb entity (default: logger.entity, else yours)")
     sub.add_argument("--project", help="wandb project (default: the sweep's logger.project)")
     sub.add_argument("--group", help="wandb group (default: the sweep's logger.group)")
-    sub.add_argument("--models", nargs=2, metavar=("CANDIDATE", "BASELINE"))
-    sub.add_argument("--metric", choices=METRICS, default="test_acc")
-    sub.add_argument("--basis", choices=BASES, default="final")
-    sub.add_argument("--epoch", type=int, help="epoch to compare at (default: the last)")
-    sub.add_argument("--margin", type=float, default=0.01, help="accuracy fraction")
+    add_options(sub)
     sub.set_defaults(handler=run)
 
 
@@ -283,24 +279,8 @@ def _go_online(target: Target, a: Analysis, files: Any) -> Target:
     """Publish the report run (figures, tables); returns the target with its entity."""
     import wandb
 
-    from vitbn_sweep.tracking.wandb_report import publish_report
-
     entity = target.entity or wandb.Api().default_entity or ""
-    named = {
-        "critical_depth": a.critical,
-        "depth_differences": a.diffs,
-        "lr_stability": a.stability,
-        "lr_stability_gap": a.stability_gap,
-        "seed_spread": a.spread,
-    }
-    publish_report(
-        {name: frame for name, frame in named.items() if not frame.empty},
-        {figure.name: figure.png for figure in files.figures},
-        project=target.project,
-        entity=entity or None,
-        group=target.group,
-        wandb_dir=files.out,
-    )
+    publish_wandb(a, files, project=target.project, entity=entity or None, group=target.group)
     return Target(entity, target.project, target.group)
 
 
@@ -315,21 +295,8 @@ def offline_reason(env: dict[str, str]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.report import write_report
-
-    try:
-        records, stats, sweeps = load_results("files", [args.sweep] if args.sweep else [])
-        settings = Settings(
-            models=tuple(args.models) if args.models else None,
-            metric=args.metric,
-            basis=args.basis,
-            epoch=args.epoch,
-            margin=args.margin,
-        )
-        a = analyze(records, stats, settings, sweeps)
-    except AnalysisError as exc:
-        print(f"analysis: error: {exc}", file=sys.stderr)
-        return 2
+    records, stats, sweeps = load_results("files", [args.sweep] if args.sweep else [])
+    a = analyze(records, stats, from_args(args), sweeps)
     sweep = stats.roots[0]
     files = write_report(a, Path(sweep) / "report")
     print(f"report written: {files.html}")

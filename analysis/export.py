@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -322,11 +321,7 @@ def run(args: argparse.Namespace) -> int:
             )
             if (report.new or report.updated) and list(run_dir.glob("wandb/offline-run-*")):
                 report.hint = f"upload these runs: wandb sync {run_dir}/wandb/offline-run-*"
-    except AnalysisError as exc:
-        print(f"analysis: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"analysis: error: export --to {args.to}: {exc}", file=sys.stderr)
-        return 2
+    except ImportError as exc:  # the tracker's package is an extra
+        raise AnalysisError(f"export --to {args.to}: {exc}") from exc
     print("\n".join(report.lines(str(sweep_dir), args.to)))
     return 0

@@ -6,6 +6,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -61,15 +62,27 @@ def _in_percent(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: frame[c] * 100 for c in shown})
 
 
-def _seed_spread_style(epochs: pd.Series) -> dict:
-    """Seeds as a band over epochs; as error bars when there is one epoch (a band of one
-    point is invisible)."""
-    return {"err_style": "bars", "err_kws": {"capsize": 4}} if epochs.nunique() == 1 else {}
-
-
-def _epoch_axis(grid: sns.FacetGrid, epochs: pd.Series) -> None:
-    """Whole epochs on the x axis, also for one or two epochs (where matplotlib would label
-    0.95 ... 1.05)."""
+def _by_epoch(
+    data: pd.DataFrame,
+    y: str,
+    ylabel: str,
+    title: str,
+    titles: dict[str, str],
+    title_y: float = 1.03,
+    **look: Any,
+) -> sns.FacetGrid:
+    """Lines by epoch, the mean over seeds with the seed band, whole epochs on the x axis: the
+    shape every by-epoch figure shares. ``look``: its facets and style (``sns.relplot``'s);
+    ``titles``: ``FacetGrid.set_titles``'."""
+    epochs = data["epoch"]
+    # Seeds as a band over epochs; as error bars when there is one epoch (a band of one
+    # point is invisible).
+    one = {"err_style": "bars", "err_kws": {"capsize": 4}} if epochs.nunique() == 1 else {}
+    grid = sns.relplot(data=data, x="epoch", y=y, kind="line", errorbar=SEED_BAND, **look, **one)
+    grid.set_axis_labels("epoch", ylabel)
+    grid.set_titles(**titles)
+    # Whole epochs on the x axis, also for one or two epochs (where matplotlib would label
+    # 0.95 ... 1.05).
     low, high = int(epochs.min()), int(epochs.max())
     for ax in grid.axes.flat:
         if high - low < 12:
@@ -77,6 +90,18 @@ def _epoch_axis(grid: sns.FacetGrid, epochs: pd.Series) -> None:
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(low - 0.5, high + 0.5)
+    grid.figure.suptitle(title, y=title_y)
+    return grid
+
+
+def _per_depth(data: pd.DataFrame) -> dict[str, Any]:
+    """One panel per depth, four to a row, so the page shows it near its own size: the fonts
+    stay readable (a model x depth grid was 7 panels wide and shrank to half)."""
+    return {
+        "col": "depth",
+        "col_wrap": min(data["depth"].nunique(), 4),
+        "titles": {"col_template": "depth {col_name}"},
+    }
 
 
 def _palette(models: list[str]) -> dict[str, tuple]:
@@ -99,26 +124,18 @@ def accuracy_curves(
     palette = _palette(tidy["model"].unique().tolist())
     tidy = _in_percent(tidy).assign(_label=labels(tidy, conditions, always=("lr",)))
     for label, data in tidy.groupby("_label", sort=True):
-        depths = sorted(data["depth"].unique())
-        grid = sns.relplot(
-            data=data,
-            x="epoch",
-            y=settings.metric,
+        grid = _by_epoch(
+            data,
+            settings.metric,
+            METRIC_LABELS[settings.metric],
+            f"Accuracy by epoch ({facet_title(label)})",
             hue="model",
-            col="depth",
-            col_wrap=min(len(depths), 4),
-            kind="line",
-            errorbar=SEED_BAND,
             palette=palette,
             marker="o",
             height=2.6,
             aspect=1.15,
-            **_seed_spread_style(data["epoch"]),
+            **_per_depth(data),
         )
-        grid.set_axis_labels("epoch", METRIC_LABELS[settings.metric])
-        grid.set_titles(col_template="depth {col_name}")
-        _epoch_axis(grid, data["epoch"])
-        grid.figure.suptitle(f"Accuracy by epoch ({facet_title(label)})", y=1.03)
         title = f"Accuracy by epoch, {label}"
         caption = f"Mean over seeds, in %; {BAND_WORDS}. One panel per depth."
         figures.append(_save(grid.figure, out, f"curves_{_slug(label)}", title, caption))
@@ -137,29 +154,19 @@ def lr_comparison(
     )
     figures = []
     for label, data in tidy.groupby("_label", sort=True):
-        depths = data["depth"].nunique()
-        # One panel per depth, four to a row, so the page shows it near its own size: the
-        # fonts stay readable (a model x depth grid was 7 panels wide and shrank to half).
         with sns.plotting_context("notebook", font_scale=1.15):
-            grid = sns.relplot(
-                data=data,
-                x="epoch",
-                y=settings.metric,
+            grid = _by_epoch(
+                data,
+                settings.metric,
+                SHORT_LABELS[settings.metric],
+                f"Learning rates compared ({label})",
                 hue="learning rate",
                 style="model",
-                col="depth",
-                col_wrap=min(depths, 4),
-                kind="line",
-                errorbar=SEED_BAND,
                 palette="flare",
                 height=3.0,
                 aspect=1.2,
-                **_seed_spread_style(data["epoch"]),
+                **_per_depth(data),
             )
-            grid.set_axis_labels("epoch", SHORT_LABELS[settings.metric])
-            grid.set_titles(col_template="depth {col_name}")
-            _epoch_axis(grid, data["epoch"])
-            grid.figure.suptitle(f"Learning rates compared ({label})", y=1.03)
         caption = (
             f"Mean over seeds, in %, by learning rate (colour) and model (line style); "
             f"{BAND_WORDS}. One panel per depth."
@@ -384,26 +391,22 @@ def warmup_curves(tidy: pd.DataFrame, settings: Settings, out: Path) -> list[Fig
     )
     long["quantity"] = long["quantity"].replace(METRIC_LABELS).replace({"train_loss": "train loss"})
     long["lr"] = long["lr"].map("{:g}".format)  # seaborn titles the facet "lr = 0.01"
-    grid = sns.relplot(
-        data=long,
-        x="epoch",
-        y="value",
+    grid = _by_epoch(
+        long,
+        "value",
+        "",
+        "Warm-up (DNN): accuracy and train loss by epoch",
+        titles={"col_template": "lr = {col_name}", "row_template": "{row_name}"},
+        title_y=1.02,
         hue="model",
         row="quantity",
         col="lr",
-        kind="line",
-        errorbar=SEED_BAND,
         palette=_palette(long["model"].unique().tolist()),
         marker="o",
         height=2.6,
         aspect=1.3,
         facet_kws={"sharey": "row", "margin_titles": True},
-        **_seed_spread_style(long["epoch"]),
     )
-    grid.set_axis_labels("epoch", "")
-    grid.set_titles(col_template="lr = {col_name}", row_template="{row_name}")
-    _epoch_axis(grid, long["epoch"])
-    grid.figure.suptitle("Warm-up (DNN): accuracy and train loss by epoch", y=1.02)
     caption = f"Mean over seeds (accuracy in %); {BAND_WORDS}."
     return [_save(grid.figure, out, "warmup_curves", "Warm-up: accuracy and train loss", caption)]
 

@@ -195,12 +195,17 @@ def config_key(column: str) -> str:
     return KEY_COLUMNS.get(column) or column.removeprefix(EXTRA_PREFIX)
 
 
+def missing(value: Any) -> bool:
+    """Whether a value read from a frame or a record is absent: None, pd.NA or NaN (a swept
+    key that a job does not have)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def condition_label(values: dict[str, Any]) -> str:
     """``lr=0.003, batch_size=100`` for a condition's values."""
     parts = []
     for key, value in values.items():
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        shown = "none" if missing else f"{value:g}" if isinstance(value, float) else value
+        shown = "none" if missing(value) else f"{value:g}" if isinstance(value, float) else value
         parts.append(f"{key.removeprefix(EXTRA_PREFIX)}={shown}")
     return ", ".join(parts)
 

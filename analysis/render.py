@@ -5,29 +5,27 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.figures import Figure
-from analysis.frames import EXTRA_PREFIX
+from analysis.frames import EXTRA_PREFIX, missing
 
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+if TYPE_CHECKING:  # only named: render stays free of matplotlib, for compare's words
+    from analysis.figures import Figure
 
 
 def pct(value: Any) -> str:
-    return "" if _missing(value) else f"{value * 100:.1f}"
+    return "" if missing(value) else f"{value * 100:.1f}"
 
 
 def points(value: Any) -> str:
-    return "" if _missing(value) else f"{value * 100:+.1f}"
+    return "" if missing(value) else f"{value * 100:+.1f}"
 
 
 def in_points(fraction: float) -> str:
@@ -37,15 +35,21 @@ def in_points(fraction: float) -> str:
 
 
 def interval(low: Any, high: Any) -> str:
-    return "" if _missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
+    return "" if missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
 
 
 def plain(value: Any) -> str:
-    if _missing(value):
+    if missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def condition_text(condition: Iterable[tuple[str, Any]]) -> str:
+    """``lr=0.003, batch_size=100``: a condition's (column, value) pairs as the printed pages
+    and plans name it (a missing value blank)."""
+    return ", ".join(f"{c.removeprefix(EXTRA_PREFIX)}={plain(v)}" for c, v in condition)
 
 
 def _conditions(frame: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
@@ -161,7 +165,7 @@ def jobs_table(summary: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     out["final %"] = jobs["final_test_acc"].map(pct)
     out["final clean %"] = jobs["final_test_acc_clean"].map(pct)
     out["best %"] = jobs["best_test_acc"].map(pct)
-    out["seconds"] = jobs["total_seconds"].map(lambda v: "" if _missing(v) else f"{v:.0f}")
+    out["seconds"] = jobs["total_seconds"].map(lambda v: "" if missing(v) else f"{v:.0f}")
     out["job"] = jobs["job"]
     return out
 

@@ -67,7 +67,7 @@ def method_text(settings: Settings) -> list[str]:
 
 
 def _label(row: dict, conditions: list[str]) -> str:
-    return ", ".join(f"{c.removeprefix('cfg.')}={tables.plain(row[c])}" for c in conditions)
+    return tables.condition_text((c, row[c]) for c in conditions)
 
 
 def sweep_arg(a: Analysis) -> str:
@@ -79,20 +79,25 @@ def sweep_arg(a: Analysis) -> str:
     return "..."
 
 
-def _resolve_hint(a: Analysis) -> str:
-    where = sweep_arg(a)
+def resolve_command(a: Analysis) -> tuple[str, int]:
+    """The ``make resolve`` command that settles the open cells, and how many model-cells have
+    wide seeds: where any have, it asks ``MIN_SEEDS`` of ``WIDE_MIN_SEEDS``, so that no cell
+    settles on a few seeds that all missed a slow mode."""
     wide = int(a.spread["wide"].sum()) if not a.spread.empty else 0
+    least = f" MIN_SEEDS={WIDE_MIN_SEEDS}" if wide else ""
+    return f"make resolve SWEEP={sweep_arg(a)}{least}", wide
+
+
+def _resolve_hint(a: Analysis) -> str:
+    command, wide = resolve_command(a)
     if wide:
         return (
-            f"Run `make resolve SWEEP={where} MIN_SEEDS={WIDE_MIN_SEEDS}` to settle them: it "
-            f"adds seeds only where they can change the answer, and {wide} model-cell(s) have "
-            "wide seeds (see Seed spread), where a few seeds can all miss a slow mode: "
-            f"MIN_SEEDS={WIDE_MIN_SEEDS} settles no cell on fewer."
+            f"Run `{command}` to settle them: it adds seeds only where they can change the "
+            f"answer, and {wide} model-cell(s) have wide seeds (see Seed spread), where a few "
+            f"seeds can all miss a slow mode: MIN_SEEDS={WIDE_MIN_SEEDS} settles no cell on "
+            "fewer."
         )
-    return (
-        f"Run `make resolve SWEEP={where}` to settle them: it adds seeds only where they can "
-        "change the answer."
-    )
+    return f"Run `{command}` to settle them: it adds seeds only where they can change the answer."
 
 
 def _spread(a: Analysis, figures: list[figs.Figure]) -> Section:
@@ -412,3 +417,31 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     if not a.spread.empty:
         atomic_write_text(out / "seed_spread.csv", a.spread.to_csv(index=False))
     return files
+
+
+def publish_wandb(
+    a: Analysis, files: ReportFiles, *, project: str, group: str, entity: str | None
+) -> str:
+    """Put the answer on the dashboard: the report's tables and figures, logged to a wandb
+    report run of ``project`` in the sweep's ``group``; returns the run's URL."""
+    from vitbn_sweep.tracking.wandb_report import publish_report
+
+    named = {
+        "critical_depth": a.critical,
+        "depth_differences": a.diffs,
+        "lr_stability": a.stability,
+        "lr_stability_gap": a.stability_gap,
+        "seed_spread": a.spread,
+    }
+    return publish_report(
+        {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
+            name: frame.astype(object).where(frame.notna(), None)
+            for name, frame in named.items()
+            if not frame.empty
+        },
+        {figure.name: figure.png for figure in files.figures},
+        project=project,
+        entity=entity,
+        group=group,
+        wandb_dir=files.out,
+    )

@@ -47,7 +47,6 @@ the same provisional wording, one command builder (``commands``).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shlex
@@ -72,12 +71,12 @@ from analysis.compare import (
     verdict,
 )
 from analysis.cost import planned_jobs, round_cost
-from analysis.frames import config_key, groups
+from analysis.frames import config_key, groups, missing
 from analysis.load import SweepInfo, load_results, origin_doc, pin_origin, sweep_info
 from analysis.records import AnalysisError
 from analysis.settings import Settings
 from analysis.spread import WIDE_MIN_SEEDS, wide_cells
-from analysis.stability import stability_gap
+from analysis.stability import GAP_ANSWERS, gap_state, stability_gap
 from vitbn_sweep.identity import override_key
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
@@ -144,24 +143,16 @@ def deciding_depths(
     return tuple(sorted(out))
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> tuple[tuple[str, Any], ...]:
     """A row's condition as hashable (column, value) pairs; a missing value is None."""
-    return tuple((c, None if _missing(row[c]) else row[c]) for c in conditions)
+    return tuple((c, None if missing(row[c]) else row[c]) for c in conditions)
 
 
 def matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
     mask = pd.Series(True, index=frame.index)
     for column, value in condition:
-        mask &= frame[column].isna() if _missing(value) else frame[column] == value
+        mask &= frame[column].isna() if missing(value) else frame[column] == value
     return mask
-
-
-def points(x: float) -> str:
-    return f"{x * 100:.1f}"
 
 
 def percent(level: float) -> str:
@@ -197,7 +188,7 @@ def _why(cell: dict[str, Any], margin: float, stop_level: float, min_seeds: int)
         return f"{cell['state']}: {cell['note']}" if cell["note"] else cell["state"]
     if _seeds(cell) < min_seeds:
         return _short(cell["state"], _seeds(cell), min_seeds, "cell")
-    interval = f"{points(cell['stop_low'])} to {points(cell['stop_high'])} points"
+    interval = f"{render.pct(cell['stop_low'])} to {render.pct(cell['stop_high'])} points"
     side = "below" if cell["state"] == WIN else "above"
     return (
         f"provisional {cell['state']}: its {percent(stop_level)} interval ({interval}) still "
@@ -264,10 +255,20 @@ def with_stop_intervals(
 ) -> pd.DataFrame:
     """``diffs`` (``compare.depth_differences`` of ``scores``) with ``stop_low`` and
     ``stop_high``: each cell's interval at ``stop_level``."""
-    stop = depth_differences(scores, pair, replace(settings, level=stop_level))
-    return diffs.assign(  # the same scores: the same cells in the same order
+    return _with_stop(diffs, depth_differences(scores, pair, replace(settings, level=stop_level)))
+
+
+def _with_stop(rows: pd.DataFrame, stop: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (cells or gaps) with ``stop_low``/``stop_high`` from ``stop``: the same rows
+    computed from the same scores at the stop level, so in the same order."""
+    return rows.assign(
         stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
     )
+
+
+def _stop_level(a: Analysis, max_seeds: int, stop_level: float | None) -> float:
+    """The stop level a round plans with: ``stop_level``, else ``default_stop_level``."""
+    return default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
 
 
 def plan_round(
@@ -277,7 +278,7 @@ def plan_round(
     ``default_stop_level``."""
     if a.pair is None or a.diffs.empty:
         return []
-    level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
+    level = _stop_level(a, max_seeds, stop_level)
     cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
     jobs = a.summary[~a.summary["duplicate"]]
     return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
@@ -303,12 +304,13 @@ class GapPlan:
 
 
 def gap_settled(stop_low: float, stop_high: float, margin: float, short: bool) -> bool:
-    """Whether a gap needs no more seeds: its interval at the stop level excludes 0 (a side
-    loses more) or lies within (-``margin``, +``margin``); never while it is ``short`` of
-    seeds. The stop interval holds the report's, so the report's state then agrees."""
+    """Whether a gap needs no more seeds: its state on its interval at the stop level
+    (``stability.gap_state``) is answered, a side loses more or it is within the margin;
+    never while it is ``short`` of seeds. The stop interval holds the report's, so the
+    report's state then agrees."""
     if short:
         return False
-    return bool(stop_low > 0 or stop_high < 0 or (-margin < stop_low and stop_high < margin))
+    return gap_state(1, 1, stop_low, stop_high, margin) in GAP_ANSWERS
 
 
 def _gap_why(
@@ -392,10 +394,9 @@ def plan_gap_round(
     defaults to ``default_stop_level``."""
     if a.pair is None or a.stability_gap.empty:
         return []
-    level = default_stop_level(a.settings.level, max_seeds) if stop_level is None else stop_level
-    stop = stability_gap(a.scores, a.pair, replace(a.settings, level=level))
-    gaps = a.stability_gap.assign(  # the same scores: the same gaps in the same order
-        stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
+    level = _stop_level(a, max_seeds, stop_level)
+    gaps = _with_stop(
+        a.stability_gap, stability_gap(a.scores, a.pair, replace(a.settings, level=level))
     )
     others = [c for c in a.conditions if c != "lr"]
     jobs = a.summary[~a.summary["duplicate"]]
@@ -455,7 +456,7 @@ def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan]
         if keys[-1] in skip:
             continue
         runs.setdefault(cell, []).append(str(job["model"]))
-        errors.setdefault(cell, "" if _missing(job["error"]) else str(job["error"]))
+        errors.setdefault(cell, "" if missing(job["error"]) else str(job["error"]))
     plans = [
         CellPlan(condition, depth, "failed", RERUN, errors[cell], seed, tuple(models))
         for cell, models in runs.items()
@@ -475,7 +476,7 @@ def describe_reruns(plans: Sequence[CellPlan], again: int) -> list[str]:
             "unpaired):"
         )
         for plan in plans:
-            where = f"{label(plan.condition)}, depth {plan.depth}"
+            where = f"{render.condition_text(plan.condition)}, depth {plan.depth}"
             error = f" (it failed: {plan.why})" if plan.why else ""
             lines.append(f"    {where}: seed {plan.seed} for {', '.join(plan.models)}{error}")
     if again:
@@ -494,7 +495,7 @@ def _value(value: Any) -> str:
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, bool):
         return str(value).lower()
-    if _missing(value):
+    if missing(value):
         return "null"
     if isinstance(value, int | float):
         return repr(value)
@@ -550,17 +551,13 @@ def commands(
 # --- the loop ----------------------------------------------------------------------------
 
 
-def label(condition: Sequence[tuple[str, Any]]) -> str:
-    return ", ".join(f"{c.removeprefix('cfg.')}={render.plain(v)}" for c, v in condition)
-
-
 def describe_round(a: Analysis, plans: Sequence[CellPlan]) -> list[str]:
     """Per condition: the critical depth so far, then each cell in the plan and what it gets."""
     lines = []
     for row in a.critical.to_dict("records"):
         condition = condition_of(row, a.conditions)
         lines.append(
-            f"  {label(condition)}: critical depth {row['critical_depth']} "
+            f"  {render.condition_text(condition)}: critical depth {row['critical_depth']} "
             f"({row['verdict']}; seeds {row['seeds']})"
         )
         for plan in sorted((p for p in plans if p.condition == condition), key=lambda p: p.depth):
@@ -584,7 +581,7 @@ def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
     lines = []
     for plan in plans:
         step = f"lr {plan.lr_low:g} -> {plan.lr_high:g}"
-        where = f"{label(plan.condition)}, {step}" if plan.condition else step
+        where = f"{render.condition_text(plan.condition)}, {step}" if plan.condition else step
         if plan.action == SEED:
             todo = f"seed {plan.seed} for " + "; ".join(
                 f"lr {lr:g}: {', '.join(models)}" for lr, models in plan.jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -75,3 +76,54 @@ class Settings:
             f"{self.level:.0%} t intervals over seeds (paired by seed, else pooled or Welch); "
             f"diverged jobs: {self.diverged}"
         )
+
+
+def add_options(sub: argparse.ArgumentParser) -> None:
+    """The comparison options, once for every subcommand that compares (report, critical,
+    resolve, dashboard): each is a ``Settings`` field with its default."""
+    sub.add_argument(
+        "--models",
+        nargs=2,
+        metavar=("CANDIDATE", "BASELINE"),
+        help="the pair to compare (default: vitbnffn vit, else dnnbn dnn, else vitbn vit)",
+    )
+    sub.add_argument("--metric", choices=METRICS, default="test_acc")
+    sub.add_argument(
+        "--basis",
+        choices=BASES,
+        default="final",
+        help="final: accuracy at the epoch; "
+        "auc: mean accuracy over epochs 1..epoch (convergence speed)",
+    )
+    sub.add_argument("--epoch", type=int, help="epoch to compare at (default: the last)")
+    sub.add_argument(
+        "--margin", type=float, default=0.01, help="in accuracy fraction (0.01 = 1 point)"
+    )
+    sub.add_argument("--level", type=float, default=0.95, help="t interval level")
+    sub.add_argument(
+        "--diverged",
+        choices=DIVERGED,
+        default="chance",
+        help="chance: a diverged job scores 1/num_classes from then on; drop: leave it out",
+    )
+    sub.add_argument(
+        "--spread",
+        type=float,
+        default=3.0,
+        help="a cell's seeds are wide when their sd exceeds this many times the sweep's "
+        "typical (median) one",
+    )
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    """The ``Settings`` that ``add_options``' options ask for (checked: ``AnalysisError``)."""
+    return Settings(
+        models=tuple(args.models) if args.models else None,
+        metric=args.metric,
+        basis=args.basis,
+        epoch=args.epoch,
+        margin=args.margin,
+        level=args.level,
+        diverged=args.diverged,
+        spread=args.spread,
+    )

@@ -28,6 +28,7 @@ from analysis.settings import Settings
 
 BASELINE_MORE, CANDIDATE_MORE = "baseline loses more", "candidate loses more"
 WITHIN_MARGIN, UNRESOLVED, NO_DATA = "within the margin", "unresolved", "no data"
+GAP_ANSWERS = (BASELINE_MORE, CANDIDATE_MORE, WITHIN_MARGIN)  # more seeds would not change them
 GAP_COLUMNS = ("candidate", "baseline", "depth", "lr_low", "lr_high", "n", "drop_candidate")
 GAP_COLUMNS += ("drop_baseline", "gap", "ci_low", "ci_high", "method", "state")
 
