@@ -18,7 +18,7 @@ import pandas as pd
 from analysis import render as tables
 from analysis.compare import UNRESOLVED, WIN, Analysis
 from analysis.stability import BASELINE_MORE, WITHIN_MARGIN
-from studies.findings import shrinks
+from studies.findings import critical_bounds, shrinks
 from studies.robustness import on_basis, rank_checks
 from studies.study import Published
 
@@ -109,8 +109,7 @@ def _cell(a: Analysis, claim: Claim) -> tuple[str, str]:
 
 def _critical(a: Analysis, claim: Claim) -> tuple[str, str]:
     row = _row(a.critical, lr=claim.lr)  # type: ignore[arg-type]
-    low, high = int(row["critical_depth_low"]), row["critical_depth_high"]
-    high = None if pd.isna(high) else int(high)
+    low, high = critical_bounds(row)
     study = f"{row['critical_depth']} ({row['verdict']})"
     value = claim.value
     if high is not None and high < value:  # type: ignore[operator]
@@ -124,12 +123,7 @@ def _shrink(a: Analysis, claim: Claim) -> tuple[str, str]:
     ordered = a.critical.sort_values("lr").to_dict("records")
     high = next(r for r in ordered if r["lr"] == claim.lr)
     low = ordered[ordered.index(high) - 1]
-    bounds = [
-        (int(r["critical_depth_low"]), None if pd.isna(r["critical_depth_high"]) else
-         int(r["critical_depth_high"]))
-        for r in (low, high)
-    ]  # fmt: skip
-    answer = shrinks(*bounds)
+    answer = shrinks(critical_bounds(low), critical_bounds(high))
     study = f"{answer}: {low['critical_depth']} -> {high['critical_depth']}"
     return study, {"yes": AGREES, "no": DIFFERS}.get(answer, OPEN)
 

@@ -115,7 +115,8 @@ def shrinks(low_lr: tuple[int, int | None], high_lr: tuple[int, int | None]) -> 
     return "not settled"
 
 
-def _bounds(row: dict) -> tuple[int, int | None]:
+def critical_bounds(row: dict) -> tuple[int, int | None]:
+    """A critical-depth row's range (low, high; high None: above the swept depths)."""
     top = row["critical_depth_high"]
     return int(row["critical_depth_low"]), None if pd.isna(top) else int(top)
 
@@ -130,7 +131,7 @@ def _shrink_findings(a: Analysis) -> list[str]:
     for _, rows in groups(a.critical, others):
         ordered = rows.sort_values("lr").to_dict("records")
         for low, high in zip(ordered, ordered[1:], strict=False):  # consecutive lrs
-            answer = shrinks(_bounds(low), _bounds(high))
+            answer = shrinks(critical_bounds(low), critical_bounds(high))
             why = " (the ranges overlap: more seeds decide it)" if answer == "not settled" else ""
             lines.append(
                 f"  - does the critical depth shrink from lr {tables.plain(low['lr'])} to "

@@ -53,6 +53,7 @@ from studies.redact import redact_study
 from studies.robustness import cross_check_notes, cross_check_table, on_basis
 from studies.seeding import disclosure
 from studies.study import Published, analyse_study
+from vitbn_sweep.identity import dig
 from vitbn_sweep.results import hardware
 from vitbn_sweep.store import COMMANDS_FILE, atomic_write_text
 
@@ -96,10 +97,10 @@ def compute_by_device(results: list[dict[str, Any]]) -> str:
 def provenance(study: list[Published]) -> list[str]:
     """Commit, date, devices, versions, seeds and compute time of the study's jobs."""
     results = [r.result for p in study for r in p.analysis.records]
-    versions = Counter(
+    versions = [
         ", ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items() if k != "git_commit")
         for r in results
-    )
+    ]
     seconds = sum(float(r.get("total_seconds") or 0) for r in results)
     seeds = sorted({int(s) for p in study for s in p.analysis.summary["seed"].dropna()})
     ended = [r.get("ended_at") for r in results if r.get("ended_at")]
@@ -108,7 +109,7 @@ def provenance(study: list[Published]) -> list[str]:
         f"{_git('rev-parse', '--short', 'HEAD')} from {len(results)} job results "
         f"(the last ended {max(ended) if ended else 'never'})",
         "- devices (jobs, compute time): " + compute_by_device(results),
-        "- versions (jobs): " + "; ".join(f"{v}: {n}" for v, n in sorted(versions.items())),
+        "- versions (jobs): " + _counted(versions),
         f"- seeds: {', '.join(map(str, seeds))}; compute time, summed over jobs: "
         f"{seconds / 3600:.1f} h",
         "- each job's own record (config, versions, commit, device, host, times) is its "
@@ -250,12 +251,6 @@ SETUP_KEYS = {  # config key -> how the set-up section names it
 }
 
 
-def _config_value(config: dict[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        config = config.get(part) if isinstance(config, dict) else None  # type: ignore[assignment]
-    return config
-
-
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -275,7 +270,7 @@ def setup(study: list[Published]) -> list[str]:
         configs = [r.result.get("config") or {} for r in p.analysis.records]
         said = []
         for key, name in SETUP_KEYS.items():
-            values = sorted({_shown(_config_value(c, key)) for c in configs})
+            values = sorted({_shown(dig(c, key)) for c in configs})
             said.append(f"{name} {' / '.join(values)}")
         lines.append(f"- {p.question}: {'; '.join(said)}.")
     return [*lines, ""]

@@ -28,6 +28,7 @@ from scipy import stats
 from analysis import render as tables
 from analysis.compare import WIN, Analysis, analyze, depth_differences
 from analysis.frames import groups
+from studies.study import cell_name
 
 RANK_COLUMNS = ("depth", "n", "positive", "wilcoxon_p", "hodges_lehmann", "shapiro_p")
 RANK_COLUMNS += ("t_win", "rank_win")
@@ -148,14 +149,8 @@ def cross_check_table(a: Analysis, steady: Analysis) -> pd.DataFrame:
 
 
 def _where(keys: list[tuple], conditions: list[str]) -> str:
-    """``lr 0.003 depth 6, lr 0.005 depth 6``: cells by lr (the study's one varying
-    condition besides depth) and depth."""
-    shown = []
-    for key in keys:
-        named = dict(zip([*conditions, "depth"], key, strict=True))
-        lr = f"lr {tables.plain(named['lr'])} " if "lr" in named else ""
-        shown.append(f"{lr}depth {tables.plain(named['depth'])}")
-    return ", ".join(shown) or "none"
+    """``lr 0.003 depth 6, lr 0.005 depth 6``, or ``none``."""
+    return ", ".join(cell_name(key, conditions) for key in keys) or "none"
 
 
 def cross_check_notes(a: Analysis, steady: Analysis) -> list[str]:

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import render as tables
 from analysis.compare import LOSE, UNRESOLVED, WIN, Analysis, cell_state, depth_differences
 from analysis.frames import groups
 from analysis.intervals import paired_bounds
 from analysis.resolve import default_stop_level, settled
 from analysis.settings import Settings
+from studies.study import cell_name
 
 SEED_SD = 0.01  # accuracy fraction (1 point): see the module docstring
 SEED_CORR = 0.0  # correlation of the two models' accuracies at one seed
@@ -142,9 +142,7 @@ def flips(a: Analysis, grid: int) -> list[str]:
     for key, row in groups(table, [*a.conditions, "depth"]):
         labels = [(k, row[k].iloc[0]) for k in looks if row[k].iloc[0]]
         if len({label for _, label in labels}) > 1:
-            named = dict(zip([*a.conditions, "depth"], key, strict=True))
-            lr = f"lr {tables.plain(named['lr'])} " if "lr" in named else ""
-            out.append(f"{lr}depth {named['depth']}: {_runs(labels)}")
+            out.append(f"{cell_name(key, a.conditions)}: {_runs(labels)}")
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from analysis import render as tables
 from analysis.compare import Analysis, analyze
 from analysis.load import SweepInfo, _grid_size, load_results
 from analysis.records import AnalysisError
@@ -47,6 +48,14 @@ def analyse_study(results: Path, settings: Settings | None = None) -> list[Publi
         analysis = analyze(records, stats, replace(base, models=pair), sweeps)
         out.append(Published(name, question, analysis))
     return out
+
+
+def cell_name(key: tuple, conditions: list[str]) -> str:
+    """``lr 0.003 depth 6``: a cell (its conditions and depth, ``key``) by lr, the study's
+    one varying condition besides depth, and depth."""
+    named = dict(zip([*conditions, "depth"], key, strict=True))
+    lr = f"lr {tables.plain(named['lr'])} " if "lr" in named else ""
+    return f"{lr}depth {tables.plain(named['depth'])}"
 
 
 def _study_size(sweep: SweepInfo) -> int | None:
