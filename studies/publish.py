@@ -379,7 +379,7 @@ def run(args: Any) -> int:
     try:
         written = publish(Path(args.results), readme=Path(args.readme) if args.readme else None)
     except AnalysisError as exc:
-        print(f"analysis: error: {exc}", file=sys.stderr)
+        print(f"publish: error: {exc}", file=sys.stderr)
         return 2
     print(
         f"published in {time.perf_counter() - start:.1f} s: "
