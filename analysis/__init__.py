@@ -11,13 +11,11 @@
               where an lr gap is (``make resolve GAP=1``); cost: a round's job time,
               priced at the sweep's own job times
     figures, render, report: the report dir; cli: ``python -m analysis``
-    findings, publish: the study's answer in sentences, and ``results/README.md``;
-              robustness (ranks, Bonferroni, AUC basis), seeding (the adaptive design and
-              its false-win rate, by simulation), article (its claims beside the study's),
-              redact (no private paths in the published records)
 
-The simulations that check these rules against a known truth are not installed: studies/
-in the repository (``make simulate``).
+The study's own pages (``make publish``: findings, the article beside the study, rank
+cross-checks, the seeding disclosure, redaction) and the simulations that check these
+rules against a known truth (``make simulate``) are not installed: studies/ in the
+repository.
 
     records, stats = records_from_dirs(["outputs/grid_c"])
     result = analyze(records, stats, Settings(models=("vitbnffn", "vit")))
