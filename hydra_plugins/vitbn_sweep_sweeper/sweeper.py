@@ -304,12 +304,21 @@ class ValidatingSweeper(Sweeper):
         )
         for overrides, owner in plan.elsewhere.items():
             log.warning("not launched, %s runs it: %s", owner, plan.dir(overrides).name)
-        record = sweep_record.start(sweep_dir, self.config, plan)
         me = claims.this_owner(token)
-        for overrides in plan.pending:  # claimed now: a rerun meanwhile does not launch them
-            claims.claim(plan.dir(overrides), me, plan.identities[tuple(overrides)])
+        claimed: list[Path] = []
+        try:
+            record = sweep_record.start(sweep_dir, self.config, plan)
+            for overrides in plan.pending:  # claimed now: a rerun meanwhile does not launch them
+                claims.claim(plan.dir(overrides), me, plan.identities[tuple(overrides)])
+                claimed.append(plan.dir(overrides))
+        except store.WriteError as exc:  # a full disk before any job: one line, nothing held
+            for job_dir in claimed:
+                claims.release(job_dir, me)
+            log.error("sweep %s: %s; nothing was launched: free space and run the same "
+                      "command again", sweep_dir, exc)  # fmt: skip
+            sys.exit(1)
         errors: dict[tuple[str, ...], BaseException] = {}
-        launch_failed = False
+        not_launched: set[tuple[str, ...]] = set()  # their batch failed to launch
         # One line per job that ends and a sweep progress line with an ETA, whatever the
         # launcher: the watcher reads only the job directories.
         watcher = SweepWatcher(sweep_dir, [plan.dir(o) for o in plan.jobs]).start()
@@ -319,11 +328,13 @@ class ValidatingSweeper(Sweeper):
                 batch = plan.pending[start : start + size]
                 try:
                     returns = self.launcher.launch(batch, initial_job_idx=start)
-                except Exception as exc:  # sbatch refused, a Slurm job lost, ...
-                    launch_failed = True
-                    log.error(
-                        "launching %d jobs failed: %s: %s", len(batch), type(exc).__name__, exc
-                    )
+                except Exception as exc:  # sbatch refused, a Slurm job lost, a full disk ...
+                    not_launched.update(map(tuple, batch))
+                    where = ""  # a failed write (Hydra's own files) may not name its file
+                    if isinstance(exc, OSError):
+                        where = f" writing {exc.filename or f'under {sweep_dir}'}"
+                    log.error("launching %d jobs failed%s: %s: %s",
+                              len(batch), where, type(exc).__name__, exc)  # fmt: skip
                     continue
                 for overrides, ret in zip(batch, returns, strict=True):
                     if ret.status == JobStatus.FAILED:
@@ -343,12 +354,14 @@ class ValidatingSweeper(Sweeper):
             for overrides in plan.pending:  # jobs that never started keep no claim of ours
                 job_dir = plan.dir(overrides)
                 claims.release(job_dir, me)
-                if tuple(overrides) in errors and store.untouched(job_dir):
+                failed = tuple(overrides) in errors or tuple(overrides) in not_launched
+                if failed and store.untouched(job_dir):
                     shutil.rmtree(job_dir)  # failed before it wrote: nothing left behind
+                    # (nor Hydra's .hydra/ files, which a full disk leaves 0 bytes)
                 with contextlib.suppress(OSError):  # nor an empty directory
                     job_dir.rmdir()
         summary = sweep_record.finish(record, plan, errors)
         log.info("%s", summary.line)
-        if summary.failed or launch_failed:
+        if summary.failed or not_launched:
             sys.exit(1)
         return summary
