@@ -55,6 +55,14 @@ HOW_KEYS: tuple[str, ...] = (
     "trainer.cuda_graph",
 )
 DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
+# The keys a study compares, by the short label that names them in log lines, tracker
+# run names and tags: every place that names a job leads with these (``job_lead``).
+LEAD_KEYS: dict[str, str] = {
+    "model": "model.name",
+    "depth": "model.depth",
+    "lr": "optim.lr",
+    "seed": "trainer.seed",
+}
 
 
 def dig(config: Any, dotted: str) -> Any:
@@ -103,10 +111,21 @@ def identity_differences(now: Any, there: Any, *, there_word: str = "there") -> 
     return walk(now, there, "")
 
 
+def job_lead(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's values of ``LEAD_KEYS``: e.g. ``{"model": "vit", "depth": 3, ...}``
+    (from a resolved config)."""
+    return {label: dig(config, dotted) for label, dotted in LEAD_KEYS.items()}
+
+
+def job_labels(config: Mapping[str, Any]) -> list[str]:
+    """The job's lead as words: ``["vit", "depth=3", "lr=0.001", "seed=0"]`` (tracker tags)."""
+    model, *rest = job_lead(config).items()
+    return [str(model[1]), *(f"{label}={value}" for label, value in rest)]
+
+
 def job_name(config: Mapping[str, Any]) -> str:
-    """A job's name in log lines and tracker runs: ``vit depth=3 lr=0.001 seed=0``."""
-    model, optim, trainer = config["model"], config["optim"], config["trainer"]
-    return f"{model['name']} depth={model['depth']} lr={optim['lr']} seed={trainer['seed']}"
+    """A job's name in log lines: ``vit depth=3 lr=0.001 seed=0``."""
+    return " ".join(job_labels(config))
 
 
 def override_key(override: str) -> str:
