@@ -1,8 +1,8 @@
 """A job's identity: the one definition of "the same job".
 
 A job is what it computes: its config without the keys that only say where or
-how it runs (``HOW_KEYS``). Everything that decides whether two jobs are the
-same derives from this module:
+how it runs (``HOW_KEYS``, declared in ``conf/how_keys.yaml``). Everything that
+decides whether two jobs are the same derives from this module:
 
 - the job's directory in a sweep, ``<paths.outputs>/<sweep_name>/<job_dirname>``:
   its command-line overrides, sorted, without the how-keys (the resolver
@@ -17,11 +17,10 @@ same derives from this module:
 So a rerun that changes only how-keys (``logger=none``, ``resume.rerun_failed=true``,
 ``trainer.device=cuda``, ``trainer.eval_chunk=500`` ...) addresses the same directories.
 
-Deliberate choices: ``trainer.compile`` and ``trainer.cuda_graph`` are how-keys (the
-same maths, fused or replayed; results agree to float rounding), ``trainer.precision``
-is not (bf16 changes the numbers beyond rounding: a bf16 job is another job). The
-fast pipeline draws its random numbers on the CPU, so ``trainer.device`` does not
-change the data stream.
+Deliberate choices (the reasons stand beside the keys in ``conf/how_keys.yaml``):
+``trainer.compile`` and ``trainer.cuda_graph`` are how-keys, ``trainer.precision`` is
+not. The fast pipeline draws its random numbers on the CPU, so ``trainer.device`` does
+not change the data stream.
 
 Imports nothing heavy: the sweeper calls it on a Slurm login node.
 """
@@ -29,31 +28,63 @@ Imports nothing heavy: the sweeper calls it on a Slurm login node.
 from __future__ import annotations
 
 import copy
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 
-# Dotted keys (a key also covers everything below it) that say where or how a job
-# runs, not what it computes.
-HOW_KEYS: tuple[str, ...] = (
-    "sweep_name",
-    "experiment",
-    "paths",
-    "logger",
-    "resume",
-    "hydra",
-    "data.root",
-    "data.download",
-    "data.num_workers",
-    "trainer.device",
-    "trainer.threads",
-    "trainer.progress",
-    "trainer.eval_chunk",
-    "trainer.compile",
-    "trainer.flush_denormal",
-    "trainer.cuda_graph",
-)
+from vitbn_sweep import schema
+
+HOW_KEYS_FILE = "how_keys.yaml"  # in conf/: the declaration of the how-keys
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+NOT_IN_SCHEMA = ("hydra", *schema.ROOT_GROUPS)  # how-keys that no key of conf/ lies below
+
+
+class HowKeysError(ValueError):
+    """``conf/how_keys.yaml`` is not what ``how_keys`` expects: nothing can be identified."""
+
+
+def how_keys(text: str, where: str = HOW_KEYS_FILE) -> dict[str, tuple[str, ...]]:
+    """The how-keys that the YAML ``text`` declares: ``{"own": (...), "process": (...)}``.
+
+    Refuses (naming ``where``) anything but two lists of distinct config keys (or nodes,
+    ``hydra`` and the ``experiment`` group included): a typo here would silently move
+    every job to another directory and identity.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise HowKeysError(f"{where}: not YAML: {exc}") from None
+    declared = raw.get("how_keys") if isinstance(raw, dict) else None
+    if not isinstance(declared, dict) or set(declared) != {"own", "process"}:
+        raise HowKeysError(f"{where}: expected `how_keys:` with the lists `own:` and `process:`")
+    keys: dict[str, tuple[str, ...]] = {}
+    for kind, listed in declared.items():
+        bad = [k for k in listed or [] if not (isinstance(k, str) and DOTTED.fullmatch(k))]
+        if not isinstance(listed, list) or not listed or bad:
+            raise HowKeysError(f"{where}: how_keys.{kind} must list dotted keys; bad: {bad}")
+        keys[kind] = tuple(listed)
+    twice = [k for k, n in Counter(keys["own"] + keys["process"]).items() if n > 1]
+    if twice:
+        raise HowKeysError(f"{where}: how-keys declared twice: {twice}")
+    defined = schema.all_keys()
+    for key in keys["own"] + keys["process"]:
+        below = [d for d in defined if d == key or d.startswith(f"{key}.")]
+        if key not in NOT_IN_SCHEMA and not below:
+            raise HowKeysError(f"{where}: {schema.unknown_key_message(key, defined)}")
+    return keys
+
+
+_declared = resources.files("vitbn_sweep.conf") / HOW_KEYS_FILE
+_HOW = how_keys(_declared.read_text(), str(_declared))
+# Dotted keys that say where or how a job runs, not what it computes; those of them that
+# one training process has (stacked members share them: ``vitbn_sweep.stacked``).
+PROCESS_KEYS: tuple[str, ...] = _HOW["process"]
+HOW_KEYS: tuple[str, ...] = _HOW["own"] + PROCESS_KEYS
 DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
 # The keys a study compares, by the short label that names them in log lines, tracker
 # run names and tags: every place that names a job leads with these (``job_lead``).

@@ -4,8 +4,8 @@ Jobs stack when they compute the same model on the same data the same way and di
 only in what each member of a stacked model has for itself (``MEMBER_KEYS``: the
 learning rate and the seed). So a group is: equal job identity (``vitbn_sweep.identity``)
 once the member keys are left out, and equal settings of the one process they share
-(``PROCESS_KEYS``: how-keys such as the device and thread count). Other how-keys (logger,
-resume, paths, data root) stay each member's own.
+(``PROCESS_KEYS``: how-keys such as the device and thread count, ``conf/how_keys.yaml``).
+Other how-keys (logger, resume, paths, data root) stay each member's own.
 
 Only the fast pipeline stacks: its data stream comes from explicit generators seeded by
 (seed, epoch). The torchvision pipeline draws its augmentation from the process-wide RNG,
@@ -21,10 +21,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vitbn_sweep.identity import HOW_KEYS, dig, job_identity
+from vitbn_sweep.identity import PROCESS_KEYS, dig, job_identity
 
 MEMBER_KEYS: tuple[str, ...] = ("optim.lr", "trainer.seed")
-PROCESS_KEYS = tuple(key for key in HOW_KEYS if key.startswith("trainer."))  # one process's
 STACKABLE_PIPELINES = ("fast",)
 
 
