@@ -44,6 +44,11 @@ DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 NOT_IN_SCHEMA = ("hydra", *schema.ROOT_GROUPS)  # how-keys that no key of conf/ lies below
 
 
+def covers(keys: Iterable[str], key: str) -> bool:
+    """True if the dotted ``key`` is one of ``keys`` or lies below one."""
+    return any(key == k or key.startswith(f"{k}.") for k in keys)
+
+
 class HowKeysError(ValueError):
     """``conf/how_keys.yaml`` is not what ``how_keys`` expects: nothing can be identified."""
 
@@ -73,8 +78,7 @@ def how_keys(text: str, where: str = HOW_KEYS_FILE) -> dict[str, tuple[str, ...]
         raise HowKeysError(f"{where}: how-keys declared twice: {twice}")
     defined = schema.all_keys()
     for key in keys["own"] + keys["process"]:
-        below = [d for d in defined if d == key or d.startswith(f"{key}.")]
-        if key not in NOT_IN_SCHEMA and not below:
+        if key not in NOT_IN_SCHEMA and not any(covers([key], d) for d in defined):
             raise HowKeysError(f"{where}: {schema.unknown_key_message(key, defined)}")
     return keys
 
@@ -107,17 +111,18 @@ def dig(config: Any, dotted: str) -> Any:
 
 def is_how_key(key: str) -> bool:
     """True if the dotted ``key`` (or a key above it) says where/how a job runs."""
-    return any(key == how or key.startswith(f"{how}.") for how in HOW_KEYS)
+    return covers(HOW_KEYS, key)
 
 
-def job_identity(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The nested ``config`` without the how-keys: what the job computes."""
+def without(config: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """A copy of the nested ``config`` without the dotted ``keys`` (and all below them)."""
+    keys = tuple(keys)
 
     def strip(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in node.items():
             dotted = f"{prefix}{key}"
-            if is_how_key(dotted):
+            if covers(keys, dotted):
                 continue
             if isinstance(value, Mapping):
                 out[key] = strip(value, f"{dotted}.")
@@ -126,6 +131,11 @@ def job_identity(config: Mapping[str, Any]) -> dict[str, Any]:
         return out
 
     return strip(config, "")
+
+
+def job_identity(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested ``config`` without the how-keys: what the job computes."""
+    return without(config, HOW_KEYS)
 
 
 def identity_differences(now: Any, there: Any, *, there_word: str = "there") -> list[str]:

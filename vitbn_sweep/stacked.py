@@ -21,28 +21,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vitbn_sweep.identity import PROCESS_KEYS, dig, job_identity
+from vitbn_sweep.identity import PROCESS_KEYS, dig, job_identity, without
 
 MEMBER_KEYS: tuple[str, ...] = ("optim.lr", "trainer.seed")
 STACKABLE_PIPELINES = ("fast",)
-
-
-def _without(node: Mapping[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
-    out = dict(node)
-    for key in dotted:
-        head, _, rest = key.partition(".")
-        if head in out and rest and isinstance(out[head], Mapping):
-            out[head] = _without(out[head], [rest])
-        elif head in out and not rest:
-            del out[head]
-    return out
 
 
 def group_key(config: Mapping[str, Any]) -> str:
     """Jobs with equal keys can be members of one stacked model (a resolved job config)."""
     identity = job_identity(config)
     if dig(config, "data.pipeline") in STACKABLE_PIPELINES:
-        identity = _without(identity, MEMBER_KEYS)
+        identity = without(identity, MEMBER_KEYS)
     process = {key: dig(config, key) for key in PROCESS_KEYS}
     return json.dumps({"identity": identity, "process": process}, sort_keys=True, default=str)
 
