@@ -206,6 +206,7 @@ class StackedLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         groups, tasks = self.group_tasks(job_overrides, initial_job_idx)
+        log_groups(groups, job_overrides, initial_job_idx, max_members=self.max_members)
         if self.n_jobs == 1 or len(tasks) == 1:
             return in_job_order(groups, [task() for task in tasks])
         from joblib import Parallel, delayed
@@ -225,8 +226,7 @@ def group_tasks(
     *,
     max_members: int,
 ) -> tuple[list[list[int]], list[GroupTask]]:
-    """The jobs' groups (indices into ``job_overrides``) and a task per group, logged as
-    Hydra's launchers log their jobs (both stacked launchers group here)."""
+    """The jobs' groups (indices into ``job_overrides``) and a task per group."""
     loader = hydra_context.config_loader
     configs = [
         store.plain_config(loader.load_sweep_config(config, list(overrides)))
@@ -243,6 +243,16 @@ def group_tasks(
         )
         for group in groups
     ]
+    return groups, tasks
+
+
+def log_groups(
+    groups: list[list[int]],
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    *,
+    max_members: int,
+) -> None:
     log.info(
         "Launching %d jobs in %d stacked groups (at most %d members each)",
         len(job_overrides),
@@ -253,7 +263,6 @@ def group_tasks(
         for i in group:
             log.info("\tgroup %d #%d : %s", g, initial_job_idx + i,
                      " ".join(filter_overrides(job_overrides[i])))  # fmt: skip
-    return groups, tasks
 
 
 def in_job_order(

@@ -22,7 +22,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 
-from hydra_plugins.vitbn_sweep_stacked.launcher import group_tasks, in_job_order
+from hydra_plugins.vitbn_sweep_stacked.launcher import group_tasks, in_job_order, log_groups
 from hydra_plugins.vitbn_sweep_sweeper.slurm import ClaimingSlurmLauncher, Submitted
 
 MAX_MEMBERS = 8
@@ -50,6 +50,7 @@ class StackedSlurmLauncher(ClaimingSlurmLauncher):
             initial_job_idx,
             max_members=self.max_members,
         )
+        log_groups(groups, job_overrides, initial_job_idx, max_members=self.max_members)
         with executor.batch():
             jobs = [executor.submit(task) for task in tasks]
         return list(zip(jobs, groups, strict=True))
