@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,40 @@ def test_identity_keeps_every_key_that_changes_the_maths() -> None:
     base = job_identity(compose_config(["model=vit"]))
     for what in ["trainer.precision=bf16", "data.test_seed=1", "trainer.diverge_check=false"]:
         assert job_identity(compose_config(["model=vit", what])) != base, what
+
+
+HOW_KEYS_YAML = (CONF / "how_keys.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            HOW_KEYS_YAML.replace("- trainer.device", "- trainer.devce"),
+            "did you mean trainer.device?",
+        ),
+        (HOW_KEYS_YAML.replace("process:", "shared:"), "with the lists `own:` and `process:`"),
+        (HOW_KEYS_YAML.replace("- logger", "- 3"), "how_keys.own must list dotted keys; bad: [3]"),
+        (HOW_KEYS_YAML + "    - paths\n", "how-keys declared twice: ['paths']"),
+        ("how_keys: [", "not YAML"),
+    ],
+)
+def test_a_wrong_how_keys_declaration_is_refused_naming_the_file(text: str, message: str) -> None:
+    from vitbn_sweep.identity import HowKeysError, how_keys
+
+    with pytest.raises(HowKeysError, match=re.escape("conf/how_keys.yaml: ")) as caught:
+        how_keys(text, "conf/how_keys.yaml")
+    assert message in str(caught.value)
+
+
+def test_how_keys_are_declared_in_conf_and_cover_every_how_override() -> None:
+    from vitbn_sweep.identity import HOW_KEYS, PROCESS_KEYS, how_keys, is_how_key, override_key
+
+    assert how_keys(HOW_KEYS_YAML) == {
+        "own": HOW_KEYS[: -len(PROCESS_KEYS)],
+        "process": PROCESS_KEYS,
+    }
+    assert all(is_how_key(override_key(how)) for how in HOW_OVERRIDES)
 
 
 BAD = [

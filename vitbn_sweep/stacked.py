@@ -4,8 +4,8 @@ Jobs stack when they compute the same model on the same data the same way and di
 only in what each member of a stacked model has for itself (``MEMBER_KEYS``: the
 learning rate and the seed). So a group is: equal job identity (``vitbn_sweep.identity``)
 once the member keys are left out, and equal settings of the one process they share
-(``PROCESS_KEYS``: how-keys such as the device and thread count). Other how-keys (logger,
-resume, paths, data root) stay each member's own.
+(``PROCESS_KEYS``: how-keys such as the device and thread count, ``conf/how_keys.yaml``).
+Other how-keys (logger, resume, paths, data root) stay each member's own.
 
 Only the fast pipeline stacks: its data stream comes from explicit generators seeded by
 (seed, epoch). The torchvision pipeline draws its augmentation from the process-wide RNG,
@@ -21,29 +21,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vitbn_sweep.identity import HOW_KEYS, dig, job_identity
+from vitbn_sweep.identity import PROCESS_KEYS, dig, job_identity, without
 
 MEMBER_KEYS: tuple[str, ...] = ("optim.lr", "trainer.seed")
-PROCESS_KEYS = tuple(key for key in HOW_KEYS if key.startswith("trainer."))  # one process's
 STACKABLE_PIPELINES = ("fast",)
-
-
-def _without(node: Mapping[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
-    out = dict(node)
-    for key in dotted:
-        head, _, rest = key.partition(".")
-        if head in out and rest and isinstance(out[head], Mapping):
-            out[head] = _without(out[head], [rest])
-        elif head in out and not rest:
-            del out[head]
-    return out
 
 
 def group_key(config: Mapping[str, Any]) -> str:
     """Jobs with equal keys can be members of one stacked model (a resolved job config)."""
     identity = job_identity(config)
     if dig(config, "data.pipeline") in STACKABLE_PIPELINES:
-        identity = _without(identity, MEMBER_KEYS)
+        identity = without(identity, MEMBER_KEYS)
     process = {key: dig(config, key) for key in PROCESS_KEYS}
     return json.dumps({"identity": identity, "process": process}, sort_keys=True, default=str)
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Submitted = list[tuple[Any, list[int]]]  # (submitit job, indices of the sweep jobs it runs)
 INIT_KEYS = ("max_num_timeout",)  # launcher keys of the executor itself, not of a job
+CLUSTER = "slurm"  # submitit's cluster name, and the prefix of its Slurm parameters
 
 
 class ClaimingSlurmLauncher(SlurmLauncher):
@@ -41,14 +42,14 @@ class ClaimingSlurmLauncher(SlurmLauncher):
         """submitit's executor for this launcher's config, set up as Hydra's launcher does."""
         import submitit
 
-        init = {f"{self._EXECUTOR}_{k}": v for k, v in self.params.items() if k in INIT_KEYS}
+        init = {f"{CLUSTER}_{k}": v for k, v in self.params.items() if k in INIT_KEYS}
         executor = submitit.AutoExecutor(
-            cluster=self._EXECUTOR, folder=self.params["submitit_folder"], **init
+            cluster=CLUSTER, folder=self.params["submitit_folder"], **init
         )
         shared = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(
             **{
-                k if k in shared else f"{self._EXECUTOR}_{k}": v
+                k if k in shared else f"{CLUSTER}_{k}": v
                 for k, v in self.params.items()
                 if k not in {*INIT_KEYS, "submitit_folder"}
             }
@@ -77,7 +78,7 @@ class ClaimingSlurmLauncher(SlurmLauncher):
     ) -> Sequence[JobReturn]:
         assert self.config is not None and len(job_overrides) > 0
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR, sweep_dir)
+        log.info("Submitit '%s' sweep output dir : %s", CLUSTER, sweep_dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if "mode" in self.config.hydra.sweep:
             os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))

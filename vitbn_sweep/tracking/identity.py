@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.identity import job_labels
+
 ID_HASH_CHARS = 16
 
 
@@ -68,14 +70,7 @@ def param_text(value: Any) -> str:
 
 
 def run_tags(config: Mapping[str, Any], extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Tags every tracker run carries: model, depth, lr, seed, sweep, plus ``extra``."""
-    model, optim, trainer = config["model"], config["optim"], config["trainer"]
-    tags = [
-        str(model["name"]),
-        f"depth={model['depth']}",
-        f"lr={optim['lr']}",
-        f"seed={trainer['seed']}",
-        f"sweep={config['sweep_name']}",
-        *map(str, extra),
-    ]
+    """Tags every tracker run carries: the job's lead (model, depth, lr, seed), its
+    sweep, plus ``extra``."""
+    tags = [*job_labels(config), f"sweep={config['sweep_name']}", *map(str, extra)]
     return list(dict.fromkeys(tag[:64] for tag in tags))

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.identity import job_lead
 from vitbn_sweep.tracking.base import Tracker
 from vitbn_sweep.tracking.identity import TrackerRun, flatten, param_text, tracker_run
 from vitbn_sweep.tracking.names import run_name
@@ -110,16 +111,14 @@ def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
 def run_tags(
     config: Mapping[str, Any], identity: TrackerRun, job_dir: Path, extra: list[str]
 ) -> dict[str, str]:
-    model, optim, trainer = config["model"], config["optim"], config["trainer"]
+    lead = job_lead(config)
     return {
         RUN_KEY_TAG: identity.run_id,
         JOB_TAG: identity.job,
         JOB_DIR_TAG: str(Path(job_dir).resolve()),
         SWEEP_TAG: identity.sweep,
-        "model": str(model["name"]),
-        "depth": str(model["depth"]),
-        "lr": f"{float(optim['lr']):g}",
-        "seed": str(trainer["seed"]),
+        **{label: str(value) for label, value in lead.items()},
+        "lr": f"{float(lead['lr']):g}",
         STATUS_TAG: "running",
         **{str(t): "true" for t in extra},
     }

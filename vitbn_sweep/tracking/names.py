@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from vitbn_sweep.identity import DIRNAME_SEP, override_key
+from vitbn_sweep.identity import DIRNAME_SEP, LEAD_KEYS, job_lead, override_key
 
 # Overrides that the name's lead already says (a group choice ``model=vit`` included).
-LEAD_KEYS = frozenset({"model", "model.name", "model.depth", "optim.lr", "trainer.seed"})
+LEAD_OVERRIDES = frozenset({"model", *LEAD_KEYS.values()})
 BRACKETS = {"[": "]", "{": "}", "(": ")"}
 
 
@@ -47,12 +47,12 @@ def run_name(config: Mapping[str, Any], job: str = "") -> str:
     ``job`` is the job's path relative to the sweep dir (its overrides, as
     ``tracking.identity.tracker_run`` gives it); empty for a job outside a sweep.
     """
-    model, optim, trainer = config["model"], config["optim"], config["trainer"]
-    lead = f"{model['name']}-d{model['depth']}-lr{float(optim['lr']):g}-s{trainer['seed']}"
+    model, depth, lr, seed = job_lead(config).values()
+    lead = f"{model}-d{depth}-lr{float(lr):g}-s{seed}"
     dirname = PurePosixPath(job).name if job else ""
     rest = [
         short_override(o)
         for o in split_overrides(dirname)
-        if "=" in o and override_key(o) not in LEAD_KEYS
+        if "=" in o and override_key(o) not in LEAD_OVERRIDES
     ]
     return f"{lead} {DIRNAME_SEP.join(rest)}" if rest else lead
