@@ -285,6 +285,8 @@ cp -r {out}/outputs {saved}/second
             if record["status"] == "failed":
                 assert "No space left on device" in record["error"]["message"]
                 assert str(out) in record["error"]["message"]  # the file is named
+                on_disk = store.read_metrics(job) if (job / store.METRICS_FILE).exists() else []
+                assert record["epochs_run"] == len(on_disk)  # not one ahead of metrics.csv
         if (job / store.METRICS_FILE).exists() and (job / store.CHECKPOINT_FILE).exists():
             rows = store.read_metrics(job)
             epoch = resume.load_checkpoint(job / store.CHECKPOINT_FILE)["epoch"]

@@ -129,8 +129,10 @@ class Job:
         state: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
     ) -> None:
         """Record a finished epoch: the checkpoint (``state()`` gives the model's and the
-        optimizer's state dicts), then ``row`` into metrics.csv, then the tracker."""
-        self.rows.append(row)
+        optimizer's state dicts), then ``row`` into metrics.csv, then the tracker. The job
+        counts the epoch only once both are written, so a write that fails (a full disk)
+        leaves a failed result whose ``epochs_run`` matches the rows on disk."""
+        rows = [*self.rows, row]
         if self.config["resume"]["checkpoint"]:
             model_state, optimizer_state = state()
             resume.save_checkpoint(
@@ -138,14 +140,15 @@ class Job:
                 {
                     "identity": job_identity(self.config),
                     "epoch": row["epoch"],
-                    "rows": self.rows,
+                    "rows": rows,
                     "model": model_state,
                     "optimizer": optimizer_state,
                     "seconds": time.perf_counter() - self.t0,
                     "started_at": self.record["started_at"],
                 },
             )
-        store.write_metrics(self.job_dir, self.rows)
+        store.write_metrics(self.job_dir, rows)
+        self.rows = rows
         self.tracker.log_epoch(row)
         self.log(logging.INFO, "%s", epoch_line(row, self.config["trainer"]["epochs"]))
 
