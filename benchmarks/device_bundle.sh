@@ -19,3 +19,5 @@ done
 find .gpu/site -name __pycache__ -prune -exec rm -rf {} +
 tar czf .gpu/mnist.tgz -C "$DATA" MNIST/raw
 du -sh .gpu/site .gpu/mnist.tgz
+# the commit, for study.json (the device gets a copy of the working tree without .git)
+echo "$(git rev-parse HEAD)$(git status --porcelain --untracked-files=no | grep -q . && echo +dirty)" > .gpu/commit

@@ -3,8 +3,8 @@
 # repository root with .gpu/ carried along (make device-bundle builds it), e.g.
 #   run(command="bash benchmarks/device_run.sh", carry=[".gpu"], timeout_s=600)
 # It unpacks .gpu/ (pure-Python hydra & co, MNIST), then runs benchmarks/gpu.sh with a
-# deadline inside the 10-minute call and packs its output and results/ into $OUT.
-# Rerun it for the rest of the study: gpu.sh skips the completed jobs.
+# deadline inside the 10-minute call and packs its output (the study's fresh sweep dirs
+# and study.json among it) into $OUT.
 T0=$(date +%s)
 mkdir -p /tmp/site /tmp/data && cp -r .gpu/site/. /tmp/site/ && tar xzf .gpu/mnist.tgz -C /tmp/data || exit 9
 # the device gets no editable install: put conf/ where pkg://vitbn_sweep.conf finds it
@@ -13,9 +13,8 @@ export PYTHONPATH=$PWD:/tmp/site VITBN_DATA_DIR=/tmp/data PYTHONUNBUFFERED=1
 python3 -c "import torch,hydra,omegaconf,submitit,joblib;print(torch.__version__,torch.version.cuda,torch.cuda.get_device_name(0),hydra.__version__)"
 nproc; free -g | head -2
 PY=python3 BENCH_ARGS="--repeats 2 --seconds 0.4" SMOKE_TIMEOUT=160 BENCH_TIMEOUT=110 \
-  STUDY_JOBS=10 DEADLINE=$((T0 + 570)) bash benchmarks/gpu.sh /tmp/gpuout
+  STUDY_COMMIT=$(cat .gpu/commit 2>/dev/null) DEADLINE=$((T0 + 570)) bash benchmarks/gpu.sh /tmp/gpuout
 echo "total $(( $(date +%s) - T0 )) s"
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv || true
 tar czf "$OUT/gpu.tgz" -C /tmp gpuout
-tar czf "$OUT/results.tgz" --exclude='*.pt' --exclude='.claim.json' results
 ls -la "$OUT"

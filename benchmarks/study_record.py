@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ from vitbn_sweep.store.status import read_sweep
 
 
 def commit() -> str:
-    """The checkout's commit, ``+dirty`` when it has uncommitted changes."""
+    """The checkout's commit, ``+dirty`` when it has uncommitted changes; on a copy without
+    ``.git`` (a lent device machine) ``STUDY_COMMIT``, which ``make device-bundle`` records."""
+    if os.environ.get("STUDY_COMMIT"):
+        return os.environ["STUDY_COMMIT"]
     run = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, check=False)  # noqa: E731
     head = run("rev-parse", "HEAD").stdout.strip() or "unknown"
     return head + ("+dirty" if run("status", "--porcelain", "--untracked-files=no").stdout else "")

@@ -7,9 +7,10 @@ The groups are those of ``hydra/launcher=stacked`` (``launcher.group_tasks``). I
 one process per group, the groups are split over the devices (``vitbn_sweep.engine.plan``:
 balanced by predicted cost) and each device gets one ``EngineTask``: one process that
 trains all of its groups together, one step of each in turn, each group on its own CUDA
-stream (``vitbn_sweep.engine.train_groups``). Every member's config says its engine's
-device (``trainer.device=cuda:i``, a how-key: the job's identity and directory are
-unchanged) and, where ``trainer.threads`` is unset, the engine's share of the cores.
+stream (``vitbn_sweep.engine.train_groups``). Every member whose ``trainer.device`` is
+``auto`` or ``cuda`` trains on its engine's device (``cuda:i``; a how-key: the job's
+identity and directory are unchanged; an explicit ``cpu`` or ``cuda:N`` is kept) and,
+where ``trainer.threads`` is unset, the engine's share of the cores.
 
 With one engine it runs in this process; with several, one worker process each (joblib's
 loky backend). An ``EngineTask`` is picklable, as a ``GroupTask`` is.
@@ -58,7 +59,8 @@ class EngineTask:
         members = [m for group in prepared for m in group]
         for m in members:
             trainer = m.config["trainer"]
-            trainer["device"] = device
+            if trainer["device"] in ("auto", "cuda"):  # an explicit cpu or cuda:N stays
+                trainer["device"] = device
             if trainer["threads"] is None and self.threads is not None:
                 trainer["threads"] = self.threads
         with _member_logs(members, self.groups[0].config):
