@@ -1,7 +1,7 @@
 """The t intervals: the same numbers as scipy's tests, and 95 % coverage by simulation.
 
 Seed noise of realistic size: the spread of final test accuracy over seeds at one grid
-point, measured on a real (small) sweep, is ``SEED_SD`` (see ``analysis/seeding.py``);
+point, measured on a real (small) sweep, is ``SEED_SD`` (see ``studies/seeding.py``);
 the coverage of a t interval does not depend on the noise's scale, only on its shape, so
 the figure sets the scale of the simulated accuracies and nothing else.
 """
