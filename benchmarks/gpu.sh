@@ -72,7 +72,9 @@ if [[ $graph_sweep == pass && $graph_tests == pass ]]; then touch "$OUT/graph-ok
   -k "cuda or bf16" 2>&1 \
   | tail -15 | tee -a "$OUT/gpu.log" || true
 }
-[[ $STEPS == *1* ]] && limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
+if [[ $STEPS == *1* ]]; then
+  limit "${SMOKE_TIMEOUT:-}" bash -c "$(declare -f smoke log); OUT='$OUT' PY='$PY'; smoke" || log "smoke: cut or failed"
+fi
 
 log "2/3 make bench on the GPU"
 if [[ $STEPS == *2* ]]; then
@@ -81,26 +83,28 @@ if [[ $STEPS == *2* ]]; then
   cat "$OUT/bench.md"
 fi
 
-log "3/3 the study: warmup + article_full with the engine (hydra/launcher=$LAUNCHER), fresh, into $RESULTS"
-if [[ -n ${DEADLINE:-} ]]; then STUDY_TIMEOUT=$(( DEADLINE - $(date +%s) )); fi  # epoch seconds
-case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if graphed sweep and graph tests passed
-  auto) if [[ -f $OUT/graph-ok ]]; then GRAPH=true; else GRAPH=false; fi ;;
-  true|false) ;;
-  *) echo "bench-gpu: GRAPH must be auto, true or false, got $GRAPH" >&2; exit 2 ;;
-esac
-log "study with trainer.cuda_graph=$GRAPH"
-start=$(date +%s.%N)
-study() {  # experiment
-  limit "${STUDY_TIMEOUT:-}" "$PY" -m vitbn_sweep -m experiment=$1 hydra/launcher=$LAUNCHER \
-    paths.outputs="$RESULTS" logger=none trainer.progress=log trainer.cuda_graph=$GRAPH $STUDY_ARGS \
-    > "$OUT/study-$1.log" 2>&1 || log "study $1: cut or failed (exit $?)"
-  grep -E "sweep .*jobs|engine on" "$OUT/study-$1.log" | tee -a "$OUT/gpu.log" || true
-}
-study warmup &
-study article_full
-wait
-seconds=$("$PY" -c "print(round($(date +%s.%N) - $start, 1))")
-log "study: ${seconds} s of wall time for warmup + article_full (target: <= 300 s on one H200)"
-"$PY" -m benchmarks.study_record "$OUT/study.json" "$RESULTS/warmup" "$RESULTS/article_full" \
-  --wall-s "$seconds" --device "$(tail -1 "$OUT/device.txt")" --launcher "$LAUNCHER" | tee -a "$OUT/gpu.log"
+if [[ $STEPS == *3* ]]; then
+  log "3/3 the study: warmup + article_full with the engine (hydra/launcher=$LAUNCHER), fresh, into $RESULTS"
+  if [[ -n ${DEADLINE:-} ]]; then STUDY_TIMEOUT=$(( DEADLINE - $(date +%s) )); fi  # epoch seconds
+  case ${GRAPH:-auto} in  # trainer.cuda_graph for the study: auto = if graphed sweep and graph tests passed
+    auto) if [[ -f $OUT/graph-ok ]]; then GRAPH=true; else GRAPH=false; fi ;;
+    true|false) ;;
+    *) echo "bench-gpu: GRAPH must be auto, true or false, got $GRAPH" >&2; exit 2 ;;
+  esac
+  log "study with trainer.cuda_graph=$GRAPH"
+  start=$(date +%s.%N)
+  study() {  # experiment
+    limit "${STUDY_TIMEOUT:-}" "$PY" -m vitbn_sweep -m experiment=$1 hydra/launcher=$LAUNCHER \
+      paths.outputs="$RESULTS" logger=none trainer.progress=log trainer.cuda_graph=$GRAPH $STUDY_ARGS \
+      > "$OUT/study-$1.log" 2>&1 || log "study $1: cut or failed (exit $?)"
+    grep -E "sweep .*jobs|engine on" "$OUT/study-$1.log" | tee -a "$OUT/gpu.log" || true
+  }
+  study warmup &
+  study article_full
+  wait
+  seconds=$("$PY" -c "print(round($(date +%s.%N) - $start, 1))")
+  log "study: ${seconds} s of wall time for warmup + article_full (target: <= 300 s on one H200)"
+  "$PY" -m benchmarks.study_record "$OUT/study.json" "$RESULTS/warmup" "$RESULTS/article_full" \
+    --wall-s "$seconds" --device "$(tail -1 "$OUT/device.txt")" --launcher "$LAUNCHER" | tee -a "$OUT/gpu.log"
+fi
 log "done: $OUT"
