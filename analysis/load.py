@@ -23,7 +23,7 @@ import pandas as pd
 from analysis.records import AnalysisError, JobRecord, LoadStats, normalize_metrics
 from vitbn_sweep import store
 from vitbn_sweep.identity import override_key
-from vitbn_sweep.store import METRIC_COLUMNS, MULTIRUN_FILE, NOT_JOB_DIRS, ORIGIN_FILE, outputs_dir
+from vitbn_sweep.store import METRIC_COLUMNS, MULTIRUN_FILE, ORIGIN_FILE, outputs_dir
 from vitbn_sweep.store.record import planned_jobs
 
 SOURCES = ("files", "wandb", "mlflow")
@@ -224,11 +224,7 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
     for root in map(Path, roots):
         candidates = [root, root.parent]
         if root.is_dir():
-            candidates += [
-                p.parent
-                for p in root.rglob(MULTIRUN_FILE)
-                if not NOT_JOB_DIRS & set(p.relative_to(root).parts)
-            ]
+            candidates += store.sweep_dirs(root)
         for candidate in candidates:
             info = sweep_info(candidate)
             if info is not None:
@@ -239,10 +235,10 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
 def newest_sweep(outputs: str | Path | None = None) -> Path:
     """The most recently started sweep dir under ``outputs`` (by its multirun.yaml)."""
     root = Path(outputs) if outputs is not None else outputs_dir()
-    files = [p for p in root.rglob(MULTIRUN_FILE) if not NOT_JOB_DIRS & set(p.parts)]
-    if not files:
+    sweeps = store.sweep_dirs(root)
+    if not sweeps:
         raise AnalysisError(f"no sweep found under {root} (no {MULTIRUN_FILE}); give a path")
-    return max(files, key=lambda p: p.stat().st_mtime).parent
+    return max(sweeps, key=lambda p: (p / MULTIRUN_FILE).stat().st_mtime)
 
 
 # --- one entry point for every source -----------------------------------------------------

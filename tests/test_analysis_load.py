@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
 from analysis import AnalysisError, JobRecord, build_frames, records_from_dirs
-from analysis.load import newest_sweep, sweep_info
+from analysis.load import find_sweeps, newest_sweep, sweep_info
 from tests.analysis_synth import write_grid, write_job
 from vitbn_sweep.store import METRIC_COLUMNS, SUPPORTED_SCHEMA_VERSIONS
 
@@ -122,3 +123,14 @@ def test_records_without_paths_or_with_the_same_path(tmp_path):
     tidy, summary = build_frames([*records, *again, *pathless])
     assert summary["job"].is_unique and len(tidy) == 6 * 2
     assert summary["duplicate"].sum() == 4  # the same two configs, three times each
+
+
+def test_sweeps_are_found_under_a_folder_named_report_but_not_inside_a_sweeps_report(
+    tmp_path,
+):
+    outputs = tmp_path / "report" / "outputs"  # the user's own folder may be called report
+    for path in (outputs / "grid", outputs / "grid" / "report" / "copy"):
+        path.mkdir(parents=True)
+        (path / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: []\n")
+    assert newest_sweep(outputs) == outputs / "grid"
+    assert [Path(s.path) for s in find_sweeps([str(outputs)])] == [outputs / "grid"]

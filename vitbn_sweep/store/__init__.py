@@ -361,6 +361,16 @@ def untouched(job_dir: Path) -> bool:
         return False
 
 
+def sweep_dirs(root: Path) -> list[Path]:
+    """Every sweep dir at or under ``root`` (a dir holding ``multirun.yaml``), not inside
+    a ``NOT_JOB_DIRS`` folder of it (a report's copy); folders above ``root`` do not count."""
+    return [
+        p.parent
+        for p in Path(root).rglob(MULTIRUN_FILE)
+        if not NOT_JOB_DIRS & set(p.relative_to(root).parts)
+    ]
+
+
 def job_dirs(root: Path, *, markers: Sequence[str] = JOB_MARKERS) -> list[Path]:
     """Every job directory at or under ``root`` (one holding any of ``markers``), sorted;
     hidden directories and ``NOT_JOB_DIRS`` are skipped, and nothing below a job dir."""
