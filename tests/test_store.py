@@ -296,3 +296,13 @@ cp -r {out}/outputs {saved}/second
     assert (saved / "second.rc").read_text().strip() == "0", second[-2000:]
     records = [store.read_result(d) for d in (saved / "second" / "default").iterdir() if d.is_dir()]
     assert [(r["status"], r["epochs_run"]) for r in records] == [("completed", 3)] * 4
+
+
+def test_commands_jsonl_with_a_line_cut_by_a_crash_reads_the_whole_lines(tmp_path: Path) -> None:
+    from vitbn_sweep.store.record import commands, last_start
+
+    start = {"event": "start", "at": "2026-12-05T06:00:00+00:00", "argv": ["x", "-m"]}
+    (tmp_path / store.COMMANDS_FILE).write_text(json.dumps(start) + '\n{"event": "end", "at"')
+    assert commands(tmp_path) == [start]
+    assert last_start(tmp_path) == 1796450400.0
+    assert commands(tmp_path / "missing") == []

@@ -125,22 +125,35 @@ def planned_jobs(sweep_dir: Path) -> list[str] | None:
     return _names(sweep_dir / GRID_FILE) or _names(sweep_dir / JOBS_FILE)
 
 
+def commands(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``commands.jsonl``, oldest first; a line cut by a crash, or not a
+    record of ours, is skipped (an append-only log: the lines before it are whole)."""
+    try:
+        lines = (sweep_dir / COMMANDS_FILE).read_text().splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            records.append(entry)
+    return records
+
+
 def last_start(sweep_dir: Path) -> float | None:
     """When the latest command into ``sweep_dir`` started (``commands.jsonl``), or None.
 
     Not the mtime of ``jobs.json``: a checkout or a copy of the sweep directory resets it.
     """
-    try:
-        lines = (sweep_dir / COMMANDS_FILE).read_text().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            entry = json.loads(line)
-            if entry.get("event") == "start":
+    for entry in reversed(commands(sweep_dir)):
+        if entry.get("event") == "start":
+            try:
                 return datetime.fromisoformat(entry["at"]).timestamp()
-        except (ValueError, TypeError, KeyError, AttributeError):
-            continue  # a line cut by a crash, or not a record of ours
+            except (ValueError, TypeError, KeyError):
+                continue
     return None
 
 
