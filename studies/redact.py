@@ -24,6 +24,7 @@ import json
 import re
 from pathlib import Path, PurePosixPath
 
+from vitbn_sweep import store
 from vitbn_sweep.store import MULTIRUN_FILE, ORIGIN_FILE, atomic_write_text
 
 # An absolute POSIX path: a '/' not inside a word, a URL (://) or a ${...}/ interpolation.
@@ -57,7 +58,7 @@ def redact_study(results: Path) -> list[Path]:
     """Rewrite every sweep record under ``results`` without absolute paths (those that hold
     none are left alone); returns the files rewritten."""
     written = []
-    for sweep in sorted({p.parent for p in results.rglob(MULTIRUN_FILE)}):
+    for sweep in sorted(store.sweep_dirs(results)):
         pin = sweep / ORIGIN_FILE
         before = _digest(sweep / MULTIRUN_FILE)
         for path in sorted(p for p in sweep.rglob("*") if p.suffix in RECORDS):
