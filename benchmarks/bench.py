@@ -52,13 +52,13 @@ from torch import nn
 
 from benchmarks.bench_report import markdown
 from benchmarks.flops import matmul_peak, train_flops
+from benchmarks.reference_models import build_reference_model
 from vitbn_sweep.accel import autocast_factory, cpu_bf16_flags
 from vitbn_sweep.choices import PIPELINES
 from vitbn_sweep.cuda_graph import WARMUP_STEPS, GraphedStep, eager_step
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.epoch_times import depth_line
 from vitbn_sweep.models import build_model
-from vitbn_sweep.models.reference import build_reference_model
 from vitbn_sweep.models.stacked import build_stacked_model, stack_states
 from vitbn_sweep.stacked_adam import StackedAdam
 from vitbn_sweep.train import evaluate
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "seconds": args.seconds,
         "legend": "train cases: fast = fast pipeline + lean model (vitbn_sweep.models); "
         "torchvision = the study's set-up, torchvision pipeline + plain model "
-        "(vitbn_sweep.models.reference); torchvision_lean_model = torchvision pipeline + lean "
+        "(benchmarks.reference_models); torchvision_lean_model = torchvision pipeline + lean "
         "model (ratio_same_model isolates the data path). grid: fast packed vs study set-up "
         "one job at a time with all threads.",
         "cases": cases,

@@ -20,7 +20,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"repeats of {report['seconds']} s.",
         "",
         "fast = fast pipeline + lean model; study = torchvision pipeline + the plain model "
-        "(vitbn_sweep.models.reference); tv+lean = torchvision pipeline + lean model.",
+        "(benchmarks.reference_models); tv+lean = torchvision pipeline + lean model.",
         "",
         "| case | unit | fast | study | ratio | tv+lean | ratio same model "
         "| model-only lean / plain | data share fast / tv |",

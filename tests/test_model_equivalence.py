@@ -1,6 +1,6 @@
 """The lean models compute exactly what straightforward implementations of the SPEC compute.
 
-The references (``vitbn_sweep.models.reference``, also the benchmark's baseline) are
+The references (``benchmarks.reference_models``, also the benchmark's baseline) are
 written the plain way (separate q, k, v chunks, heads split and merged with permute, an
 explicit softmax(q k^T / sqrt(d)) v, the CLS token concatenated, BatchNorm1d on the
 permuted (b, C, N) tensor), as the study's code was. Each model is built from its
@@ -19,8 +19,8 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from torch import nn
 
+from benchmarks.reference_models import build_reference_model
 from vitbn_sweep.models import build_model
-from vitbn_sweep.models.reference import build_reference_model
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 BATCH = 6
