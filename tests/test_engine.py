@@ -150,7 +150,7 @@ def test_devices_and_threads() -> None:
 def test_the_engine_launcher_composes_and_refuses_bad_threads() -> None:
     from hydra import compose, initialize_config_module
 
-    from hydra_plugins.vitbn_sweep_stacked.engine import EngineLauncher
+    from hydra_plugins.vitbn_sweep_stacked.launcher import EngineLauncher
 
     with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
         config = compose("config", ["hydra/launcher=engine"], return_hydra_config=True)
