@@ -280,8 +280,7 @@ class StackedLauncher(Stacked, Launcher):
         if n_jobs is not None and n_jobs < 1:
             raise ValueError(f"hydra.launcher.n_jobs={n_jobs}: must be 1 or more")
         self.max_members, self.n_jobs = max_members, n_jobs
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
+        self.config, self.hydra_context = None, None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
