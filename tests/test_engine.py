@@ -166,20 +166,6 @@ def test_the_engine_launcher_composes_and_refuses_bad_threads() -> None:
 
 
 @pytest.mark.slow
-def test_engine_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
-    from tests.conftest import TINY, run_cli
-
-    args = ["-m", "hydra/launcher=engine", "hydra.launcher.max_members=2", "model=vit,dnnbn",
-            "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0", *TINY]  # fmt: skip
-    proc = run_cli(args, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "engine on cpu: 2 groups" in proc.stdout + proc.stderr
-    ended = list((tmp_path / "outputs").rglob("result.json"))
-    assert len(ended) == 4
-    assert {json.loads(p.read_text())["status"] for p in ended} == {"completed"}
-
-
-@pytest.mark.slow
 def test_bench_gpu_study_step_records_the_whole_study_on_cpu(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -453,14 +453,21 @@ def test_launcher_trains_each_group_as_one_picklable_task(data_dir: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_stacked_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("launcher", "says"),
+    [("stacked", "Launching 8 jobs in 4 stacked groups (at most 3 members each)"),
+     ("engine", "engine on cpu: 4 groups (0, 1, 2, 3)")],
+)  # fmt: skip
+def test_stacked_multirun_from_the_command_line(
+    launcher: str, says: str, data_dir: Path, tmp_path: Path
+) -> None:
     from tests.conftest import TINY, run_cli
 
-    args = ["-m", "hydra/launcher=stacked", "hydra.launcher.max_members=3", "model=vit,dnnbn",
+    args = ["-m", f"hydra/launcher={launcher}", "hydra.launcher.max_members=3", "model=vit,dnnbn",
             "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0,1", *TINY]  # fmt: skip
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "Launching 8 jobs in 4 stacked groups (at most 3 members each)" in proc.stdout
+    assert says in proc.stdout + proc.stderr
     jobs = sorted(p for p in (tmp_path / "outputs" / "default").iterdir() if p.is_dir())
     assert len(jobs) == 8
     for job in jobs:
