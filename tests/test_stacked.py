@@ -436,8 +436,8 @@ def test_launcher_trains_each_group_as_one_picklable_task(data_dir: Path, tmp_pa
         launcher = StackedLauncher(max_members=2)
         context = HydraContext(config_loader=loader, callbacks=Callbacks(config))
         launcher.setup(hydra_context=context, task_function=main, config=config)
-        groups, tasks = launcher.group_tasks(jobs, initial_job_idx=0)
-        assert groups == [[0, 1], [2], [3, 4], [5]]
+        members, tasks = launcher.tasks(jobs, initial_job_idx=0)
+        assert members == [[0, 1], [2], [3, 4], [5]]  # a task per group
         returns = [ret for task in tasks for ret in cloudpickle.loads(cloudpickle.dumps(task))()]
         again = launcher.launch(jobs, initial_job_idx=0)  # every job found completed
     assert [r.status for r in returns + list(again)] == [JobStatus.COMPLETED] * 12
@@ -453,14 +453,21 @@ def test_launcher_trains_each_group_as_one_picklable_task(data_dir: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_stacked_multirun_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("launcher", "says"),
+    [("stacked", "Launching 8 jobs in 4 stacked groups (at most 3 members each)"),
+     ("engine", "engine on cpu: 4 groups (0, 1, 2, 3)")],
+)  # fmt: skip
+def test_stacked_multirun_from_the_command_line(
+    launcher: str, says: str, data_dir: Path, tmp_path: Path
+) -> None:
     from tests.conftest import TINY, run_cli
 
-    args = ["-m", "hydra/launcher=stacked", "hydra.launcher.max_members=3", "model=vit,dnnbn",
+    args = ["-m", f"hydra/launcher={launcher}", "hydra.launcher.max_members=3", "model=vit,dnnbn",
             "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0,1", *TINY]  # fmt: skip
     proc = run_cli(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "Launching 8 jobs in 4 stacked groups (at most 3 members each)" in proc.stdout
+    assert says in proc.stdout + proc.stderr
     jobs = sorted(p for p in (tmp_path / "outputs" / "default").iterdir() if p.is_dir())
     assert len(jobs) == 8
     for job in jobs:
@@ -488,7 +495,7 @@ def test_groups_side_by_side_in_worker_processes_equal_groups_one_after_another(
     (tmp_path / "serial").mkdir()
     side = run_cli([*args, "hydra.launcher.n_jobs=2"], cwd=tmp_path / "side")
     assert side.returncode == 0, side.stderr
-    assert "Running 2 groups, 2 at a time (worker processes)" in side.stdout + side.stderr
+    assert "Running 2 tasks, 2 at a time (worker processes)" in side.stdout + side.stderr
     serial = run_cli(args, cwd=tmp_path / "serial")
     assert serial.returncode == 0, serial.stderr
     jobs = sorted(p.name for p in (tmp_path / "side" / "outputs" / "default").iterdir()

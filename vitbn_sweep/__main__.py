@@ -28,7 +28,7 @@ PLUGINS = (
     "hydra_plugins.vitbn_sweep_sweeper.slurm.ClaimingSlurmLauncher",
     "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
     "hydra_plugins.vitbn_sweep_stacked.slurm.StackedSlurmLauncher",
-    "hydra_plugins.vitbn_sweep_stacked.engine.EngineLauncher",
+    "hydra_plugins.vitbn_sweep_stacked.launcher.EngineLauncher",
     "hydra_plugins.vitbn_sweep_stacked.slurm.EngineSlurmLauncher",
 )
 

@@ -52,7 +52,12 @@ def train_groups(groups: Sequence[Group]) -> list[list[Outcome]]:
     members to continue from their checkpoints, then propagates.
     """
     runs = [group_steps(configs, dirs) for configs, dirs in groups]
-    streams = [_stream(configs[0]) for configs, _ in groups]
+    # A group alone has nothing to overlap with: it stays on the current stream, as
+    # train_group trains it (hydra/launcher=stacked runs each group as an engine of one).
+    streams = [
+        _stream(configs[0]) if len(groups) > 1 else contextlib.nullcontext()
+        for configs, _ in groups
+    ]
     outcomes: list[list[Outcome] | None] = [None] * len(groups)
     active = list(range(len(groups)))
     try:

@@ -4,18 +4,17 @@
     python -m vitbn_sweep -m hydra/launcher=stacked_slurm experiment=article_full
     python -m vitbn_sweep -m hydra/launcher=engine_slurm hydra.launcher.engines=2 experiment=...
 
-The groups are those of ``hydra/launcher=stacked`` (``launcher.group_tasks``); the Slurm
-resources, requeue and claims are those of ``hydra/launcher=slurm``: this is
-``ClaimingSlurmLauncher`` submitting an array of ``GroupTask``s instead of one task per
-job (each carries submitit's ``checkpoint`` hook, so a group cut by a timeout or a
-preemption is requeued and every member continues from its own checkpoint). Once the
-array is submitted, every member's claim names its group's Slurm job (``123_4``), so a
-rerun meanwhile submits none of them again.
+The groups and engines are those of ``hydra/launcher=stacked`` and ``engine``
+(``launcher.Stacked``); the Slurm resources, requeue and claims are those of
+``hydra/launcher=slurm``: this is ``ClaimingSlurmLauncher`` submitting an array of
+``StackedTask``s instead of one task per job (each carries submitit's ``checkpoint`` hook,
+so a task cut by a timeout or a preemption is requeued and every member continues from its
+own checkpoint). Once the array is submitted, every member's claim names its task's Slurm
+job (``123_4``), so a rerun meanwhile submits none of them again.
 
 ``engine_slurm`` splits the groups over ``engines`` array tasks by predicted cost
 (``vitbn_sweep.engine.plan``), each task on the first GPU Slurm gives it (the CPU on a
-node without: ``gpus_per_node=null``) and its ``cpus_per_task`` as torch threads; each
-carries submitit's ``checkpoint`` hook too.
+node without: ``gpus_per_node=null``) and its ``cpus_per_task`` as torch threads.
 
 ``max_members`` (and ``engines``) join the launcher config as the first of its defaults
 (the nodes ``MEMBERS_NODE``, ``ENGINES_NODE``): a key that Hydra's structured Slurm schema
@@ -30,8 +29,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 
-from hydra_plugins.vitbn_sweep_stacked.engine import engine_tasks
-from hydra_plugins.vitbn_sweep_stacked.launcher import group_tasks, in_job_order, log_groups
+from hydra_plugins.vitbn_sweep_stacked.launcher import Stacked, in_job_order
 from hydra_plugins.vitbn_sweep_sweeper.slurm import ClaimingSlurmLauncher, Submitted
 
 MAX_MEMBERS = 8
@@ -47,7 +45,7 @@ ConfigStore.instance().store(
 )  # fmt: skip
 
 
-class StackedSlurmLauncher(ClaimingSlurmLauncher):
+class StackedSlurmLauncher(Stacked, ClaimingSlurmLauncher):
     def __init__(self, *, max_members: int = MAX_MEMBERS, **params: Any) -> None:
         super().__init__(**params)
         self.max_members = max_members
@@ -55,50 +53,25 @@ class StackedSlurmLauncher(ClaimingSlurmLauncher):
     def submit(
         self, executor: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Submitted:
-        """One array task per stacked group (a ``GroupTask``), in one batch."""
-        assert self.config is not None and self.hydra_context is not None
-        groups, tasks, _ = group_tasks(
-            self.hydra_context,
-            self.config,
-            job_overrides,
-            initial_job_idx,
-            max_members=self.max_members,
-        )
-        log_groups(groups, job_overrides, initial_job_idx, max_members=self.max_members)
+        """One array task per ``StackedTask`` (a group, or an engine), in one batch."""
+        members, tasks = self.tasks(job_overrides, initial_job_idx)
         with executor.batch():
             jobs = [executor.submit(task) for task in tasks]
-        return list(zip(jobs, groups, strict=True))
-
-    def gather(self, submitted: Submitted) -> list[JobReturn]:
-        """Each group's list of returns, back in the order of the sweep's jobs."""
-        groups = [members for _, members in submitted]
-        return in_job_order(groups, [job.results()[0] for job, _ in submitted])
-
-
-class EngineSlurmLauncher(ClaimingSlurmLauncher):
-    def __init__(self, *, max_members: int = MAX_MEMBERS, engines: int = 1, **params: Any) -> None:
-        if engines < 1:
-            raise ValueError(f"hydra.launcher.engines={engines}: must be 1 or more")
-        super().__init__(**params)
-        self.max_members, self.engines = max_members, engines
-
-    def submit(
-        self, executor: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
-    ) -> Submitted:
-        """One array task per engine (an ``EngineTask`` on its task's GPU), in one batch."""
-        assert self.config is not None and self.hydra_context is not None
-        groups, per_engine, tasks = engine_tasks(
-            self.hydra_context, self.config, job_overrides, initial_job_idx,
-            max_members=self.max_members, devices=["auto"] * self.engines, threads=None,
-        )  # fmt: skip
-        log_groups(groups, job_overrides, initial_job_idx, max_members=self.max_members)
-        with executor.batch():
-            jobs = [executor.submit(task) for task in tasks]
-        members = [[i for g in idx for i in groups[g]] for idx in per_engine]
         return list(zip(jobs, members, strict=True))
 
     def gather(self, submitted: Submitted) -> list[JobReturn]:
-        """Each engine's returns (per group, flattened), back in the order of the sweep's jobs."""
-        members = [m for _, m in submitted]
-        returns = [[r for group in job.results()[0] for r in group] for job, _ in submitted]
-        return in_job_order(members, returns)
+        """Each task's returns, back in the order of the sweep's jobs."""
+        return in_job_order([m for _, m in submitted], [job.results()[0] for job, _ in submitted])
+
+
+class EngineSlurmLauncher(StackedSlurmLauncher):
+    def __init__(self, *, max_members: int = MAX_MEMBERS, engines: int = 1, **params: Any) -> None:
+        if engines < 1:
+            raise ValueError(f"hydra.launcher.engines={engines}: must be 1 or more")
+        super().__init__(max_members=max_members, **params)
+        self.engines = engines
+
+    def engine_devices(self) -> list[str]:
+        """One engine per array task, on the first GPU Slurm gives it (``auto``: decided there;
+        its threads: Slurm's ``cpus_per_task``, which torch takes by default)."""
+        return ["auto"] * self.engines

@@ -62,6 +62,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hydra_plugins.vitbn_sweep_stacked.launcher import Stacked
 from vitbn_sweep import store
 from vitbn_sweep.data.home import DataError, prepare
 from vitbn_sweep.identity import is_how_key, job_identity, override_key
@@ -73,12 +74,6 @@ from vitbn_sweep.store.watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)
-STACKED_LAUNCHERS = (  # the launchers that train through vitbn_sweep.stacked_train
-    "hydra_plugins.vitbn_sweep_stacked.launcher.StackedLauncher",
-    "hydra_plugins.vitbn_sweep_stacked.slurm.StackedSlurmLauncher",
-    "hydra_plugins.vitbn_sweep_stacked.engine.EngineLauncher",
-    "hydra_plugins.vitbn_sweep_stacked.slurm.EngineSlurmLauncher",
-)
 # The compared axes (a key also covers everything below it): the fastest in every grid.
 PAIR_KEYS = ("model", "model.norms")
 AUTO_NAME = "auto"  # sweep_name's default: the sweep is named from its command (grid_name)
@@ -93,14 +88,14 @@ class SweepDataError(DataError):
     """The data of the jobs to launch is missing or corrupt (exit code 1, as a failed sweep)."""
 
 
-def launcher_errors(task: dict[str, Any], launcher: DictConfig) -> list[str]:
-    """What ``task`` asks that ``launcher`` cannot do: CUDA graphs need stacked training."""
-    target = str(launcher.get("_target_", ""))
-    if task.get("trainer", {}).get("cuda_graph") is True and target not in STACKED_LAUNCHERS:
+def launcher_errors(task: dict[str, Any], launcher: Launcher) -> list[str]:
+    """What ``task`` asks that ``launcher`` cannot do: CUDA graphs need stacked training
+    (the launchers of ``hydra_plugins.vitbn_sweep_stacked``, through ``stacked_train``)."""
+    if task.get("trainer", {}).get("cuda_graph") is True and not isinstance(launcher, Stacked):
         return [
             "trainer.cuda_graph=true replays the stacked training step: use "
             "hydra/launcher=stacked or stacked_slurm (or engine, engine_slurm; this sweep's "
-            f"launcher is {target.rpartition('.')[2] or target!r}), or trainer.cuda_graph=false"
+            f"launcher is {type(launcher).__name__}), or trainer.cuda_graph=false"
         ]
     return []
 
@@ -234,6 +229,7 @@ class ValidatingSweeper(Sweeper):
     def plan(self, jobs: list[Sequence[str]], token: str) -> SweepPlan:
         """Which jobs to launch; raises if any job's config is invalid or their data is missing."""
         assert self.hydra_context is not None and self.config is not None
+        assert self.launcher is not None
         problems: list[str] = []
         plan = SweepPlan(jobs=jobs, job_dirs={})
         data: dict[str, bool] = {}  # the pending jobs' data.root -> whether one may download
@@ -243,7 +239,7 @@ class ValidatingSweeper(Sweeper):
                 master_config=self.config, sweep_overrides=list(overrides)
             )
             task = plain_config(cfg)
-            errors = config_errors(task) + launcher_errors(task, cfg.hydra.launcher)
+            errors = config_errors(task) + launcher_errors(task, self.launcher)
             job_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
             plan.job_dirs[tuple(overrides)] = job_dir
             if not errors:
