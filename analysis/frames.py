@@ -201,11 +201,11 @@ def missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def condition_label(values: dict[str, Any]) -> str:
-    """``lr=0.003, batch_size=100`` for a condition's values."""
+def condition_label(values: Mapping[str, Any], blank: str = "none") -> str:
+    """``lr=0.003, batch_size=100`` for a condition's values, a missing one as ``blank``."""
     parts = []
     for key, value in values.items():
-        shown = "none" if missing(value) else f"{value:g}" if isinstance(value, float) else value
+        shown = blank if missing(value) else f"{value:g}" if isinstance(value, float) else value
         parts.append(f"{key.removeprefix(EXTRA_PREFIX)}={shown}")
     return ", ".join(parts)
 
