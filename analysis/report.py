@@ -338,8 +338,8 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
 def _config(a: Analysis) -> Section:
     section = Section("Config")
     rows = []
-    for key, getter in (("config", lambda r: r["config"]), ("versions", lambda r: r["versions"])):
-        flat = [flatten(getter(rec.result) or {}) for rec in a.records]
+    for key in ("config", "versions"):
+        flat = [flatten(rec.result[key] or {}) for rec in a.records]
         for name in sorted({k for f in flat for k in f}):
             values = sorted({json.dumps(f.get(name), default=str) for f in flat})
             rows.append({"key": f"{key}.{name}", "value(s)": ", ".join(values)})
@@ -367,18 +367,21 @@ def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
     return made
 
 
-OPTIONAL_CSVS = (
-    "depth_differences.csv",
-    "critical_depth.csv",
-    "lr_stability.csv",
-    "lr_stability_gap.csv",
-    "seed_spread.csv",
-)
+def _analysis_tables(a: Analysis) -> dict[str, pd.DataFrame]:
+    """The analysis's own tables by name: each a CSV of the report (and a table on the
+    dashboard) where it has rows."""
+    return {
+        "critical_depth": a.critical,
+        "depth_differences": a.diffs,
+        "lr_stability": a.stability,
+        "lr_stability_gap": a.stability_gap,
+        "seed_spread": a.spread,
+    }
 
 
-def _remove_previous(out: Path) -> None:
-    """Drop an earlier report's figures and optional tables, so none outlive their data."""
-    for pattern in ("figures/*.png", "figures/*.svg", *OPTIONAL_CSVS):
+def _remove_previous(out: Path, tables: list[str]) -> None:
+    """Drop an earlier report's figures and ``tables``' CSVs, so none outlive their data."""
+    for pattern in ("figures/*.png", "figures/*.svg", *(f"{name}.csv" for name in tables)):
         for path in out.glob(pattern):
             path.unlink()
 
@@ -387,7 +390,8 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     """Write the report of ``a`` into ``out`` (created; files there are replaced)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _remove_previous(out)
+    optional = _analysis_tables(a)
+    _remove_previous(out, list(optional))
     made = _figures(a, out / "figures")
     jobs_section = Section("All jobs", tables=[tables.jobs_table(a.summary, a.conditions)])
     sections = [_lead(a), _answer(a), _jobs(a), *_evidence(a, made), jobs_section, _config(a)]
@@ -407,15 +411,9 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     atomic_write_text(files.markdown, to_markdown(title, subtitle, sections, out))
     atomic_write_text(files.results, a.tidy.to_csv(index=False))
     atomic_write_text(files.summary, a.summary.to_csv(index=False))
-    if not a.diffs.empty:
-        atomic_write_text(out / "depth_differences.csv", a.diffs.to_csv(index=False))
-        atomic_write_text(out / "critical_depth.csv", a.critical.to_csv(index=False))
-    if not a.stability.empty:
-        atomic_write_text(out / "lr_stability.csv", a.stability.to_csv(index=False))
-    if not a.stability_gap.empty:
-        atomic_write_text(out / "lr_stability_gap.csv", a.stability_gap.to_csv(index=False))
-    if not a.spread.empty:
-        atomic_write_text(out / "seed_spread.csv", a.spread.to_csv(index=False))
+    for name, frame in optional.items():
+        if not frame.empty:
+            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
     return files
 
 
@@ -426,17 +424,10 @@ def publish_wandb(
     report run of ``project`` in the sweep's ``group``; returns the run's URL."""
     from vitbn_sweep.tracking.wandb_report import publish_report
 
-    named = {
-        "critical_depth": a.critical,
-        "depth_differences": a.diffs,
-        "lr_stability": a.stability,
-        "lr_stability_gap": a.stability_gap,
-        "seed_spread": a.spread,
-    }
     return publish_report(
         {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
             name: frame.astype(object).where(frame.notna(), None)
-            for name, frame in named.items()
+            for name, frame in _analysis_tables(a).items()
             if not frame.empty
         },
         {figure.name: figure.png for figure in files.figures},
