@@ -155,8 +155,8 @@ def spread_table(spread: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     out["seeds"] = spread["seeds"].map(lambda s: ",".join(map(str, s)))
     out["scores % (by seed)"] = spread["scores"].map(lambda s: ", ".join(map(pct, s)))
     out["mean %"] = spread["mean"].map(pct)
-    out["sd (points)"] = spread["sd"].map(lambda v: f"{v * 100:.1f}")
-    out["range (points)"] = (spread["high"] - spread["low"]).map(lambda v: f"{v * 100:.1f}")
+    out["sd (points)"] = spread["sd"].map(pct)
+    out["range (points)"] = (spread["high"] - spread["low"]).map(pct)
     out["wide"] = spread["wide"].map({True: "wide", False: ""})
     return out
 

@@ -349,22 +349,20 @@ def _config(a: Analysis) -> Section:
 
 
 def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
+    """The report's figures by the section that shows them (each figure function draws none
+    where its data is missing), in the order the report and the dashboard list them."""
     tidy = a.tidy[~a.tidy["duplicate"]]
-    made: dict[str, list[figs.Figure]] = {"curves": [], "lr": [], "warmup": [], "stability": []}
-    made.update(heatmap=[], by_depth=[], seeds=[])
-    if tidy.empty:
-        return made
-    made["curves"] = figs.accuracy_curves(tidy, a.conditions, a.settings, out)
-    made["lr"] = figs.lr_comparison(tidy, a.conditions, a.settings, out)
-    made["warmup"] = figs.warmup_curves(tidy, a.settings, out)
-    made["seeds"] = figs.seed_scores(a.scores, a.spread, a.conditions, a.settings, out)
-    made["stability"] = figs.stability_by_depth(
-        a.stability, a.stability_gap, a.conditions, a.settings, out
-    )
-    if not a.diffs.empty:
-        made["heatmap"] = figs.diff_heatmap(a.diffs, a.critical, a.conditions, out)
-        made["by_depth"] = figs.diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, out)
-    return made
+    return {
+        "curves": figs.accuracy_curves(tidy, a.conditions, a.settings, out),
+        "lr": figs.lr_comparison(tidy, a.conditions, a.settings, out),
+        "warmup": figs.warmup_curves(tidy, a.settings, out),
+        "stability": figs.stability_by_depth(
+            a.stability, a.stability_gap, a.conditions, a.settings, out
+        ),
+        "heatmap": figs.diff_heatmap(a.diffs, a.critical, a.conditions, out),
+        "by_depth": figs.diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, out),
+        "seeds": figs.seed_scores(a.scores, a.spread, a.conditions, a.settings, out),
+    }
 
 
 def _analysis_tables(a: Analysis) -> dict[str, pd.DataFrame]:

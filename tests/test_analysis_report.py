@@ -225,6 +225,15 @@ def test_other_sources_through_analysis_sources(sweep, tmp_path, monkeypatch, ca
     assert "needs a project" in capsys.readouterr().err
 
 
+def test_a_sweep_of_failed_jobs_gets_a_report_without_figures(tmp_path, capsys):
+    for model in ("vit", "vitbnffn"):
+        for depth in (1, 2):
+            write_job(tmp_path / "jobs", model, depth, 0, [], status="failed", epochs=2)
+    assert main(["report", str(tmp_path / "jobs"), "--out", str(tmp_path / "r")]) == 0
+    assert "failed: " in (tmp_path / "r" / "report.md").read_text()
+    assert not list((tmp_path / "r").glob("figures/*"))
+
+
 def test_warmup_figure(tmp_path):
     for seed in range(2):
         for lr in (0.01, 0.1):
