@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.compare import NOT_ENOUGH  # noqa: E402
-from analysis.frames import condition_label  # noqa: E402
+from analysis.frames import condition_label, named_conditions  # noqa: E402
 from analysis.render import cell_states  # noqa: E402
 from analysis.settings import Settings  # noqa: E402
 
@@ -112,7 +112,7 @@ def _palette(models: list[str]) -> dict[str, tuple]:
 
 def labels(frame: pd.DataFrame, conditions: list[str], always: tuple[str, ...] = ()) -> pd.Series:
     """Per row, the label of its values of the ``conditions`` that vary (plus ``always``)."""
-    shown = [c for c in conditions if c in always or frame[c].nunique(dropna=False) > 1]
+    shown = named_conditions(frame, conditions, always)
     if not shown:
         return pd.Series("all", index=frame.index)
     return frame[shown].apply(lambda r: condition_label(r.to_dict()), axis=1)

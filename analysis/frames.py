@@ -190,6 +190,14 @@ def condition_columns(frame: pd.DataFrame) -> list[str]:
     return columns
 
 
+def named_conditions(
+    frame: pd.DataFrame, conditions: list[str], always: tuple[str, ...] = ()
+) -> list[str]:
+    """The ``conditions`` that name ``frame``'s rows on a page: those whose value varies in it,
+    and ``always``."""
+    return [c for c in conditions if c in always or frame[c].nunique(dropna=False) > 1]
+
+
 def config_key(column: str) -> str:
     """The dotted config key of a frame column: ``lr`` -> ``optim.lr``, ``cfg.a.b`` -> ``a.b``."""
     return KEY_COLUMNS.get(column) or column.removeprefix(EXTRA_PREFIX)

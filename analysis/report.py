@@ -22,7 +22,7 @@ from analysis.compare import (
     state_legend,
     win_rule,
 )
-from analysis.frames import flatten
+from analysis.frames import flatten, named_conditions
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
@@ -152,12 +152,11 @@ DEMO_SWEEP = "smoke"  # conf/experiment/smoke.yaml's sweep_name: the demo behind
 def demo_note(a: Analysis) -> str | None:
     """The first words of a report of the smoke demo, which only shows that the pipeline runs:
     with 2 epochs on a subset its differences say nothing about the question."""
-    configs = [rec.result.get("config") or {} for rec in a.records]
-    if not any(c.get("sweep_name") == DEMO_SWEEP for c in configs):
+    if not any((r.result.get("config") or {}).get("sweep_name") == DEMO_SWEEP for r in a.records):
         return None
-    epochs = max(int((c.get("trainer") or {}).get("epochs") or 0) for c in configs)
-    images = {(c.get("data") or {}).get("train_size") for c in configs} - {None}
-    on = f"{max(images):,} training images" if images else "a subset"
+    epochs = int(a.summary["epochs"].max())
+    images = a.summary["train_size"].dropna()
+    on = f"{int(images.max()):,} training images" if len(images) else "a subset"
     seeds = a.summary["seed"].nunique()
     return (
         f"A demo, too small to answer the question: the smoke sweep (make run) trains each "
@@ -198,7 +197,7 @@ def answers(a: Analysis) -> list[str]:
     and by the other conditions that differ between the answers."""
     if a.pair is None:
         return []
-    shown = [c for c in a.conditions if c == "lr" or a.critical[c].nunique(dropna=False) > 1]
+    shown = named_conditions(a.critical, a.conditions, always=("lr",))
     return [answer_sentence(row, shown, *a.pair) for row in a.critical.to_dict("records")]
 
 
