@@ -35,7 +35,7 @@ def in_points(fraction: float) -> str:
 
 
 def interval(low: Any, high: Any) -> str:
-    return "" if missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
+    return "" if missing(low) else f"[{points(low)}, {points(high)}]"
 
 
 def plain(value: Any) -> str:
