@@ -32,7 +32,7 @@ from typing import Any
 from analysis import render
 from analysis.compare import Analysis, analyze
 from analysis.load import load_results
-from analysis.report import publish_wandb, write_report
+from analysis.report import answers, publish_wandb, write_report
 from analysis.settings import add_options, from_args
 from vitbn_sweep.store import atomic_write_text
 from vitbn_sweep.tracking.wandb_report import FIGURES_KEY
@@ -140,8 +140,6 @@ def build_workspace(target: Target, keys: Sequence[str], models: Sequence[str]) 
 
 def verdicts(a: Analysis) -> list[str]:
     """One sentence per condition (learning rate, ...): the report's own answer sentences."""
-    from analysis.report import answers
-
     if a.pair is None:
         return ["No model pair to compare: the critical depth is not computed."]
     return answers(a)
@@ -211,35 +209,30 @@ def specification(workspace: Any, report: Any) -> dict[str, Any]:
 # --- publishing ---------------------------------------------------------------------------
 
 
-def _existing(cls: Any, url: str | None) -> Any:
-    """The saved view/report at ``url`` (to update in place), or None (create it)."""
-    if not url:
-        return None
-    try:
-        return cls.from_url(url)
-    except Exception as exc:  # deleted, renamed, no access: make a new one
-        print(f"dashboard: {url} not found ({exc}); creating a new one", file=sys.stderr)
-        return None
+def _save_over(new: Any, url: str | None, fields: tuple[str, ...]) -> str:
+    """Save ``new`` (a view or a report) over the saved one at ``url``, its ``fields``
+    replaced, so that its URL stays; where there is none, as a new one. Returns its URL."""
+    if url:
+        try:
+            saved = type(new).from_url(url)
+        except Exception as exc:  # deleted, renamed, no access: make a new one
+            print(f"dashboard: {url} not found ({exc}); creating a new one", file=sys.stderr)
+        else:
+            for name in fields:
+                setattr(saved, name, getattr(new, name))
+            new = saved
+    new.save()
+    return new.url
 
 
 def publish(workspace: Any, report: Any, previous: dict[str, Any]) -> dict[str, str]:
     """Save the view and the report (over the ones of ``previous`` URLs): their URLs."""
-    import wandb_workspaces.reports.v2 as wr
-    import wandb_workspaces.workspaces as ws
-
-    view = _existing(ws.Workspace, previous.get("workspace_url"))
-    if view is not None:
-        view.name, view.sections = workspace.name, workspace.sections
-        view.settings, view.runset_settings = workspace.settings, workspace.runset_settings
-        workspace = view
-    workspace.save()
-    saved = _existing(wr.Report, previous.get("report_url"))
-    if saved is not None:
-        saved.title, saved.description = report.title, report.description
-        saved.blocks = report.blocks
-        report = saved
-    report.save()
-    return {"workspace_url": workspace.url, "report_url": report.url}
+    view_fields = ("name", "sections", "settings", "runset_settings")
+    report_fields = ("title", "description", "blocks")
+    return {
+        "workspace_url": _save_over(workspace, previous.get("workspace_url"), view_fields),
+        "report_url": _save_over(report, previous.get("report_url"), report_fields),
+    }
 
 
 # --- command ------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from analysis.frames import condition_label  # noqa: E402
+from analysis.compare import NOT_ENOUGH  # noqa: E402
+from analysis.frames import condition_label, named_conditions  # noqa: E402
+from analysis.render import cell_states  # noqa: E402
 from analysis.settings import Settings  # noqa: E402
 
 SEED_BAND = ("pi", 100)  # the band spans all seeds (min to max)
@@ -110,7 +112,7 @@ def _palette(models: list[str]) -> dict[str, tuple]:
 
 def labels(frame: pd.DataFrame, conditions: list[str], always: tuple[str, ...] = ()) -> pd.Series:
     """Per row, the label of its values of the ``conditions`` that vary (plus ``always``)."""
-    shown = [c for c in conditions if c in always or frame[c].nunique(dropna=False) > 1]
+    shown = named_conditions(frame, conditions, always)
     if not shown:
         return pd.Series("all", index=frame.index)
     return frame[shown].apply(lambda r: condition_label(r.to_dict()), axis=1)
@@ -180,20 +182,15 @@ def _pair_title(diffs: pd.DataFrame) -> str:
     return f"{diffs['candidate'].iloc[0]} − {diffs['baseline'].iloc[0]}"
 
 
-def _won_from(critical: pd.DataFrame, label: str) -> int | None:
-    """The swept depth the critical depth of ``label`` was found at; None unless resolved."""
-    row = critical[critical["_label"] == label]
-    if row.empty or row["open_depths"].iloc[0] or pd.isna(row["critical_depth_high"].iloc[0]):
-        return None
-    if row["verdict"].iloc[0] == "not enough data":
-        return None
-    return int(row["critical_depth_high"].iloc[0])
-
-
-def _cell_labels(diffs: pd.DataFrame) -> pd.Series:
-    """Each cell's state as pages show it (compare's ``label`` where present: no win, lose,
-    win beyond the margin; else the state)."""
-    return diffs["label"] if "label" in diffs else diffs["state"]
+def _won_from(critical: pd.DataFrame, conditions: list[str]) -> dict[str, int]:
+    """Per condition label, the swept depth its critical depth was found at: resolved ones only."""
+    won = {}
+    named = critical.assign(_label=labels(critical, conditions, always=("lr",)))
+    for row in named.to_dict("records"):
+        high = row["critical_depth_high"]
+        if not (row["open_depths"] or pd.isna(high) or row["verdict"] == NOT_ENOUGH):
+            won[row["_label"]] = int(high)
+    return won
 
 
 def diff_heatmap(
@@ -205,8 +202,8 @@ def diff_heatmap(
     column of 20 point wins."""
     if diffs.empty or diffs["diff"].notna().sum() == 0:
         return []
-    diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)), _shown=_cell_labels)
-    critical = critical.assign(_label=labels(critical, conditions, always=("lr",)))
+    diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)), _shown=cell_states)
+    won = _won_from(critical, conditions)
     points = diffs.pivot_table(index="depth", columns="_label", values="diff", dropna=False) * 100
     states = diffs.pivot_table(index="depth", columns="_label", values="_shown", aggfunc="first")
     states = states.reindex_like(points)
@@ -241,10 +238,9 @@ def diff_heatmap(
             ax=ax,
         )
     for col, label in enumerate(points.columns):
-        depth = _won_from(critical, label)
-        if depth is None:
+        if label not in won:
             continue
-        row = list(points.index).index(depth)
+        row = list(points.index).index(won[label])
         height = len(points.index) - row
         ax.add_patch(Rectangle((col, row), 1, height, fill=False, edgecolor="black", lw=2.5))
     ax.set_xticklabels([f"{facet_title(c)}\n(scale ±{b:.1f})" for c, b in bounds.items()])
@@ -273,7 +269,7 @@ def diff_by_depth(
     if diffs.empty or diffs["diff"].notna().sum() == 0:
         return []
     diffs = diffs.assign(_label=labels(diffs, conditions, always=("lr",)))
-    critical = critical.assign(_label=labels(critical, conditions, always=("lr",)))
+    won = _won_from(critical, conditions)
     panels = list(diffs.groupby("_label", sort=True))
     fig, axes = plt.subplots(
         1, len(panels), figsize=(4.6 * len(panels) + 0.6, 3.8), sharey=False, squeeze=False
@@ -290,9 +286,8 @@ def diff_by_depth(
         else:
             ax.fill_between(data["depth"], data["ci_low"] * 100, data["ci_high"] * 100,
                             color=color, alpha=0.2, label=interval)  # fmt: skip
-        depth = _won_from(critical, label)
-        if depth is not None:
-            at = data[data["depth"] == depth]
+        if label in won:
+            at = data[data["depth"] == won[label]]
             ax.plot(at["depth"], at["diff"] * 100, marker="*", ms=16, color=color, mec="black",
                     ls="none", label="critical depth")  # fmt: skip
         ax.axhline(0, color="grey", lw=1)

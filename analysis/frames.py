@@ -190,6 +190,14 @@ def condition_columns(frame: pd.DataFrame) -> list[str]:
     return columns
 
 
+def named_conditions(
+    frame: pd.DataFrame, conditions: list[str], always: tuple[str, ...] = ()
+) -> list[str]:
+    """The ``conditions`` that name ``frame``'s rows on a page: those whose value varies in it,
+    and ``always``."""
+    return [c for c in conditions if c in always or frame[c].nunique(dropna=False) > 1]
+
+
 def config_key(column: str) -> str:
     """The dotted config key of a frame column: ``lr`` -> ``optim.lr``, ``cfg.a.b`` -> ``a.b``."""
     return KEY_COLUMNS.get(column) or column.removeprefix(EXTRA_PREFIX)
@@ -201,11 +209,11 @@ def missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def condition_label(values: dict[str, Any]) -> str:
-    """``lr=0.003, batch_size=100`` for a condition's values."""
+def condition_label(values: Mapping[str, Any], blank: str = "none") -> str:
+    """``lr=0.003, batch_size=100`` for a condition's values, a missing one as ``blank``."""
     parts = []
     for key, value in values.items():
-        shown = "none" if missing(value) else f"{value:g}" if isinstance(value, float) else value
+        shown = blank if missing(value) else f"{value:g}" if isinstance(value, float) else value
         parts.append(f"{key.removeprefix(EXTRA_PREFIX)}={shown}")
     return ", ".join(parts)
 

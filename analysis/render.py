@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.frames import EXTRA_PREFIX, missing
+from analysis.frames import EXTRA_PREFIX, condition_label, missing
 
 if TYPE_CHECKING:  # only named: render stays free of matplotlib, for compare's words
     from analysis.figures import Figure
@@ -35,7 +35,7 @@ def in_points(fraction: float) -> str:
 
 
 def interval(low: Any, high: Any) -> str:
-    return "" if missing(low) else f"[{low * 100:+.1f}, {high * 100:+.1f}]"
+    return "" if missing(low) else f"[{points(low)}, {points(high)}]"
 
 
 def plain(value: Any) -> str:
@@ -49,12 +49,23 @@ def plain(value: Any) -> str:
 def condition_text(condition: Iterable[tuple[str, Any]]) -> str:
     """``lr=0.003, batch_size=100``: a condition's (column, value) pairs as the printed pages
     and plans name it (a missing value blank)."""
-    return ", ".join(f"{c.removeprefix(EXTRA_PREFIX)}={plain(v)}" for c, v in condition)
+    return condition_label(dict(condition), blank="")
 
 
 def _conditions(frame: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     shown = {c: c.removeprefix(EXTRA_PREFIX) for c in conditions if c in frame}
     return frame[list(shown)].rename(columns=shown).map(plain)
+
+
+def cell_states(diffs: pd.DataFrame) -> pd.Series:
+    """Each per-depth cell's state as pages show it (compare's ``label`` where present: no
+    win, lose, win beyond the margin; else the state)."""
+    return diffs["label"] if "label" in diffs else diffs["state"]
+
+
+def _intervals(frame: pd.DataFrame) -> list[str]:
+    """Each row's interval (columns ``ci_low``, ``ci_high``) in points."""
+    return [interval(lo, hi) for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)]
 
 
 def critical_table(critical: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
@@ -81,11 +92,9 @@ def diffs_table(
     out[f"{candidate} %"] = diffs["mean_a"].map(pct)
     out[f"{baseline} %"] = diffs["mean_b"].map(pct)
     out["difference (points)"] = diffs["diff"].map(points)
-    out["interval"] = [
-        interval(lo, hi) for lo, hi in zip(diffs["ci_low"], diffs["ci_high"], strict=True)
-    ]
+    out["interval"] = _intervals(diffs)
     out["method"] = diffs["method"]
-    out["state"] = diffs["label"] if "label" in diffs else diffs["state"]  # no win, lose, ...
+    out["state"] = cell_states(diffs)
     out["note"] = diffs["note"]
     if spread is not None and not spread.empty and spread["wide"].any():
         keys = [*[c for c in conditions if c in spread], "depth"]
@@ -108,9 +117,7 @@ def stability_table(stability: pd.DataFrame, conditions: list[str]) -> pd.DataFr
     out["acc at low %"] = stability["acc_low"].map(pct)
     out["acc at high %"] = stability["acc_high"].map(pct)
     out["lost (points)"] = stability["drop"].map(points)
-    out["interval"] = [
-        interval(lo, hi) for lo, hi in zip(stability["ci_low"], stability["ci_high"], strict=True)
-    ]
+    out["interval"] = _intervals(stability)
     out["method"] = stability["method"]
     return out
 
@@ -131,8 +138,7 @@ def gap_table(gap: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     out[f"{baseline} lost"] = gap["drop_baseline"].map(points)
     out[f"{candidate} lost"] = gap["drop_candidate"].map(points)
     out[f"{baseline} lost more (points)"] = gap["gap"].map(points)
-    bounds = zip(gap["ci_low"], gap["ci_high"], strict=True)
-    out["interval"] = [interval(lo, hi) for lo, hi in bounds]
+    out["interval"] = _intervals(gap)
     out["method"] = gap["method"]
     out["state"] = [
         GAP_STATES.get(s, s).format(candidate=candidate, baseline=baseline) for s in gap["state"]
@@ -149,8 +155,8 @@ def spread_table(spread: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     out["seeds"] = spread["seeds"].map(lambda s: ",".join(map(str, s)))
     out["scores % (by seed)"] = spread["scores"].map(lambda s: ", ".join(map(pct, s)))
     out["mean %"] = spread["mean"].map(pct)
-    out["sd (points)"] = spread["sd"].map(lambda v: f"{v * 100:.1f}")
-    out["range (points)"] = (spread["high"] - spread["low"]).map(lambda v: f"{v * 100:.1f}")
+    out["sd (points)"] = spread["sd"].map(pct)
+    out["range (points)"] = (spread["high"] - spread["low"]).map(pct)
     out["wide"] = spread["wide"].map({True: "wide", False: ""})
     return out
 

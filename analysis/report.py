@@ -22,7 +22,7 @@ from analysis.compare import (
     state_legend,
     win_rule,
 )
-from analysis.frames import flatten
+from analysis.frames import flatten, named_conditions
 from analysis.render import Section, to_html, to_markdown
 from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
@@ -152,12 +152,11 @@ DEMO_SWEEP = "smoke"  # conf/experiment/smoke.yaml's sweep_name: the demo behind
 def demo_note(a: Analysis) -> str | None:
     """The first words of a report of the smoke demo, which only shows that the pipeline runs:
     with 2 epochs on a subset its differences say nothing about the question."""
-    configs = [rec.result.get("config") or {} for rec in a.records]
-    if not any(c.get("sweep_name") == DEMO_SWEEP for c in configs):
+    if not any((r.result.get("config") or {}).get("sweep_name") == DEMO_SWEEP for r in a.records):
         return None
-    epochs = max(int((c.get("trainer") or {}).get("epochs") or 0) for c in configs)
-    images = {(c.get("data") or {}).get("train_size") for c in configs} - {None}
-    on = f"{max(images):,} training images" if images else "a subset"
+    epochs = int(a.summary["epochs"].max())
+    images = a.summary["train_size"].dropna()
+    on = f"{int(images.max()):,} training images" if len(images) else "a subset"
     seeds = a.summary["seed"].nunique()
     return (
         f"A demo, too small to answer the question: the smoke sweep (make run) trains each "
@@ -198,7 +197,7 @@ def answers(a: Analysis) -> list[str]:
     and by the other conditions that differ between the answers."""
     if a.pair is None:
         return []
-    shown = [c for c in a.conditions if c == "lr" or a.critical[c].nunique(dropna=False) > 1]
+    shown = named_conditions(a.critical, a.conditions, always=("lr",))
     return [answer_sentence(row, shown, *a.pair) for row in a.critical.to_dict("records")]
 
 
@@ -338,8 +337,8 @@ def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Sectio
 def _config(a: Analysis) -> Section:
     section = Section("Config")
     rows = []
-    for key, getter in (("config", lambda r: r["config"]), ("versions", lambda r: r["versions"])):
-        flat = [flatten(getter(rec.result) or {}) for rec in a.records]
+    for key in ("config", "versions"):
+        flat = [flatten(rec.result[key] or {}) for rec in a.records]
         for name in sorted({k for f in flat for k in f}):
             values = sorted({json.dumps(f.get(name), default=str) for f in flat})
             rows.append({"key": f"{key}.{name}", "value(s)": ", ".join(values)})
@@ -349,36 +348,37 @@ def _config(a: Analysis) -> Section:
 
 
 def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
+    """The report's figures by the section that shows them (each figure function draws none
+    where its data is missing), in the order the report and the dashboard list them."""
     tidy = a.tidy[~a.tidy["duplicate"]]
-    made: dict[str, list[figs.Figure]] = {"curves": [], "lr": [], "warmup": [], "stability": []}
-    made.update(heatmap=[], by_depth=[], seeds=[])
-    if tidy.empty:
-        return made
-    made["curves"] = figs.accuracy_curves(tidy, a.conditions, a.settings, out)
-    made["lr"] = figs.lr_comparison(tidy, a.conditions, a.settings, out)
-    made["warmup"] = figs.warmup_curves(tidy, a.settings, out)
-    made["seeds"] = figs.seed_scores(a.scores, a.spread, a.conditions, a.settings, out)
-    made["stability"] = figs.stability_by_depth(
-        a.stability, a.stability_gap, a.conditions, a.settings, out
-    )
-    if not a.diffs.empty:
-        made["heatmap"] = figs.diff_heatmap(a.diffs, a.critical, a.conditions, out)
-        made["by_depth"] = figs.diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, out)
-    return made
+    return {
+        "curves": figs.accuracy_curves(tidy, a.conditions, a.settings, out),
+        "lr": figs.lr_comparison(tidy, a.conditions, a.settings, out),
+        "warmup": figs.warmup_curves(tidy, a.settings, out),
+        "stability": figs.stability_by_depth(
+            a.stability, a.stability_gap, a.conditions, a.settings, out
+        ),
+        "heatmap": figs.diff_heatmap(a.diffs, a.critical, a.conditions, out),
+        "by_depth": figs.diff_by_depth(a.diffs, a.critical, a.conditions, a.settings, out),
+        "seeds": figs.seed_scores(a.scores, a.spread, a.conditions, a.settings, out),
+    }
 
 
-OPTIONAL_CSVS = (
-    "depth_differences.csv",
-    "critical_depth.csv",
-    "lr_stability.csv",
-    "lr_stability_gap.csv",
-    "seed_spread.csv",
-)
+def _analysis_tables(a: Analysis) -> dict[str, pd.DataFrame]:
+    """The analysis's own tables by name: each a CSV of the report (and a table on the
+    dashboard) where it has rows."""
+    return {
+        "critical_depth": a.critical,
+        "depth_differences": a.diffs,
+        "lr_stability": a.stability,
+        "lr_stability_gap": a.stability_gap,
+        "seed_spread": a.spread,
+    }
 
 
-def _remove_previous(out: Path) -> None:
-    """Drop an earlier report's figures and optional tables, so none outlive their data."""
-    for pattern in ("figures/*.png", "figures/*.svg", *OPTIONAL_CSVS):
+def _remove_previous(out: Path, tables: list[str]) -> None:
+    """Drop an earlier report's figures and ``tables``' CSVs, so none outlive their data."""
+    for pattern in ("figures/*.png", "figures/*.svg", *(f"{name}.csv" for name in tables)):
         for path in out.glob(pattern):
             path.unlink()
 
@@ -387,7 +387,8 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     """Write the report of ``a`` into ``out`` (created; files there are replaced)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _remove_previous(out)
+    optional = _analysis_tables(a)
+    _remove_previous(out, list(optional))
     made = _figures(a, out / "figures")
     jobs_section = Section("All jobs", tables=[tables.jobs_table(a.summary, a.conditions)])
     sections = [_lead(a), _answer(a), _jobs(a), *_evidence(a, made), jobs_section, _config(a)]
@@ -407,15 +408,9 @@ def write_report(a: Analysis, out: str | Path) -> ReportFiles:
     atomic_write_text(files.markdown, to_markdown(title, subtitle, sections, out))
     atomic_write_text(files.results, a.tidy.to_csv(index=False))
     atomic_write_text(files.summary, a.summary.to_csv(index=False))
-    if not a.diffs.empty:
-        atomic_write_text(out / "depth_differences.csv", a.diffs.to_csv(index=False))
-        atomic_write_text(out / "critical_depth.csv", a.critical.to_csv(index=False))
-    if not a.stability.empty:
-        atomic_write_text(out / "lr_stability.csv", a.stability.to_csv(index=False))
-    if not a.stability_gap.empty:
-        atomic_write_text(out / "lr_stability_gap.csv", a.stability_gap.to_csv(index=False))
-    if not a.spread.empty:
-        atomic_write_text(out / "seed_spread.csv", a.spread.to_csv(index=False))
+    for name, frame in optional.items():
+        if not frame.empty:
+            atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
     return files
 
 
@@ -426,17 +421,10 @@ def publish_wandb(
     report run of ``project`` in the sweep's ``group``; returns the run's URL."""
     from vitbn_sweep.tracking.wandb_report import publish_report
 
-    named = {
-        "critical_depth": a.critical,
-        "depth_differences": a.diffs,
-        "lr_stability": a.stability,
-        "lr_stability_gap": a.stability_gap,
-        "seed_spread": a.spread,
-    }
     return publish_report(
         {  # missing values (NaN, pd.NA) as None: JSON for wandb.Table
             name: frame.astype(object).where(frame.notna(), None)
-            for name, frame in named.items()
+            for name, frame in _analysis_tables(a).items()
             if not frame.empty
         },
         {figure.name: figure.png for figure in files.figures},

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,12 +16,20 @@ import types
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import Settings, records_from_dirs
+import vitbn_sweep.tracking.wandb_report as wandb_report
+from analysis import Settings, analyze, figures, records_from_dirs
 from analysis.cli import main
-from analysis.figures import warmup_curves
+from analysis.figures import (
+    accuracy_curves,
+    diff_by_depth,
+    diff_heatmap,
+    seed_scores,
+    warmup_curves,
+)
 from analysis.frames import build_frames
 from tests.analysis_synth import write_grid, write_job
 
@@ -69,8 +81,6 @@ def sweep(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def report(sweep: Path) -> tuple[Path, str]:
-    import contextlib
-    import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -225,6 +235,15 @@ def test_other_sources_through_analysis_sources(sweep, tmp_path, monkeypatch, ca
     assert "needs a project" in capsys.readouterr().err
 
 
+def test_a_sweep_of_failed_jobs_gets_a_report_without_figures(tmp_path, capsys):
+    for model in ("vit", "vitbnffn"):
+        for depth in (1, 2):
+            write_job(tmp_path / "jobs", model, depth, 0, [], status="failed", epochs=2)
+    assert main(["report", str(tmp_path / "jobs"), "--out", str(tmp_path / "r")]) == 0
+    assert "failed: " in (tmp_path / "r" / "report.md").read_text()
+    assert not list((tmp_path / "r").glob("figures/*"))
+
+
 def test_warmup_figure(tmp_path):
     for seed in range(2):
         for lr in (0.01, 0.1):
@@ -304,8 +323,6 @@ def test_publish_wandb_puts_the_answer_in_a_report_run(sweep, tmp_path, capsys, 
 
 
 def test_failed_publish_keeps_the_report_and_says_so(sweep, tmp_path, capsys, monkeypatch):
-    import vitbn_sweep.tracking.wandb_report as wandb_report
-
     def broken(*args, **kwargs):
         raise RuntimeError("no route to wandb")
 
@@ -317,10 +334,6 @@ def test_failed_publish_keeps_the_report_and_says_so(sweep, tmp_path, capsys, mo
 
 
 def test_the_seed_figure_is_the_same_for_the_same_scores(sweep, tmp_path):
-    import numpy as np
-
-    from analysis import analyze
-    from analysis.figures import seed_scores
 
     a = analyze(*records_from_dirs([sweep]), Settings())
     drawn = []
@@ -380,7 +393,6 @@ class Drawn:
     """The figures a figure function made, kept open instead of saved."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from analysis import figures
 
         self.figures: dict[str, object] = {}
         monkeypatch.setattr(figures, "_save", self.keep)
@@ -390,8 +402,6 @@ class Drawn:
 
 
 def test_one_epoch_curves_have_whole_epoch_ticks_and_seed_bars(demo, monkeypatch, tmp_path):
-    from analysis import analyze
-    from analysis.figures import accuracy_curves
 
     a = analyze(*records_from_dirs([demo]), Settings())
     drawn = Drawn(monkeypatch)
@@ -408,8 +418,6 @@ def test_one_epoch_curves_have_whole_epoch_ticks_and_seed_bars(demo, monkeypatch
 
 
 def test_difference_panels_have_their_own_y_axis_and_plain_titles(sweep, monkeypatch, tmp_path):
-    from analysis import analyze
-    from analysis.figures import diff_by_depth, diff_heatmap
 
     a = analyze(*records_from_dirs([sweep]), Settings())
     drawn = Drawn(monkeypatch)
@@ -443,10 +451,6 @@ def test_warmup_facets_are_titled_once(tmp_path, monkeypatch):
 def test_the_printed_resolve_command_works_for_a_sweep_dir_with_a_space(tmp_path: Path) -> None:
     """``sweep_name='my sweep'``: the ``make resolve`` commands the CLI prints and the report
     holds, pasted into a shell, hand ``analysis resolve`` the whole dir as one argument."""
-    import contextlib
-    import io
-    import re
-    import shlex
 
     sweep = tmp_path / "my sweep"
     write_grid(sweep, {1: -0.02, 2: 0.01, 3: 0.05}, seeds=2, noise=0.02)

@@ -255,9 +255,7 @@ def online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     monkeypatch.setattr(dashboard, "server_unreachable", lambda url, timeout_s: None)
     out = tmp_path / "grid" / "report"
     files = SimpleNamespace(out=out, html=out / "report.html", figures=[])
-    monkeypatch.setattr(
-        "analysis.report.write_report", lambda a, o: out.mkdir(exist_ok=True) or files
-    )
+    monkeypatch.setattr(dashboard, "write_report", lambda a, o: out.mkdir(exist_ok=True) or files)
     targets = []
 
     def go_online(target: Any, a: Any, files: Any) -> Any:
