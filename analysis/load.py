@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from analysis.records import AnalysisError, JobRecord, LoadStats, normalize_metrics
+from analysis.records import AnalysisError, JobRecord, LoadStats, metrics_frame
 from vitbn_sweep import store
-from vitbn_sweep.store import METRIC_COLUMNS, MULTIRUN_FILE, outputs_dir
+from vitbn_sweep.store import MULTIRUN_FILE, outputs_dir
 from vitbn_sweep.store.origin import doc_task, origin_doc
 from vitbn_sweep.store.record import planned_jobs
 
@@ -41,8 +39,7 @@ def job_record(job_dir: Path) -> JobRecord | None:
         raise AnalysisError(str(exc)) from exc
     if result is None:
         return None
-    metrics = pd.DataFrame(rows, columns=list(METRIC_COLUMNS), dtype="float64")
-    return JobRecord(result, normalize_metrics(metrics), source="files", path=str(job_dir))
+    return JobRecord(result, metrics_frame(rows), source="files", path=str(job_dir))
 
 
 def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], LoadStats]:
