@@ -4,7 +4,7 @@
   SQLite store ``<paths.outputs>/mlflow/mlflow.db`` (artifacts next to it in
   ``<paths.outputs>/mlflow/artifacts``); browse it with ``make mlflow-ui``;
 - experiment: ``logger.experiment`` (the sweep name by default);
-- run name: ``names.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
+- run name: ``run.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
 - params: the flattened config (``model.depth`` = ``3``); tags: sweep, job, model,
   depth, lr, seed, status (running | completed | diverged | failed), and at the end
   the device the job ran on;
@@ -32,8 +32,7 @@ from typing import Any
 
 from vitbn_sweep.identity import job_lead
 from vitbn_sweep.tracking.base import Tracker
-from vitbn_sweep.tracking.identity import TrackerRun, flatten, param_text, tracker_run
-from vitbn_sweep.tracking.names import run_name
+from vitbn_sweep.tracking.run import TrackerRun, tracker_run
 
 log = logging.getLogger(__name__)
 RECORD_ARTIFACT = "vitbn/record.json"
@@ -100,6 +99,23 @@ def open_experiment(logger: Mapping[str, Any], config: Mapping[str, Any]) -> tup
     return client, experiment_id(client, logger["experiment"], artifacts)
 
 
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"depth": 3}}`` -> ``{"model.depth": 3}`` (lists stay leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def param_text(value: Any) -> str:
+    """A config leaf as an MLflow param string: strings as is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
     """The run of this job in the experiment (by its ``vitbn.run_key`` tag), or None."""
     found = client.search_runs(
@@ -108,14 +124,12 @@ def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
     return found[0] if found else None
 
 
-def run_tags(
-    config: Mapping[str, Any], identity: TrackerRun, job_dir: Path, extra: list[str]
-) -> dict[str, str]:
+def run_tags(config: Mapping[str, Any], identity: TrackerRun, extra: list[str]) -> dict[str, str]:
     lead = job_lead(config)
     return {
         RUN_KEY_TAG: identity.run_id,
         JOB_TAG: identity.job,
-        JOB_DIR_TAG: str(Path(job_dir).resolve()),
+        JOB_DIR_TAG: str(identity.job_dir),
         SWEEP_TAG: identity.sweep,
         **{label: str(value) for label, value in lead.items()},
         "lr": f"{float(lead['lr']):g}",
@@ -130,7 +144,6 @@ def open_run(
     config: Mapping[str, Any],
     *,
     identity: TrackerRun,
-    job_dir: Path,
     extra_tags: list[str],
     previous: Any = None,
     start_ms: int | None = None,
@@ -142,12 +155,11 @@ def open_run(
     """
     from mlflow.entities import Param
 
-    name = run_name(config, identity.job if identity.in_sweep else "")
-    tags = run_tags(config, identity, job_dir, extra_tags)
+    tags = run_tags(config, identity, extra_tags)
     params = {k: param_text(v) for k, v in flatten(config).items()}
     if previous is not None:
         run_id = previous.info.run_id
-        client.update_run(run_id, status="RUNNING", name=name)
+        client.update_run(run_id, status="RUNNING", name=identity.name)
         logged = previous.data.params
         changed = sorted(k for k in params if k in logged and logged[k] != params[k])
         if changed:
@@ -161,7 +173,7 @@ def open_run(
             client.set_tag(run_id, key, value)
     else:
         run_id = client.create_run(
-            exp_id, start_time=start_ms, run_name=name, tags=tags
+            exp_id, start_time=start_ms, run_name=identity.name, tags=tags
         ).info.run_id
     items = [Param(k, v) for k, v in params.items()]
     for i in range(0, len(items), PARAMS_PER_BATCH):
@@ -230,7 +242,6 @@ class MlflowTracker(Tracker):
             exp_id,
             config,
             identity=identity,
-            job_dir=self.job_dir,
             extra_tags=list(self.logger["tags"]),
             previous=find_run(client, exp_id, identity),
         )

@@ -1,0 +1,119 @@
+"""A job's tracker run: its id, name and place, the one description every tracker logs.
+
+What the job computes is ``vitbn_sweep.identity``'s; its tracker run derives from its
+directory alone. Multirun jobs live in ``<paths.outputs>/<sweep_name>/<job_dirname>/``,
+so the path relative to the sweep dir *is* the job's identity overrides, and running
+the same sweep again addresses the same directory. The run id is a hash of
+``<sweep_name>/<job_dirname>``: stable across machines and restarts, so a resumed job
+continues the same tracker run.
+
+A job outside the sweep dir (a single run in ``<paths.outputs>/runs/<time>/``) is
+identified by its path relative to ``paths.outputs``, or else by its absolute path.
+
+The run name leads with model, depth, lr and seed (``vitbnffn-d4-lr0.005-s2``), as
+trackers' run tables cut names short; the job's other overrides (its directory name)
+follow in a short form, e.g. ``vit-d1-lr0.003-s0 epochs=2,train_size=2000``. The live
+trackers (``logger=wandb``, ``logger=mlflow``) and ``python -m analysis export`` all
+describe runs here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from vitbn_sweep.identity import DIRNAME_SEP, LEAD_KEYS, job_labels, job_lead, override_key
+
+ID_HASH_CHARS = 16
+# Overrides that the name's lead already says (a group choice ``model=vit`` included).
+LEAD_OVERRIDES = frozenset({"model", *LEAD_KEYS.values()})
+BRACKETS = {"[": "]", "{": "}", "(": ")"}
+
+
+@dataclass(frozen=True)
+class TrackerRun:
+    sweep: str  # the sweep name (config ``sweep_name``)
+    job: str  # the job dir's name inside a sweep, else its relative/absolute path
+    key: str  # what the run id hashes: ``<sweep>/<job>`` inside a sweep
+    run_id: str  # ``vb-`` + 16 hex chars of sha1(key): valid for wandb and MLflow tags
+    in_sweep: bool
+    name: str  # ``run_name``: what the trackers' run tables show
+    job_dir: Path  # resolved: where the job's result files are
+    sweep_dir: Path | None  # the sweep dir above ``job_dir``; None for a job outside one
+
+
+def hashed_id(prefix: str, key: str) -> str:
+    """A tracker run id for ``key``: ``prefix-`` + 16 hex chars of its sha1."""
+    return f"{prefix}-{hashlib.sha1(key.encode()).hexdigest()[:ID_HASH_CHARS]}"
+
+
+def tracker_run(config: Mapping[str, Any], job_dir: Path) -> TrackerRun:
+    """The tracker run of the job that runs ``config`` in ``job_dir``."""
+    sweep = str(config["sweep_name"])
+    outputs = Path(config["paths"]["outputs"]).resolve()
+    job_path = Path(job_dir).resolve()
+    in_sweep = job_path.is_relative_to(outputs / sweep)
+    if in_sweep:
+        job = job_path.relative_to(outputs / sweep).as_posix()
+        job = "" if job == "." else job
+        key = f"{sweep}/{job}"
+    elif job_path.is_relative_to(outputs):
+        job = key = job_path.relative_to(outputs).as_posix()
+    else:
+        job = key = job_path.as_posix()
+    return TrackerRun(
+        sweep=sweep,
+        job=job,
+        key=key,
+        run_id=hashed_id("vb", key),
+        in_sweep=in_sweep,
+        name=run_name(config, job if in_sweep else ""),
+        job_dir=job_path,
+        sweep_dir=outputs / sweep if in_sweep and job else None,
+    )
+
+
+def run_tags(config: Mapping[str, Any], extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Tags every tracker run carries: the job's lead (model, depth, lr, seed), its
+    sweep, plus ``extra``."""
+    tags = [*job_labels(config), f"sweep={config['sweep_name']}", *map(str, extra)]
+    return list(dict.fromkeys(tag[:64] for tag in tags))
+
+
+def split_overrides(dirname: str) -> list[str]:
+    """``a=1,b=[2,3]`` -> ``["a=1", "b=[2,3]"]``: split at the commas outside brackets."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(dirname):
+        if char in BRACKETS:
+            depth += 1
+        elif char in BRACKETS.values():
+            depth = max(depth - 1, 0)
+        elif char == DIRNAME_SEP and depth == 0:
+            items.append(dirname[start:i])
+            start = i + 1
+    items.append(dirname[start:])
+    return [item for item in items if item]
+
+
+def short_override(override: str) -> str:
+    """``data.train_size=2000`` -> ``train_size=2000``: the key without its top-level group."""
+    key = override_key(override)
+    value = override.split("=", 1)[1] if "=" in override else ""
+    return f"{key.split('.', 1)[-1]}={value}"
+
+
+def run_name(config: Mapping[str, Any], job: str = "") -> str:
+    """The run name of the job that runs ``config``; ``job``: its directory in the sweep
+    (its path relative to the sweep dir, its overrides); empty for a job outside a sweep."""
+    model, depth, lr, seed = job_lead(config).values()
+    lead = f"{model}-d{depth}-lr{float(lr):g}-s{seed}"
+    dirname = PurePosixPath(job).name if job else ""
+    rest = [
+        short_override(o)
+        for o in split_overrides(dirname)
+        if "=" in o and override_key(o) not in LEAD_OVERRIDES
+    ]
+    return f"{lead} {DIRNAME_SEP.join(rest)}" if rest else lead
