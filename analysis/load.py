@@ -30,24 +30,14 @@ ENTRYPOINT = "python -m vitbn_sweep -m"
 # --- job dirs ----------------------------------------------------------------------------
 
 
-def job_record(job_dir: Path) -> JobRecord | None:
-    """The record of one job dir; None when it has not ended. A damaged result or metrics
-    file raises ``store.DamagedFile``; a result of an unknown schema, ``AnalysisError``."""
-    try:
-        result, rows = store.ended(job_dir)
-    except store.UnknownSchema as exc:
-        raise AnalysisError(str(exc)) from exc
-    if result is None:
-        return None
-    return JobRecord(result, metrics_frame(rows), source="files", path=str(job_dir))
-
-
 def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], LoadStats]:
     """All finished jobs under ``paths`` (searched recursively), and what was left out.
 
     A job dir is one that a job began in (``store.started``); one without ``result.json`` is
     still running or was cut, and one with a damaged file is to run again: both are
-    counted as incomplete (the damaged ones with the file and what is wrong).
+    counted as incomplete (the damaged ones with the file and what is wrong). A result of
+    a schema this code does not read is an ``AnalysisError``: the sweep is another
+    version's, to read with that version.
     """
     roots = [Path(p) for p in paths]
     if not roots:
@@ -64,14 +54,16 @@ def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], Loa
                 continue
             seen.add(resolved)
             try:
-                record = job_record(job_dir)
+                result, rows = store.ended(job_dir)
+            except store.UnknownSchema as exc:
+                raise AnalysisError(str(exc)) from exc
             except store.DamagedFile as exc:
                 stats.incomplete.append(f"{job_dir} (damaged: {exc})")
                 continue
-            if record is None:
+            if result is None:
                 stats.incomplete.append(str(job_dir))
             else:
-                records.append(record)
+                records.append(JobRecord(result, metrics_frame(rows), "files", str(job_dir)))
     stats.results = len(records)
     if not records:
         where = ", ".join(stats.roots)
