@@ -299,10 +299,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _mlflow_hint(sweep_dir: Path, uri: str) -> str:
     """How to browse the store: ``make mlflow-ui`` finds the sweep's local store itself."""
-    from vitbn_sweep.tracking.mlflow_tracker import store_dir
+    from vitbn_sweep.tracking.mlflow_tracker import local_uri
 
-    local = store_dir({"paths": {"outputs": str(sweep_dir.resolve().parent)}}) / "mlflow.db"
-    if uri == f"sqlite:///{local}":
+    if uri == local_uri({"paths": {"outputs": str(sweep_dir.resolve().parent)}}):
         return f"browse: make mlflow-ui SWEEP={sweep_dir}"
     return f"browse: make mlflow-ui MLFLOW_URI={uri}"
 

@@ -30,30 +30,34 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.identity import job_lead
-from vitbn_sweep.tracking.base import Tracker
-from vitbn_sweep.tracking.run import TrackerRun, tracker_run
+from vitbn_sweep.identity import dig
+from vitbn_sweep.tracking.run import Tracker, TrackerRun, tracker_run
 
 log = logging.getLogger(__name__)
 RECORD_ARTIFACT = "vitbn/record.json"
-RUN_KEY_TAG, JOB_TAG, SWEEP_TAG, STATUS_TAG = "vitbn.run_key", "vitbn.job", "sweep", "status"
+RUN_KEY_TAG, JOB_TAG, STATUS_TAG = "vitbn.run_key", "vitbn.job", "status"
 JOB_DIR_TAG = "vitbn.job_dir"  # where the job's result files are
 ENDED_TAG = "vitbn.ended_at"  # the result's ended_at: which result the run holds
 TERMINAL = {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}
 PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
 METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
-# result keys -> summary metrics (a run table's sortable columns)
+# summary metrics (a run table's sortable columns) <- their dotted keys in the result
 SUMMARY_METRICS = {
-    "best_test_acc": ("best", "test_acc"),
-    "best_test_acc_clean": ("best", "test_acc_clean"),
-    "best_epoch": ("best", "epoch"),
-    "epochs_run": ("epochs_run",),
-    "total_seconds": ("total_seconds",),
+    "best_test_acc": "best.test_acc",
+    "best_test_acc_clean": "best.test_acc_clean",
+    "best_epoch": "best.epoch",
+    "epochs_run": "epochs_run",
+    "total_seconds": "total_seconds",
 }
 
 
 def store_dir(config: Mapping[str, Any]) -> Path:
     return Path(config["paths"]["outputs"]).resolve() / "mlflow"
+
+
+def local_uri(config: Mapping[str, Any]) -> str:
+    """The local SQLite store under ``paths.outputs`` (what ``make mlflow-ui`` opens)."""
+    return f"sqlite:///{store_dir(config) / 'mlflow.db'}"
 
 
 def resolve_tracking_uri(logger: Mapping[str, Any], config: Mapping[str, Any]) -> str:
@@ -62,7 +66,7 @@ def resolve_tracking_uri(logger: Mapping[str, Any], config: Mapping[str, Any]) -
         return str(logger["tracking_uri"])
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{store_dir(config) / 'mlflow.db'}"
+    return local_uri(config)
 
 
 def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
@@ -93,8 +97,7 @@ def open_experiment(logger: Mapping[str, Any], config: Mapping[str, Any]) -> tup
     uri = resolve_tracking_uri(logger, config)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    local_store = uri == f"sqlite:///{store_dir(config) / 'mlflow.db'}"
-    artifacts = (store_dir(config) / "artifacts").as_uri() if local_store else None
+    artifacts = (store_dir(config) / "artifacts").as_uri() if uri == local_uri(config) else None
     client = MlflowClient(tracking_uri=uri)
     return client, experiment_id(client, logger["experiment"], artifacts)
 
@@ -124,15 +127,13 @@ def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
     return found[0] if found else None
 
 
-def run_tags(config: Mapping[str, Any], identity: TrackerRun, extra: list[str]) -> dict[str, str]:
-    lead = job_lead(config)
+def mlflow_tags(identity: TrackerRun, extra: list[str]) -> dict[str, str]:
+    """A new or resumed run's tags: its id, job, job dir and labels, status running."""
     return {
         RUN_KEY_TAG: identity.run_id,
         JOB_TAG: identity.job,
         JOB_DIR_TAG: str(identity.job_dir),
-        SWEEP_TAG: identity.sweep,
-        **{label: str(value) for label, value in lead.items()},
-        "lr": f"{float(lead['lr']):g}",
+        **identity.labels,
         STATUS_TAG: "running",
         **{str(t): "true" for t in extra},
     }
@@ -155,7 +156,7 @@ def open_run(
     """
     from mlflow.entities import Param
 
-    tags = run_tags(config, identity, extra_tags)
+    tags = mlflow_tags(identity, extra_tags)
     params = {k: param_text(v) for k, v in flatten(config).items()}
     if previous is not None:
         run_id = previous.info.run_id
@@ -204,10 +205,8 @@ def summary_metrics(record: Mapping[str, Any], stamp_ms: int) -> list[Any]:
 
     step = int(record.get("epochs_run") or 0)
     metrics = []
-    for key, path in SUMMARY_METRICS.items():
-        value: Any = record
-        for part in path:
-            value = value.get(part) if isinstance(value, Mapping) else None
+    for key, dotted in SUMMARY_METRICS.items():
+        value = dig(record, dotted)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics.append(Metric(key, float(value), stamp_ms, step))
     return metrics

@@ -1,4 +1,5 @@
-"""A job's tracker run: its id, name and place, the one description every tracker logs.
+"""What every tracker shares: its interface (``Tracker``), and a job's tracker run: its id,
+name, labels and place, the one description every tracker logs.
 
 What the job computes is ``vitbn_sweep.identity``'s; its tracker run derives from its
 directory alone. Multirun jobs live in ``<paths.outputs>/<sweep_name>/<job_dirname>/``,
@@ -14,7 +15,9 @@ The run name leads with model, depth, lr and seed (``vitbnffn-d4-lr0.005-s2``), 
 trackers' run tables cut names short; the job's other overrides (its directory name)
 follow in a short form, e.g. ``vit-d1-lr0.003-s0 epochs=2,train_size=2000``. The live
 trackers (``logger=wandb``, ``logger=mlflow``) and ``python -m analysis export`` all
-describe runs here.
+describe runs here. This module stands apart from the factory (``build_tracker`` in the
+package's ``__init__``) so that imports run one way: the factory imports the trackers,
+and they import this.
 """
 
 from __future__ import annotations
@@ -25,12 +28,25 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vitbn_sweep.identity import DIRNAME_SEP, LEAD_KEYS, job_labels, job_lead, override_key
+from vitbn_sweep.identity import DIRNAME_SEP, LEAD_KEYS, job_lead, override_key
 
 ID_HASH_CHARS = 16
 # Overrides that the name's lead already says (a group choice ``model=vit`` included).
 LEAD_OVERRIDES = frozenset({"model", *LEAD_KEYS.values()})
 BRACKETS = {"[": "]", "{": "}", "(": ")"}
+
+
+class Tracker:
+    """The no-op tracker (``logger=none``) and the interface of every tracker."""
+
+    def start(self, config: Mapping[str, Any]) -> None:
+        """The job starts (or resumes) with this resolved config."""
+
+    def log_epoch(self, row: Mapping[str, Any]) -> None:
+        """One finished epoch's metrics row (``store.METRIC_COLUMNS``)."""
+
+    def finish(self, record: Mapping[str, Any]) -> None:
+        """The job ended; ``record`` is its ``result.json`` content."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class TrackerRun:
     run_id: str  # ``vb-`` + 16 hex chars of sha1(key): valid for wandb and MLflow tags
     in_sweep: bool
     name: str  # ``run_name``: what the trackers' run tables show
+    labels: dict[str, str]  # the job's lead (model, depth, lr, seed) and its sweep
     job_dir: Path  # resolved: where the job's result files are
     sweep_dir: Path | None  # the sweep dir above ``job_dir``; None for a job outside one
 
@@ -71,15 +88,24 @@ def tracker_run(config: Mapping[str, Any], job_dir: Path) -> TrackerRun:
         run_id=hashed_id("vb", key),
         in_sweep=in_sweep,
         name=run_name(config, job if in_sweep else ""),
+        labels={**lead_labels(config), "sweep": sweep},
         job_dir=job_path,
         sweep_dir=outputs / sweep if in_sweep and job else None,
     )
 
 
-def run_tags(config: Mapping[str, Any], extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Tags every tracker run carries: the job's lead (model, depth, lr, seed), its
-    sweep, plus ``extra``."""
-    tags = [*job_labels(config), f"sweep={config['sweep_name']}", *map(str, extra)]
+def lead_labels(config: Mapping[str, Any]) -> dict[str, str]:
+    """The job's lead (model, depth, lr, seed) as text, lr as ``%g``: what the run's name
+    starts with and its tags say."""
+    model, depth, lr, seed = job_lead(config).values()
+    return {"model": str(model), "depth": str(depth), "lr": f"{float(lr):g}", "seed": str(seed)}
+
+
+def run_tags(identity: TrackerRun, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The run's labels as a list of tags (``["vit", "depth=3", ..., "sweep=grid_b"]``),
+    plus ``extra``: for a tracker whose tags are words, not key-value pairs."""
+    model, *rest = identity.labels.items()
+    tags = [model[1], *(f"{key}={value}" for key, value in rest), *map(str, extra)]
     return list(dict.fromkeys(tag[:64] for tag in tags))
 
 
@@ -108,8 +134,7 @@ def short_override(override: str) -> str:
 def run_name(config: Mapping[str, Any], job: str = "") -> str:
     """The run name of the job that runs ``config``; ``job``: its directory in the sweep
     (its path relative to the sweep dir, its overrides); empty for a job outside a sweep."""
-    model, depth, lr, seed = job_lead(config).values()
-    lead = f"{model}-d{depth}-lr{float(lr):g}-s{seed}"
+    lead = "{model}-d{depth}-lr{lr}-s{seed}".format(**lead_labels(config))
     dirname = PurePosixPath(job).name if job else ""
     rest = [
         short_override(o)

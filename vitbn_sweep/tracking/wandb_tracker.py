@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from vitbn_sweep.tracking.base import Tracker
-from vitbn_sweep.tracking.run import TrackerRun, run_tags, tracker_run
+from vitbn_sweep.tracking.run import Tracker, TrackerRun, run_tags, tracker_run
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -165,7 +164,7 @@ class WandbTracker(Tracker):
             name=identity.name,
             id=identity.run_id,
             resume="allow",
-            tags=run_tags(config, self.logger["tags"]),
+            tags=run_tags(identity, self.logger["tags"]),
             config=dict(config),
             dir=str(self.run_dir),
             mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
