@@ -64,14 +64,8 @@ def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], Loa
                 stats.incomplete.append(str(job_dir))
             else:
                 records.append(JobRecord(result, metrics_frame(rows), "files", str(job_dir)))
-    stats.results = len(records)
-    if not records:
-        where = ", ".join(stats.roots)
-        running = (
-            f" ({stats.n_incomplete} job dirs still running or cut)" if stats.incomplete else ""
-        )
-        raise AnalysisError(f"no results under {where}: no result.json found{running}")
-    return records, stats
+    nothing = f"no results under {', '.join(stats.roots)}: no result.json found"
+    return stats.found(records, nothing, "job dirs still running or cut")
 
 
 # --- sweeps: what multirun.yaml says ------------------------------------------------------
@@ -190,16 +184,13 @@ def _from_tracker(
         loads = [reader(target, group=group) for target in targets]
     else:
         loads = [reader(tracking_uri, list(targets) or None)]
-    records = [record for part, _ in loads for record in part]
-    if not records:
-        where = ", ".join(targets) or tracking_uri or "the default tracking URI"
-        raise AnalysisError(f"no results from {source} for {where}")
     stats = LoadStats(source=source)
     for _, part in loads:
         stats.roots += part.roots
         stats.incomplete += part.incomplete
-        stats.results += part.results
-    return records, stats
+    where = ", ".join(targets) or tracking_uri or "the default tracking URI"
+    records = [record for part, _ in loads for record in part]
+    return stats.found(records, f"no results from {source} for {where}", "runs not ended")
 
 
 def load_results(

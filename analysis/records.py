@@ -43,6 +43,17 @@ class LoadStats:
     def n_incomplete(self) -> int:
         return len(self.incomplete)
 
+    def found(
+        self, records: list[JobRecord], nothing: str, unended: str
+    ) -> tuple[list[JobRecord], LoadStats]:
+        """``(records, self)``, counted; none is an ``AnalysisError`` that says ``nothing``
+        and how many it left out as ``unended`` (every source ends its load here)."""
+        self.results = len(records)
+        if not records:
+            left = f" ({self.n_incomplete} {unended})" if self.incomplete else ""
+            raise AnalysisError(f"{nothing}{left}")
+        return records, self
+
 
 def check_schema(result: Any, where: str) -> dict[str, Any]:
     """Return ``result`` if this analysis can read it, else raise a one-line ``AnalysisError``."""

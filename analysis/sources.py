@@ -35,16 +35,6 @@ VALUE_COLUMNS = [c for c in METRIC_COLUMNS if c != "epoch"]
 NULLABLE_KEYS = ("final", "best", "total_seconds", "diverged_at", "error", "ended_at")
 
 
-def _finish(
-    records: list[JobRecord], stats: LoadStats, where: str
-) -> tuple[list[JobRecord], LoadStats]:
-    stats.results = len(records)
-    if not records:
-        running = f" ({stats.n_incomplete} runs not ended)" if stats.incomplete else ""
-        raise AnalysisError(f"no finished job runs in {where}{running}")
-    return records, stats
-
-
 # --- wandb -------------------------------------------------------------------------------
 
 
@@ -99,7 +89,7 @@ def records_from_wandb(
         check_schema(result, f"wandb run {path}/{run.id}")
         metrics = metrics_frame(run.scan_history(keys=list(METRIC_COLUMNS)))
         records.append(JobRecord(result, metrics, source="wandb", path=summary.get(JOB_DIR_KEY)))
-    return _finish(records, stats, f"wandb project {path}")
+    return stats.found(records, f"no finished job runs in wandb project {path}", "runs not ended")
 
 
 # --- MLflow ------------------------------------------------------------------------------
@@ -177,4 +167,4 @@ def records_from_mlflow(
             check_schema(result, f"mlflow run {run_id}")
             path = run.data.tags.get(JOB_DIR_TAG)
             records.append(JobRecord(result, _mlflow_metrics(client, run_id), "mlflow", path))
-    return _finish(records, stats, uri)
+    return stats.found(records, f"no finished job runs in {uri}", "runs not ended")
