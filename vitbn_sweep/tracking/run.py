@@ -51,8 +51,10 @@ class Tracker:
 
 @dataclass(frozen=True)
 class TrackerRun:
+    """How a job appears in every tracker: built once (``tracker_run``), logged by each."""
+
     sweep: str  # the sweep name (config ``sweep_name``)
-    job: str  # the job dir's name inside a sweep, else its relative/absolute path
+    job: str  # its path relative to the sweep dir (the overrides), else to outputs, or absolute
     key: str  # what the run id hashes: ``<sweep>/<job>`` inside a sweep
     run_id: str  # ``vb-`` + 16 hex chars of sha1(key): valid for wandb and MLflow tags
     in_sweep: bool
