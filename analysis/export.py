@@ -10,7 +10,7 @@ Which jobs: completed and diverged ones. Failed jobs are left out (their record
 says what went wrong on the machine, not what the model learned; rerunning the
 sweep retries them), and so are job dirs without ``result.json`` (running or cut).
 
-Idempotent, by the job's identity (``vitbn_sweep.tracking.identity.tracker_run``,
+Idempotent, by the job's tracker run (``vitbn_sweep.tracking.run.tracker_run``,
 the id the live trackers use):
 
 - MLflow: a run of the job that already holds its result (tag ``vitbn.ended_at``
@@ -37,8 +37,9 @@ from typing import Any
 
 from analysis.load import newest_sweep, records_from_dirs
 from analysis.records import AnalysisError, JobRecord
+from vitbn_sweep import store
 from vitbn_sweep.store import RESULT_FILE
-from vitbn_sweep.tracking.identity import TrackerRun, tracker_run
+from vitbn_sweep.tracking.run import TrackerRun, tracker_run
 
 EXPORTED = ("completed", "diverged")
 TRACKERS = ("mlflow", "wandb")
@@ -54,8 +55,7 @@ class Job:
 
     record: JobRecord
     config: dict[str, Any]
-    job_dir: Path
-    identity: TrackerRun
+    identity: TrackerRun  # its ``job_dir`` is where the job is now
 
     @property
     def result(self) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def sweep_jobs(sweep_dir: Path) -> tuple[list[Job], Exported]:
             report.failed.append(str(job_dir))
             continue
         config = _located(record.result["config"], job_dir, sweep_dir)
-        jobs.append(Job(record, config, job_dir, tracker_run(config, job_dir)))
+        jobs.append(Job(record, config, tracker_run(config, job_dir)))
     return jobs, report
 
 
@@ -167,7 +167,7 @@ def export_mlflow(jobs: Iterable[Job], report: Exported, *, tracking_uri: str | 
         client, exp_id = experiments[uri, job.identity.sweep]
         report.where = uri
         previous = mt.find_run(client, exp_id, job.identity)
-        name = str(job.job_dir)
+        name = str(job.identity.job_dir)
         if previous is not None and previous.data.tags.get(mt.ENDED_TAG) == str(
             job.result.get("ended_at")
         ):
@@ -183,7 +183,6 @@ def export_mlflow(jobs: Iterable[Job], report: Exported, *, tracking_uri: str | 
             exp_id,
             job.config,
             identity=job.identity,
-            job_dir=job.job_dir,
             extra_tags=[],
             previous=previous,
             start_ms=_ms(job.result.get("started_at")),
@@ -201,11 +200,12 @@ def _ledger(root: Path) -> dict[str, str]:
     """run id -> ``ended_at`` of the result it holds, for the runs exported under ``root``."""
     done: dict[str, str] = {}
     path = root / LEDGER
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                done[entry["run_id"]] = entry["ended_at"]
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            entry = json.loads(line)
+        except ValueError:  # cut by a crash (``store.append_line``): that run goes again
+            continue
+        done[entry["run_id"]] = entry["ended_at"]
     return done
 
 
@@ -244,20 +244,20 @@ def export_wandb(
     while run_dir.exists():  # two exports within a second
         run_dir = run_dir.with_name(run_dir.name + "+")
     for job in jobs:
-        ended = str(job.result.get("ended_at"))
+        ended, job_dir = str(job.result.get("ended_at")), str(job.identity.job_dir)
         if done.get(job.identity.run_id) == ended:
-            report.kept.append(str(job.job_dir))
+            report.kept.append(job_dir)
             continue
         logger = _wandb_logger(job, project=project, entity=entity, mode=mode)
-        tracker = WandbTracker(logger, job_dir=job.job_dir, run_dir=run_dir)
+        tracker = WandbTracker(logger, job_dir=job.identity.job_dir, run_dir=run_dir)
         tracker.start(job.config)
         for row in job.rows():
             tracker.log_epoch(row)
         tracker.finish(job.result)
-        (report.updated if job.identity.run_id in done else report.new).append(str(job.job_dir))
-        entry = {"run_id": job.identity.run_id, "ended_at": ended, "job_dir": str(job.job_dir)}
-        with (root / LEDGER).open("a") as ledger:  # after the run is complete: resumable
-            ledger.write(json.dumps({**entry, "run_dir": str(run_dir)}) + "\n")
+        (report.updated if job.identity.run_id in done else report.new).append(job_dir)
+        entry = {"run_id": job.identity.run_id, "ended_at": ended, "job_dir": job_dir}
+        # after the run is complete: an export cut short writes that run again
+        store.append_line(root / LEDGER, {**entry, "run_dir": str(run_dir)})
     mode = resolve_mode(mode, os.environ)[0]  # WANDB_MODE wins, as in the tracker
     report.where = f"{mode}, {run_dir}" if report.new or report.updated else mode
     return run_dir
@@ -299,10 +299,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _mlflow_hint(sweep_dir: Path, uri: str) -> str:
     """How to browse the store: ``make mlflow-ui`` finds the sweep's local store itself."""
-    from vitbn_sweep.tracking.mlflow_tracker import store_dir
+    from vitbn_sweep.tracking.mlflow_tracker import local_uri
 
-    local = store_dir({"paths": {"outputs": str(sweep_dir.resolve().parent)}}) / "mlflow.db"
-    if uri == f"sqlite:///{local}":
+    if uri == local_uri({"paths": {"outputs": str(sweep_dir.resolve().parent)}}):
         return f"browse: make mlflow-ui SWEEP={sweep_dir}"
     return f"browse: make mlflow-ui MLFLOW_URI={uri}"
 

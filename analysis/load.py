@@ -1,5 +1,6 @@
 """Where results come from: job dirs on disk (or a tracker, via ``analysis.sources``), and
-what Hydra recorded about each sweep (``multirun.yaml``).
+what Hydra recorded about each sweep (the user's ``multirun.yaml``, as
+``vitbn_sweep.store.origin`` keeps it while ``resolve`` runs).
 
 A job dir holds ``result.json`` + ``metrics.csv``, read through ``vitbn_sweep.store``
 (checked: a damaged job is counted incomplete with its path and cause, never read as
@@ -9,21 +10,17 @@ source-agnostic. Bad input is one ``AnalysisError``, which the CLI prints as a s
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from analysis.records import AnalysisError, JobRecord, LoadStats, normalize_metrics
+from analysis.records import AnalysisError, JobRecord, LoadStats, metrics_frame
 from vitbn_sweep import store
-from vitbn_sweep.identity import override_key
-from vitbn_sweep.store import METRIC_COLUMNS, MULTIRUN_FILE, ORIGIN_FILE, outputs_dir
+from vitbn_sweep.store import MULTIRUN_FILE, outputs_dir
+from vitbn_sweep.store.origin import doc_task, origin_doc
 from vitbn_sweep.store.record import planned_jobs
 
 SOURCES = ("files", "wandb", "mlflow")
@@ -33,25 +30,14 @@ ENTRYPOINT = "python -m vitbn_sweep -m"
 # --- job dirs ----------------------------------------------------------------------------
 
 
-def job_record(job_dir: Path) -> JobRecord | None:
-    """The record of one job dir; None when it has not ended. A damaged result or metrics
-    file raises ``store.DamagedFile``; a result of an unknown schema, ``AnalysisError``."""
-    try:
-        result, rows = store.ended(job_dir)
-    except store.UnknownSchema as exc:
-        raise AnalysisError(str(exc)) from exc
-    if result is None:
-        return None
-    metrics = pd.DataFrame(rows, columns=list(METRIC_COLUMNS), dtype="float64")
-    return JobRecord(result, normalize_metrics(metrics), source="files", path=str(job_dir))
-
-
 def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], LoadStats]:
     """All finished jobs under ``paths`` (searched recursively), and what was left out.
 
     A job dir is one that a job began in (``store.started``); one without ``result.json`` is
     still running or was cut, and one with a damaged file is to run again: both are
-    counted as incomplete (the damaged ones with the file and what is wrong).
+    counted as incomplete (the damaged ones with the file and what is wrong). A result of
+    a schema this code does not read is an ``AnalysisError``: the sweep is another
+    version's, to read with that version.
     """
     roots = [Path(p) for p in paths]
     if not roots:
@@ -68,22 +54,18 @@ def records_from_dirs(paths: Iterable[str | Path]) -> tuple[list[JobRecord], Loa
                 continue
             seen.add(resolved)
             try:
-                record = job_record(job_dir)
+                result, rows = store.ended(job_dir)
+            except store.UnknownSchema as exc:
+                raise AnalysisError(str(exc)) from exc
             except store.DamagedFile as exc:
                 stats.incomplete.append(f"{job_dir} (damaged: {exc})")
                 continue
-            if record is None:
+            if result is None:
                 stats.incomplete.append(str(job_dir))
             else:
-                records.append(record)
-    stats.results = len(records)
-    if not records:
-        where = ", ".join(stats.roots)
-        running = (
-            f" ({stats.n_incomplete} job dirs still running or cut)" if stats.incomplete else ""
-        )
-        raise AnalysisError(f"no results under {where}: no result.json found{running}")
-    return records, stats
+                records.append(JobRecord(result, metrics_frame(rows), "files", str(job_dir)))
+    nothing = f"no results under {', '.join(stats.roots)}: no result.json found"
+    return stats.found(records, nothing, "job dirs still running or cut")
 
 
 # --- sweeps: what multirun.yaml says ------------------------------------------------------
@@ -121,73 +103,6 @@ def _grid_size(overrides: list[str]) -> int | None:
         return None
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def task_overrides(overrides: Sequence[str]) -> list[str]:
-    """The overrides Hydra records as the task's (``hydra.overrides.task``): all but
-    ``hydra.*`` and ``hydra/...`` (with any ``+``/``~`` prefix or ``@package``)."""
-    return [o for o in overrides if not override_key(o).startswith(("hydra.", "hydra/"))]
-
-
-def _doc_task(doc: Mapping[str, Any]) -> list[str]:
-    overrides = (doc.get("hydra") or {}).get("overrides") or {}
-    return [str(o) for o in (overrides.get("task") or [])]
-
-
-def _pinned(sweep_dir: Path) -> dict[str, Any]:
-    pinned = store.read_json(sweep_dir / ORIGIN_FILE)
-    return pinned if isinstance(pinned, dict) else {}
-
-
-def origin_doc(sweep_dir: str | Path) -> dict[str, Any] | None:
-    """The user's multirun.yaml of ``sweep_dir`` as a dict, or None when unreadable.
-
-    Every sweep command rewrites multirun.yaml, ``resolve``'s own included. ``resolve``
-    pins the user's version (``pin_origin``) and, before each launch, the task overrides
-    of the command it launches; the pinned version is used while multirun.yaml is the
-    one it pinned or one that ``resolve`` launched, also after a ``resolve`` killed
-    mid-command, so a later command of the user's own is the only thing that replaces it.
-    """
-    path = Path(sweep_dir) / MULTIRUN_FILE
-    doc = store.read_yaml(path)
-    if not path.is_file() or (doc is None and path.stat().st_size):
-        return None  # none, or damaged (an empty one is an empty config)
-    doc = doc or {}
-    pinned = _pinned(Path(sweep_dir))
-    if pinned and isinstance(doc, dict):
-        ours = _doc_task(doc) in pinned.get("launched", [])
-        if ours or pinned.get("multirun_sha256") == _digest(path):
-            doc = pinned.get("origin")
-    return doc if isinstance(doc, dict) else None
-
-
-def _canonical(doc: Any) -> str:
-    return json.dumps(doc, sort_keys=True, default=str)
-
-
-def pin_origin(
-    sweep_dir: str | Path, doc: Mapping[str, Any], launching: Sequence[str] | None = None
-) -> None:
-    """Record ``doc`` as the user's multirun.yaml, valid while multirun.yaml stays as it is
-    or is one that ``resolve`` launched: ``launching``, the overrides of a command about to
-    run, joins the launched ones (kept for as long as ``doc`` stays the user's)."""
-    sweep_dir = Path(sweep_dir)
-    before = _pinned(sweep_dir)
-    same = _canonical(before.get("origin")) == _canonical(doc)
-    launched = before.get("launched", []) if same else []
-    task = None if launching is None else task_overrides(launching)
-    if task is not None and task not in launched:
-        launched = [*launched, task]
-    record = {
-        "multirun_sha256": _digest(sweep_dir / MULTIRUN_FILE),
-        "origin": doc,
-        "launched": launched,
-    }
-    store.write_json(sweep_dir / ORIGIN_FILE, record)
-
-
 def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
     """The ``SweepInfo`` of ``sweep_dir``, or None when it holds no readable multirun.yaml."""
     doc = origin_doc(sweep_dir)
@@ -195,7 +110,7 @@ def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
         return None
     hydra = doc.get("hydra") or {}
     overrides = hydra.get("overrides") or {}
-    task = _doc_task(doc)
+    task = doc_task(doc)
     params = {str(k): str(v) for k, v in ((hydra.get("sweeper") or {}).get("params") or {}).items()}
     # Command-line overrides win over the config's sweeper params for the same key.
     given = {o.split("=", 1)[0].lstrip("+~") for o in task}
@@ -269,16 +184,13 @@ def _from_tracker(
         loads = [reader(target, group=group) for target in targets]
     else:
         loads = [reader(tracking_uri, list(targets) or None)]
-    records = [record for part, _ in loads for record in part]
-    if not records:
-        where = ", ".join(targets) or tracking_uri or "the default tracking URI"
-        raise AnalysisError(f"no results from {source} for {where}")
     stats = LoadStats(source=source)
     for _, part in loads:
         stats.roots += part.roots
         stats.incomplete += part.incomplete
-        stats.results += part.results
-    return records, stats
+    where = ", ".join(targets) or tracking_uri or "the default tracking URI"
+    records = [record for part, _ in loads for record in part]
+    return stats.found(records, f"no results from {source} for {where}", "runs not ended")
 
 
 def load_results(

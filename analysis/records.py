@@ -6,6 +6,7 @@ trackers), so neither imports the other's module.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,17 @@ class LoadStats:
     def n_incomplete(self) -> int:
         return len(self.incomplete)
 
+    def found(
+        self, records: list[JobRecord], nothing: str, unended: str
+    ) -> tuple[list[JobRecord], LoadStats]:
+        """``(records, self)``, counted; none is an ``AnalysisError`` that says ``nothing``
+        and how many it left out as ``unended`` (every source ends its load here)."""
+        self.results = len(records)
+        if not records:
+            left = f" ({self.n_incomplete} {unended})" if self.incomplete else ""
+            raise AnalysisError(f"{nothing}{left}")
+        return records, self
+
 
 def check_schema(result: Any, where: str) -> dict[str, Any]:
     """Return ``result`` if this analysis can read it, else raise a one-line ``AnalysisError``."""
@@ -51,16 +63,17 @@ def check_schema(result: Any, where: str) -> dict[str, Any]:
         raise AnalysisError(str(exc)) from exc
 
 
-def empty_metrics() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in METRIC_COLUMNS})
+def metrics_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Metrics rows (``METRIC_COLUMNS``) -> the contract's frame: one row per epoch, sorted.
 
-
-def normalize_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The contract's columns in order (missing ones as NaN), sorted by epoch."""
-    out = metrics.copy()
-    for column in METRIC_COLUMNS:
-        if column not in out:
-            out[column] = float("nan")
-    out = out[[*METRIC_COLUMNS, *[c for c in out if c not in METRIC_COLUMNS]]]
-    out["epoch"] = pd.to_numeric(out["epoch"], errors="coerce")
-    return out.dropna(subset=["epoch"]).astype({"epoch": "int64"}).sort_values("epoch")
+    Every source's rows go through here: a job dir's (one per epoch, in order) and a
+    tracker's (any order; a resumed run logs an epoch again, and the last one wins).
+    """
+    frame = pd.DataFrame(
+        [{c: row.get(c) for c in METRIC_COLUMNS} for row in rows],
+        columns=list(METRIC_COLUMNS),
+        dtype="float64",
+    )
+    frame = frame.dropna(subset=["epoch"]).astype({"epoch": "int64"})
+    frame = frame.sort_values("epoch", kind="stable").drop_duplicates("epoch", keep="last")
+    return frame.reset_index(drop=True)

@@ -72,12 +72,13 @@ from analysis.compare import (
 )
 from analysis.cost import planned_jobs, round_cost
 from analysis.frames import config_key, groups, missing
-from analysis.load import SweepInfo, load_results, origin_doc, pin_origin, sweep_info
+from analysis.load import SweepInfo, load_results, sweep_info
 from analysis.records import AnalysisError
 from analysis.settings import Settings
 from analysis.spread import WIDE_MIN_SEEDS, wide_cells
 from analysis.stability import GAP_ANSWERS, gap_state, stability_gap
 from vitbn_sweep.identity import override_key
+from vitbn_sweep.store.origin import origin_doc, pin_origin
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
 RERUN = "rerun"  # a failed job, launched again

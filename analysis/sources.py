@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,7 @@ from analysis.records import (
     JobRecord,
     LoadStats,
     check_schema,
-    empty_metrics,
-    normalize_metrics,
+    metrics_frame,
 )
 from vitbn_sweep.store import METRIC_COLUMNS, outputs_dir
 from vitbn_sweep.tracking.mlflow_tracker import JOB_DIR_TAG, RECORD_ARTIFACT, RUN_KEY_TAG
@@ -34,25 +33,6 @@ from vitbn_sweep.tracking.wandb_tracker import JOB_DIR_KEY, REPORT_JOB_TYPE
 VALUE_COLUMNS = [c for c in METRIC_COLUMNS if c != "epoch"]
 # result.json keys that may be null: a wandb summary drops null values, so they are restored.
 NULLABLE_KEYS = ("final", "best", "total_seconds", "diverged_at", "error", "ended_at")
-
-
-def _metrics_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Metric rows (any order, repeats from a resumed run) -> one row per epoch, the last wins."""
-    frame = pd.DataFrame([{c: row.get(c) for c in METRIC_COLUMNS} for row in rows])
-    if frame.empty:
-        return empty_metrics()
-    frame = normalize_metrics(frame).drop_duplicates("epoch", keep="last")
-    return frame[list(METRIC_COLUMNS)].reset_index(drop=True)
-
-
-def _finish(
-    records: list[JobRecord], stats: LoadStats, where: str
-) -> tuple[list[JobRecord], LoadStats]:
-    stats.results = len(records)
-    if not records:
-        running = f" ({stats.n_incomplete} runs not ended)" if stats.incomplete else ""
-        raise AnalysisError(f"no finished job runs in {where}{running}")
-    return records, stats
 
 
 # --- wandb -------------------------------------------------------------------------------
@@ -107,9 +87,9 @@ def records_from_wandb(
             stats.incomplete.append(f"wandb:{path}/{run.id}")
             continue
         check_schema(result, f"wandb run {path}/{run.id}")
-        metrics = _metrics_frame(run.scan_history(keys=list(METRIC_COLUMNS)))
+        metrics = metrics_frame(run.scan_history(keys=list(METRIC_COLUMNS)))
         records.append(JobRecord(result, metrics, source="wandb", path=summary.get(JOB_DIR_KEY)))
-    return _finish(records, stats, f"wandb project {path}")
+    return stats.found(records, f"no finished job runs in wandb project {path}", "runs not ended")
 
 
 # --- MLflow ------------------------------------------------------------------------------
@@ -129,7 +109,7 @@ def _mlflow_metrics(client: Any, run_id: str) -> pd.DataFrame:
         history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.timestamp)
         for metric in history:
             by_epoch.setdefault(metric.step, {"epoch": metric.step})[key] = metric.value
-    return _metrics_frame(by_epoch[epoch] for epoch in sorted(by_epoch))
+    return metrics_frame(by_epoch[epoch] for epoch in sorted(by_epoch))
 
 
 def _mlflow_record(client: Any, run_id: str, tmp: str) -> dict[str, Any] | None:
@@ -187,4 +167,4 @@ def records_from_mlflow(
             check_schema(result, f"mlflow run {run_id}")
             path = run.data.tags.get(JOB_DIR_TAG)
             records.append(JobRecord(result, _mlflow_metrics(client, run_id), "mlflow", path))
-    return _finish(records, stats, uri)
+    return stats.found(records, f"no finished job runs in {uri}", "runs not ended")

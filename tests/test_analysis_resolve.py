@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from analysis import Settings, analyze, records_from_dirs
-from analysis.load import origin_doc, pin_origin, sweep_info, task_overrides
+from analysis.load import sweep_info
 from analysis.records import AnalysisError
 from analysis.resolve import (
     CAPPED,
@@ -33,6 +33,7 @@ from analysis.resolve import (
     resolve,
 )
 from tests.analysis_synth import write_grid, write_job
+from vitbn_sweep.store.origin import origin_doc, pin_origin, task_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,7 @@ from analysis.load import records_from_dirs
 from tests.analysis_synth import write_job
 from tests.test_tracking import frames_from, history, inspect_run, needs_mlflow, run_record
 from vitbn_sweep.store import METRIC_COLUMNS
-from vitbn_sweep.tracking.identity import tracker_run
-from vitbn_sweep.tracking.names import run_name
+from vitbn_sweep.tracking.run import tracker_run
 
 REPO = Path(__file__).resolve().parents[1]
 # (model, depth, lr, seed, test_acc by epoch, status, job dir name)
@@ -66,13 +65,13 @@ def test_export_takes_the_ended_jobs_under_their_live_identity(
 ) -> None:
     monkeypatch.chdir("/")  # the identity does not depend on where export runs
     jobs, report = sweep_jobs(sweep)
-    assert sorted(job.job_dir.name for job in jobs) == sorted(j[-1] for j in JOBS)
+    assert sorted(job.identity.job_dir.name for job in jobs) == sorted(j[-1] for j in JOBS)
     assert [Path(p).name for p in report.failed] == ["model.depth=1"]
     assert [Path(p).name for p in report.unfinished] == ["model.depth=5"]
     for job in jobs:
-        assert job.identity.run_id == live_run_id(sweep, job.job_dir.name)
+        assert job.identity.run_id == live_run_id(sweep, job.identity.job_dir.name)
         assert job.identity.sweep == "synthetic" and job.identity.in_sweep
-    assert {run_name(job.config, job.identity.job) for job in jobs} == NAMES
+    assert {job.identity.name for job in jobs} == NAMES
 
 
 @pytest.mark.slow  # an MLflow store from scratch: ~15 s

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.load import origin_doc, pin_origin
 from analysis.records import AnalysisError
 from analysis.render import markdown
 from analysis.resolve import resolve
@@ -31,6 +30,7 @@ from studies.redact import ABSOLUTE, redact_study, redact_text
 from studies.robustness import cross_check_notes, cross_check_table, on_basis
 from studies.seeding import disclosure
 from studies.study import analyse_study
+from vitbn_sweep.store.origin import origin_doc, pin_origin
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import json
 import logging
@@ -23,12 +24,12 @@ import pytest
 
 from analysis.frames import build_frames
 from analysis.load import records_from_dirs
+from analysis.records import AnalysisError
 from analysis.sources import records_from_mlflow, records_from_wandb
 from tests.conftest import TINY, compose_config, run_cli
 from vitbn_sweep.store import METRIC_COLUMNS
 from vitbn_sweep.tracking import build_tracker, wandb_tracker
-from vitbn_sweep.tracking.identity import tracker_run
-from vitbn_sweep.tracking.names import run_name, split_overrides
+from vitbn_sweep.tracking.run import run_name, run_tags, split_overrides, tracker_run
 from vitbn_sweep.tracking.wandb_tracker import has_credentials, resolve_mode
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import config_errors
@@ -117,8 +118,15 @@ def test_job_identity_is_the_sweep_and_the_overrides(tmp_path: Path) -> None:
     assert ident.run_id == tracker_run(cfg, job).run_id  # stable: a resume finds the run
     assert ident.run_id != tracker_run(cfg, job.with_name("model=vit,model.depth=4")).run_id
     assert not set(ident.run_id) & set(":;,#?/'") and len(ident.run_id) <= 64
+    key = "grid_b/model=vit,model.depth=3"  # the id of the runs already logged stays
+    assert ident.run_id == "vb-" + hashlib.sha1(key.encode()).hexdigest()[:16]
+    assert (ident.sweep_dir, ident.job_dir) == ((tmp_path / "grid_b").resolve(), job.resolve())
+    assert ident.name == run_name(cfg, ident.job)
+    assert list(ident.labels) == ["model", "depth", "lr", "seed", "sweep"]
+    assert run_tags(ident, ["x"])[-2:] == ["sweep=grid_b", "x"]  # wandb's tags, as words
     single = tracker_run(cfg, tmp_path / "runs" / "2026-01-01_00-00-00")
     assert single.job == "runs/2026-01-01_00-00-00" and not single.in_sweep
+    assert single.sweep_dir is None and single.name == run_name(cfg)
 
 
 def test_run_names_lead_with_model_depth_lr_and_seed() -> None:
@@ -290,6 +298,12 @@ def test_wandb_runs_load_into_the_same_frames_as_the_result_files(wandb_sweep: P
     from_files, _ = records_from_dirs([wandb_sweep.resolve()])
     for got, want in zip(frames_from(records), frames_from(from_files), strict=True):
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_wandb_runs_none_ended_is_an_error_that_counts_them() -> None:
+    cut = SimpleNamespace(id="cut", job_type="vit", config={}, summary_metrics={"_step": 1})
+    with pytest.raises(AnalysisError, match=r"in wandb project me/p \(1 runs not ended\)$"):
+        records_from_wandb("me/p", api=FakeApi([cut]))
 
 
 def test_a_resumed_job_appends_to_the_same_wandb_run(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vitbn_sweep.choices import LOGGERS
-from vitbn_sweep.tracking.base import Tracker
+from vitbn_sweep.tracking.run import Tracker
 
 log = logging.getLogger(__name__)
 

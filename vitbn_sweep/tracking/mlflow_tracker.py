@@ -4,7 +4,7 @@
   SQLite store ``<paths.outputs>/mlflow/mlflow.db`` (artifacts next to it in
   ``<paths.outputs>/mlflow/artifacts``); browse it with ``make mlflow-ui``;
 - experiment: ``logger.experiment`` (the sweep name by default);
-- run name: ``names.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
+- run name: ``run.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
 - params: the flattened config (``model.depth`` = ``3``); tags: sweep, job, model,
   depth, lr, seed, status (running | completed | diverged | failed), and at the end
   the device the job ran on;
@@ -30,31 +30,34 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.identity import job_lead
-from vitbn_sweep.tracking.base import Tracker
-from vitbn_sweep.tracking.identity import TrackerRun, flatten, param_text, tracker_run
-from vitbn_sweep.tracking.names import run_name
+from vitbn_sweep.identity import dig
+from vitbn_sweep.tracking.run import Tracker, TrackerRun, tracker_run
 
 log = logging.getLogger(__name__)
 RECORD_ARTIFACT = "vitbn/record.json"
-RUN_KEY_TAG, JOB_TAG, SWEEP_TAG, STATUS_TAG = "vitbn.run_key", "vitbn.job", "sweep", "status"
+RUN_KEY_TAG, JOB_TAG, STATUS_TAG = "vitbn.run_key", "vitbn.job", "status"
 JOB_DIR_TAG = "vitbn.job_dir"  # where the job's result files are
 ENDED_TAG = "vitbn.ended_at"  # the result's ended_at: which result the run holds
 TERMINAL = {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}
 PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch call
 METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
-# result keys -> summary metrics (a run table's sortable columns)
+# summary metrics (a run table's sortable columns) <- their dotted keys in the result
 SUMMARY_METRICS = {
-    "best_test_acc": ("best", "test_acc"),
-    "best_test_acc_clean": ("best", "test_acc_clean"),
-    "best_epoch": ("best", "epoch"),
-    "epochs_run": ("epochs_run",),
-    "total_seconds": ("total_seconds",),
+    "best_test_acc": "best.test_acc",
+    "best_test_acc_clean": "best.test_acc_clean",
+    "best_epoch": "best.epoch",
+    "epochs_run": "epochs_run",
+    "total_seconds": "total_seconds",
 }
 
 
 def store_dir(config: Mapping[str, Any]) -> Path:
     return Path(config["paths"]["outputs"]).resolve() / "mlflow"
+
+
+def local_uri(config: Mapping[str, Any]) -> str:
+    """The local SQLite store under ``paths.outputs`` (what ``make mlflow-ui`` opens)."""
+    return f"sqlite:///{store_dir(config) / 'mlflow.db'}"
 
 
 def resolve_tracking_uri(logger: Mapping[str, Any], config: Mapping[str, Any]) -> str:
@@ -63,7 +66,7 @@ def resolve_tracking_uri(logger: Mapping[str, Any], config: Mapping[str, Any]) -
         return str(logger["tracking_uri"])
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{store_dir(config) / 'mlflow.db'}"
+    return local_uri(config)
 
 
 def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
@@ -94,10 +97,26 @@ def open_experiment(logger: Mapping[str, Any], config: Mapping[str, Any]) -> tup
     uri = resolve_tracking_uri(logger, config)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    local_store = uri == f"sqlite:///{store_dir(config) / 'mlflow.db'}"
-    artifacts = (store_dir(config) / "artifacts").as_uri() if local_store else None
+    artifacts = (store_dir(config) / "artifacts").as_uri() if uri == local_uri(config) else None
     client = MlflowClient(tracking_uri=uri)
     return client, experiment_id(client, logger["experiment"], artifacts)
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"depth": 3}}`` -> ``{"model.depth": 3}`` (lists stay leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def param_text(value: Any) -> str:
+    """A config leaf as an MLflow param string: strings as is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
@@ -108,17 +127,13 @@ def find_run(client: Any, exp_id: str, identity: TrackerRun) -> Any:
     return found[0] if found else None
 
 
-def run_tags(
-    config: Mapping[str, Any], identity: TrackerRun, job_dir: Path, extra: list[str]
-) -> dict[str, str]:
-    lead = job_lead(config)
+def mlflow_tags(identity: TrackerRun, extra: list[str]) -> dict[str, str]:
+    """A new or resumed run's tags: its id, job, job dir and labels, status running."""
     return {
         RUN_KEY_TAG: identity.run_id,
         JOB_TAG: identity.job,
-        JOB_DIR_TAG: str(Path(job_dir).resolve()),
-        SWEEP_TAG: identity.sweep,
-        **{label: str(value) for label, value in lead.items()},
-        "lr": f"{float(lead['lr']):g}",
+        JOB_DIR_TAG: str(identity.job_dir),
+        **identity.labels,
         STATUS_TAG: "running",
         **{str(t): "true" for t in extra},
     }
@@ -130,7 +145,6 @@ def open_run(
     config: Mapping[str, Any],
     *,
     identity: TrackerRun,
-    job_dir: Path,
     extra_tags: list[str],
     previous: Any = None,
     start_ms: int | None = None,
@@ -142,12 +156,11 @@ def open_run(
     """
     from mlflow.entities import Param
 
-    name = run_name(config, identity.job if identity.in_sweep else "")
-    tags = run_tags(config, identity, job_dir, extra_tags)
+    tags = mlflow_tags(identity, extra_tags)
     params = {k: param_text(v) for k, v in flatten(config).items()}
     if previous is not None:
         run_id = previous.info.run_id
-        client.update_run(run_id, status="RUNNING", name=name)
+        client.update_run(run_id, status="RUNNING", name=identity.name)
         logged = previous.data.params
         changed = sorted(k for k in params if k in logged and logged[k] != params[k])
         if changed:
@@ -161,7 +174,7 @@ def open_run(
             client.set_tag(run_id, key, value)
     else:
         run_id = client.create_run(
-            exp_id, start_time=start_ms, run_name=name, tags=tags
+            exp_id, start_time=start_ms, run_name=identity.name, tags=tags
         ).info.run_id
     items = [Param(k, v) for k, v in params.items()]
     for i in range(0, len(items), PARAMS_PER_BATCH):
@@ -192,10 +205,8 @@ def summary_metrics(record: Mapping[str, Any], stamp_ms: int) -> list[Any]:
 
     step = int(record.get("epochs_run") or 0)
     metrics = []
-    for key, path in SUMMARY_METRICS.items():
-        value: Any = record
-        for part in path:
-            value = value.get(part) if isinstance(value, Mapping) else None
+    for key, dotted in SUMMARY_METRICS.items():
+        value = dig(record, dotted)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics.append(Metric(key, float(value), stamp_ms, step))
     return metrics
@@ -230,7 +241,6 @@ class MlflowTracker(Tracker):
             exp_id,
             config,
             identity=identity,
-            job_dir=self.job_dir,
             extra_tags=list(self.logger["tags"]),
             previous=find_run(client, exp_id, identity),
         )

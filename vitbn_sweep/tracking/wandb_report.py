@@ -10,21 +10,17 @@ exactly as the job runs are.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vitbn_sweep.tracking.run import hashed_id
 from vitbn_sweep.tracking.wandb_tracker import REPORT_JOB_TYPE, resolve_mode
 
 log = logging.getLogger(__name__)
 TABLES_KEY, FIGURES_KEY = "tables/{}", "figures/{}"  # the report run's history keys, by name
-
-
-def report_run_id(project: str, group: str) -> str:
-    return "report-" + hashlib.sha1(f"{project}/{group}".encode()).hexdigest()[:16]
 
 
 def publish_report(
@@ -53,7 +49,7 @@ def publish_report(
         group=group,
         job_type=REPORT_JOB_TYPE,
         name=f"report {group}",
-        id=report_run_id(project, group),
+        id=hashed_id("report", f"{project}/{group}"),
         resume="allow",
         tags=["report", f"sweep={group}"[:64]],
         dir=str(wandb_dir),

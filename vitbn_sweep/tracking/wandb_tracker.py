@@ -1,9 +1,9 @@
 """``logger=wandb``: one wandb run per job, grouped by sweep, offline when no credentials.
 
-- run id: derived from the job's identity (``identity.tracker_run``) with
+- run id: derived from the job's directory (``run.tracker_run``) with
   ``resume="allow"``, so a restarted or resumed job continues the same run;
 - group = ``logger.group`` (the sweep), job_type = the model, name =
-  ``names.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
+  ``run.run_name`` (``vitbnffn-d4-lr0.005-s2``, then other overrides);
 - config = the resolved config (nested), per-epoch metrics with ``step=epoch``,
   summary = the result record (status, final, best, ...) without the config, and
   ``job_dir``; tags: model, depth, lr, seed, sweep, and at the end the device;
@@ -33,9 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from vitbn_sweep.tracking.base import Tracker
-from vitbn_sweep.tracking.identity import TrackerRun, run_tags, tracker_run
-from vitbn_sweep.tracking.names import run_name
+from vitbn_sweep.tracking.run import Tracker, TrackerRun, run_tags, tracker_run
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -58,25 +56,10 @@ def server_unreachable(base_url: str, timeout_s: float) -> str | None:
     return None
 
 
-def _sweep_dir(identity: TrackerRun, job_dir: Path) -> Path | None:
-    """The sweep directory above ``job_dir``, or None for a job outside a sweep."""
-    if not (identity.in_sweep and identity.job):
-        return None
-    sweep_dir = Path(job_dir).resolve()
-    for _ in Path(identity.job).parts:
-        sweep_dir = sweep_dir.parent
-    return sweep_dir
-
-
-def _marker(identity: TrackerRun, job_dir: Path) -> Path | None:
-    sweep_dir = _sweep_dir(identity, job_dir)
-    return None if sweep_dir is None else sweep_dir / UNREACHABLE_MARKER
-
-
-def check_server(identity: TrackerRun, job_dir: Path, timeout_s: float) -> str | None:
+def check_server(identity: TrackerRun, timeout_s: float) -> str | None:
     """None if the wandb server answers, else why not (probed at most once per sweep)."""
     url = os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
-    marker = _marker(identity, job_dir)
+    marker = None if identity.sweep_dir is None else identity.sweep_dir / UNREACHABLE_MARKER
     if url in _unreachable:
         return _unreachable[url]
     if marker is not None and marker.is_file():
@@ -126,15 +109,14 @@ def resolve_mode(configured: str, env: Mapping[str, str]) -> tuple[str, str]:
     return "offline", "no credentials"
 
 
-def sync_hint(identity: TrackerRun, job_dir: Path) -> str:
+def sync_hint(identity: TrackerRun) -> str:
     """The ``wandb sync`` command that uploads this job's (and its sweep's) offline runs."""
-    sweep_dir = _sweep_dir(identity, job_dir)
-    if sweep_dir is not None:
-        return f"wandb sync {sweep_dir}/*/wandb/offline-run-*"
-    return f"wandb sync {Path(job_dir).resolve()}/wandb/offline-run-*"
+    if identity.sweep_dir is not None:
+        return f"wandb sync {identity.sweep_dir}/*/wandb/offline-run-*"
+    return f"wandb sync {identity.job_dir}/wandb/offline-run-*"
 
 
-def _warn_offline_once(identity: TrackerRun, job_dir: Path, why: str) -> None:
+def _warn_offline_once(identity: TrackerRun, why: str) -> None:
     global _offline_warned
     if _offline_warned:
         return
@@ -143,7 +125,7 @@ def _warn_offline_once(identity: TrackerRun, job_dir: Path, why: str) -> None:
         "wandb: %s: logging offline into each job's wandb/ folder. Upload the runs later "
         "with:  %s   (set WANDB_MODE or logger.mode to choose the mode yourself)",
         why,
-        sync_hint(identity, job_dir),
+        sync_hint(identity),
     )
 
 
@@ -167,24 +149,22 @@ class WandbTracker(Tracker):
         identity = tracker_run(config, self.job_dir)
         mode, why = resolve_mode(self.logger["mode"], os.environ)
         if why == "no credentials":
-            _warn_offline_once(
-                identity, self.job_dir, "no credentials found (WANDB_API_KEY, or `wandb login`)"
-            )
+            _warn_offline_once(identity, "no credentials found (WANDB_API_KEY, or `wandb login`)")
         elif mode == "online":
-            unreachable = check_server(identity, self.job_dir, self.logger["probe_timeout_s"])
+            unreachable = check_server(identity, self.logger["probe_timeout_s"])
             if unreachable is not None:
                 mode, why = "offline", "server unreachable"
-                _warn_offline_once(identity, self.job_dir, unreachable)
+                _warn_offline_once(identity, unreachable)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=self.logger["project"],
             entity=self.logger["entity"],
             group=self.logger["group"],
             job_type=str(config["model"]["name"]),
-            name=run_name(config, identity.job if identity.in_sweep else ""),
+            name=identity.name,
             id=identity.run_id,
             resume="allow",
-            tags=run_tags(config, self.logger["tags"]),
+            tags=run_tags(identity, self.logger["tags"]),
             config=dict(config),
             dir=str(self.run_dir),
             mode=None if why == "WANDB_MODE" else mode,  # None: wandb reads WANDB_MODE itself
