@@ -41,8 +41,10 @@ null answer reachable: without it a true gap near 0 (the study's shallow depths)
 seeds until ``max_seeds`` and still say nothing. ``studies.simulate_gap`` (``make simulate
 GAP=1``) measures the rule's jobs and wrong answers against ``max_seeds`` seeds everywhere.
 
-Cells and gaps share one planner: the same next-seed rule and capped check (``next_seed``),
-the same provisional wording, one command builder (``commands``).
+Cells and gaps share one planner: one reading of the seeds each job has (``taken_seeds``),
+one next-seed rule and capped check (``next_seed``, which plans a gap's seed as the cells it
+launches), one stop interval (``with_stop_intervals``), the same provisional wording, one
+command builder (``commands``).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,8 @@ RERUN = "rerun"  # a failed job, launched again
 LAUNCHES = (SEED, RERUN)
 CELL_KEYS = ("model", "model.depth", "trainer.seed")  # set per launch, whatever the user gave
 PLACE_KEYS = ("sweep_name", "paths.outputs", "hydra.sweep.dir")
+Condition = tuple[tuple[str, Any], ...]  # (frame column, value) pairs
+Taken = dict[tuple[Condition, int, str], set[int]]  # (condition, depth, model): its seeds
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class CellPlan:
     win or lose: its interval at the stop level still reaches the margin).
     """
 
-    condition: tuple[tuple[str, Any], ...]  # (frame column, value) pairs
+    condition: Condition
     depth: int
     state: str
     action: str  # SEED, RERUN, CAPPED or NO_EFFECT
@@ -143,16 +147,19 @@ def deciding_depths(
     return tuple(sorted(out))
 
 
-def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> Condition:
     """A row's condition as hashable (column, value) pairs; a missing value is None."""
     return tuple((c, None if missing(row[c]) else row[c]) for c in conditions)
 
 
-def matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
-    mask = pd.Series(True, index=frame.index)
-    for column, value in condition:
-        mask &= frame[column].isna() if missing(value) else frame[column] == value
-    return mask
+def taken_seeds(jobs: pd.DataFrame, conditions: Sequence[str]) -> Taken:
+    """The seeds each (condition, depth, model) has, one row of ``jobs`` per ended job
+    whatever its status: a failed seed counts as taken (``failed_jobs`` reruns it)."""
+    taken: Taken = {}
+    for job in jobs.dropna(subset=["depth", "seed"]).to_dict("records"):
+        key = (condition_of(job, conditions), int(job["depth"]), job["model"])
+        taken.setdefault(key, set()).add(int(job["seed"]))
+    return taken
 
 
 def percent(level: float) -> str:
@@ -164,14 +171,34 @@ def _seeds(cell: dict[str, Any]) -> int:
     return int(min(cell["n_a"], cell["n_b"]))
 
 
-def next_seed(seeds: Mapping[Any, set[int]], max_seeds: int) -> int | None:
-    """The seed a cell or gap gets next, given the seeds each of its jobs (a model, or a
-    model at an lr) has: the smallest that not all have; None (capped) once each has
-    ``max_seeds``. It goes to the jobs without it, so the cell stays paired."""
+def next_seed(
+    jobs: Sequence[tuple[Condition, str]],
+    depth: int,
+    taken: Taken,
+    max_seeds: int,
+    state: str,
+    why: str,
+) -> tuple[CellPlan, ...]:
+    """The next seed of a cell or gap, whose ``jobs`` are (condition, model) at ``depth``
+    (a cell: both models; a gap: both models at both rates), as SEED plans, one per
+    condition with the models that lack it; none (capped) once each job has ``max_seeds``.
+
+    The seed is the smallest that not all jobs have, so the cell stays paired, and the
+    critical-depth plan and the gap plan pick the same seed where they seed one cell.
+    """
+    seeds = {job: taken.get((job[0], depth, job[1]), set()) for job in jobs}
     if min(len(s) for s in seeds.values()) >= max_seeds:
-        return None
+        return ()
     every = set.intersection(*seeds.values())
-    return min(s for s in range(len(every) + 1) if s not in every)
+    seed = min(s for s in range(len(every) + 1) if s not in every)
+    lacking: dict[Condition, list[str]] = {}
+    for (condition, model), have in seeds.items():
+        if seed not in have:
+            lacking.setdefault(condition, []).append(model)
+    return tuple(
+        CellPlan(condition, depth, state, SEED, why, seed, tuple(sorted(models)))
+        for condition, models in lacking.items()
+    )
 
 
 def _short(state: str, seeds: int, min_seeds: int, what: str) -> str:
@@ -211,15 +238,15 @@ def plan_seeds(
 
     ``cells``: ``compare.depth_differences`` rows plus ``stop_low``/``stop_high``, their
     interval at ``stop_level``. ``jobs``: one row per ended job (conditions, model, depth,
-    seed), whatever its status: a failed seed counts as taken (``failed_jobs`` reruns it).
-    A cell's next seed is ``next_seed`` of its two models.
+    seed), as ``taken_seeds`` reads them. A cell's next seed is ``next_seed`` of its two
+    models.
     """
+    taken = taken_seeds(jobs, conditions)
     plans = []
     for _, group in groups(cells, list(conditions)):
         group = group.sort_values("depth")
         rows = group.to_dict("records")
         condition = condition_of(rows[0], conditions)
-        here = jobs[matching(jobs, condition)]
         pair = (rows[0]["candidate"], rows[0]["baseline"])
         depths = [int(c["depth"]) for c in rows]
         states = [c["state"] for c in rows]
@@ -235,32 +262,25 @@ def plan_seeds(
             if depth not in matter:
                 plans.append(CellPlan(condition, depth, cell["state"], NO_EFFECT, why))
                 continue
-            at = here[here["depth"] == depth]
-            seeds = {m: set(at.loc[at["model"] == m, "seed"].astype(int)) for m in pair}
-            seed = next_seed(seeds, max_seeds)
-            if seed is None:
-                plans.append(CellPlan(condition, depth, cell["state"], CAPPED, why))
-                continue
-            models = tuple(sorted(m for m in pair if seed not in seeds[m]))
-            plans.append(CellPlan(condition, depth, cell["state"], SEED, why, seed, models))
+            both = [(condition, model) for model in pair]
+            seeded = next_seed(both, depth, taken, max_seeds, cell["state"], why)
+            capped = CellPlan(condition, depth, cell["state"], CAPPED, why)
+            plans.append(seeded[0] if seeded else capped)  # a cell seeds one condition
     return plans
 
 
 def with_stop_intervals(
-    diffs: pd.DataFrame,
+    rows: pd.DataFrame,
     scores: pd.DataFrame,
     pair: tuple[str, str],
     settings: Settings,
     stop_level: float,
+    table: Callable[[pd.DataFrame, tuple[str, str], Settings], pd.DataFrame] = depth_differences,
 ) -> pd.DataFrame:
-    """``diffs`` (``compare.depth_differences`` of ``scores``) with ``stop_low`` and
-    ``stop_high``: each cell's interval at ``stop_level``."""
-    return _with_stop(diffs, depth_differences(scores, pair, replace(settings, level=stop_level)))
-
-
-def _with_stop(rows: pd.DataFrame, stop: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` (cells or gaps) with ``stop_low``/``stop_high`` from ``stop``: the same rows
-    computed from the same scores at the stop level, so in the same order."""
+    """``rows`` (``table`` of ``scores``: the cells of ``compare.depth_differences``, or the
+    gaps of ``stability.stability_gap``) with ``stop_low`` and ``stop_high``: each row's
+    interval at ``stop_level``, from the same table at that level (so in the same order)."""
+    stop = table(scores, pair, replace(settings, level=stop_level))
     return rows.assign(
         stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
     )
@@ -289,10 +309,11 @@ def plan_round(
 
 @dataclass(frozen=True)
 class GapPlan:
-    """What one round does with one unsettled gap: ``jobs`` are the (lr, models) that lack
-    ``seed``; ``condition`` holds the other conditions (all but lr)."""
+    """What one round does with one unsettled gap: ``cells`` seed it, one per lr that lacks
+    ``seed`` (with the models that lack it there); ``condition`` holds the other conditions
+    (all but lr)."""
 
-    condition: tuple[tuple[str, Any], ...]
+    condition: Condition
     depth: int
     lr_low: float
     lr_high: float
@@ -300,7 +321,7 @@ class GapPlan:
     action: str  # SEED or CAPPED
     why: str
     seed: int | None = None
-    jobs: tuple[tuple[float, tuple[str, ...]], ...] = ()
+    cells: tuple[CellPlan, ...] = ()
 
 
 def gap_settled(stop_low: float, stop_high: float, margin: float, short: bool) -> bool:
@@ -337,7 +358,7 @@ def _gap_why(
 def plan_gap_seeds(
     gaps: pd.DataFrame,
     jobs: pd.DataFrame,
-    others: Sequence[str],
+    conditions: Sequence[str],
     max_seeds: int,
     margin: float,
     level: float,
@@ -347,43 +368,27 @@ def plan_gap_seeds(
     """The gap plan of one round: every gap not settled gets its next seed (or is capped).
 
     ``gaps``: ``stability_gap`` rows plus ``stop_low``/``stop_high`` (at ``stop_level``);
-    ``jobs``: one row per ended job (conditions with ``lr``, model, depth, seed). A gap's
-    next seed is ``next_seed`` of its four (model, lr) jobs.
+    ``jobs``: one row per ended job (``conditions``, lr among them, model, depth, seed). A
+    gap's next seed is ``next_seed`` of its four (model, lr) jobs.
     """
+    others = [c for c in conditions if c != "lr"]
+    taken = taken_seeds(jobs, conditions)
     plans = []
-    for _, group in groups(gaps, list(others)):
+    for _, group in groups(gaps, others):
         for gap in group.sort_values(["lr_high", "depth"]).to_dict("records"):
             if gap_settled(gap["stop_low"], gap["stop_high"], margin, gap["n"] < min_seeds):
                 continue
-            condition = condition_of(gap, others)
-            here = jobs[matching(jobs, condition) & (jobs["depth"] == gap["depth"])]
-            pair = (gap["candidate"], gap["baseline"])
+            condition, depth = condition_of(gap, others), int(gap["depth"])
             rates = (gap["lr_low"], gap["lr_high"])
-            seeds = {
-                (lr, m): set(
-                    here.loc[(here["lr"] == lr) & (here["model"] == m), "seed"].astype(int)
-                )
+            four = [
+                (condition_of({**gap, "lr": lr}, conditions), model)
                 for lr in rates
-                for m in pair
-            }
-            base = dict(
-                condition=condition,
-                depth=int(gap["depth"]),
-                lr_low=rates[0],
-                lr_high=rates[1],
-                state=gap["state"],
-                why=_gap_why(gap, margin, level, stop_level, min_seeds),
-            )
-            seed = next_seed(seeds, max_seeds)
-            if seed is None:
-                plans.append(GapPlan(**base, action=CAPPED))
-                continue
-            todo = tuple(
-                (lr, tuple(sorted(m for m in pair if seed not in seeds[(lr, m)]))) for lr in rates
-            )
-            plans.append(
-                GapPlan(**base, action=SEED, seed=seed, jobs=tuple(t for t in todo if t[1]))
-            )
+                for model in (gap["candidate"], gap["baseline"])
+            ]
+            why = _gap_why(gap, margin, level, stop_level, min_seeds)
+            cells = next_seed(four, depth, taken, max_seeds, gap["state"], why)
+            action, seed = (SEED, cells[0].seed) if cells else (CAPPED, None)
+            plans.append(GapPlan(condition, depth, *rates, gap["state"], action, why, seed, cells))
     return plans
 
 
@@ -395,29 +400,12 @@ def plan_gap_round(
     if a.pair is None or a.stability_gap.empty:
         return []
     level = _stop_level(a, max_seeds, stop_level)
-    gaps = _with_stop(
-        a.stability_gap, stability_gap(a.scores, a.pair, replace(a.settings, level=level))
+    gaps = with_stop_intervals(
+        a.stability_gap, a.scores, a.pair, a.settings, level, table=stability_gap
     )
-    others = [c for c in a.conditions if c != "lr"]
     jobs = a.summary[~a.summary["duplicate"]]
-    margin = a.settings.margin
-    return plan_gap_seeds(gaps, jobs, others, max_seeds, margin, a.settings.level, level, min_seeds)
-
-
-def as_cell_plans(plans: Sequence[GapPlan], conditions: Sequence[str]) -> list[CellPlan]:
-    """The seeded gaps as cell plans, one per lr (``conditions`` orders the condition's
-    columns as the critical-depth plan does), for ``commands``."""
-    out = []
-    for plan in plans:
-        if plan.action != SEED:
-            continue
-        for lr, models in plan.jobs:
-            values = {**dict(plan.condition), "lr": lr}
-            condition = tuple((c, values[c]) for c in conditions)
-            out.append(
-                CellPlan(condition, plan.depth, plan.state, SEED, plan.why, plan.seed, models)
-            )
-    return out
+    margin, report = a.settings.margin, a.settings.level
+    return plan_gap_seeds(gaps, jobs, a.conditions, max_seeds, margin, report, level, min_seeds)
 
 
 def merge(plans: Sequence[CellPlan], more: Sequence[CellPlan]) -> list[CellPlan]:
@@ -584,7 +572,8 @@ def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
         where = f"{render.condition_text(plan.condition)}, {step}" if plan.condition else step
         if plan.action == SEED:
             todo = f"seed {plan.seed} for " + "; ".join(
-                f"lr {lr:g}: {', '.join(models)}" for lr, models in plan.jobs
+                f"lr {dict(cell.condition)['lr']:g}: {', '.join(cell.models)}"
+                for cell in plan.cells
             )
         else:
             todo = "no seed: it has max_seeds already"
@@ -595,7 +584,7 @@ def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
     return lines
 
 
-def _done(plans: Sequence[CellPlan], gaps: Sequence[Any] = (), failed: int = 0) -> str:
+def _done(plans: Sequence[CellPlan], gaps: Sequence[GapPlan] = (), failed: int = 0) -> str:
     capped = [p for p in plans if p.action == CAPPED]
     if any(p.state in (UNRESOLVED, NO_DATA) for p in capped):
         text = "cells left unresolved at max_seeds"
@@ -667,7 +656,7 @@ def resolve(
         gaps = plan_gap_round(a, max_seeds, stop_level, min_seeds) if gap else []
         reruns, failed = failed_jobs(a, skip=rerun)
         again = len(set(failed) & set(rerun))
-        seeded = merge([*reruns, *plans], as_cell_plans(gaps, a.conditions))
+        seeded = merge([*reruns, *plans], [cell for g in gaps for cell in g.cells])
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
             wide = wide_cells(a.spread, a.conditions)

@@ -15,7 +15,6 @@ from analysis.resolve import (
     CAPPED,
     SEED,
     CellPlan,
-    as_cell_plans,
     gap_settled,
     merge,
     plan_gap_round,
@@ -41,6 +40,11 @@ def write_cell(
             for lr, acc in zip(LRS, (base, base - drop), strict=True):
                 if (lr, model, seed) not in skip:
                     write_job(root / f"d{depth}", model, depth, seed, [0.5, acc], lr=lr)
+
+
+def launches(plan) -> tuple:
+    """(lr, models) of each cell a gap plan seeds."""
+    return tuple((dict(cell.condition)["lr"], cell.models) for cell in plan.cells)
 
 
 def gap_plans(root: Path, max_seeds: int = 6, min_seeds: int = 2):
@@ -75,10 +79,10 @@ def test_the_gap_plan_depth_by_depth(tmp_path):
     assert states == {1: WITHIN_MARGIN, 2: BASELINE_MORE, 3: UNRESOLVED, 4: UNRESOLVED}
     assert set(plans) == {3, 4}  # depths 1 and 2 are settled at the stop level too
     assert (plans[3].action, plans[3].seed) == (SEED, 3)
-    assert plans[3].jobs == ((0.003, ("vit", "vitbnffn")), (0.005, ("vit", "vitbnffn")))
+    assert launches(plans[3]) == ((0.003, ("vit", "vitbnffn")), (0.005, ("vit", "vitbnffn")))
     assert "unresolved: +3.3 points, its 95 % interval" in plans[3].why
     assert "reaches 0 and past the ±1-point margin" in plans[3].why
-    assert (plans[4].seed, plans[4].jobs) == (1, ((0.003, ("vit",)),))  # the missing job only
+    assert (plans[4].seed, launches(plans[4])) == (1, ((0.003, ("vit",)),))  # the missing job
     # With min_seeds 4, the settled depths are provisional and get seed 3 as well.
     plans, _ = gap_plans(tmp_path, min_seeds=4)
     assert set(plans) == {1, 2, 3, 4}
@@ -93,7 +97,7 @@ def test_gap_seeds_merge_with_the_critical_plan(tmp_path):
     records, stats = records_from_dirs([tmp_path])
     a = analyze(records, stats, Settings())
     critical = plan_round(a, 6)  # both lrs' depth-3 cells are unresolved: seed 3
-    gaps = as_cell_plans(plan_gap_round(a, 6), a.conditions)
+    gaps = [cell for gap in plan_gap_round(a, 6) for cell in gap.cells]
     assert {(dict(p.condition)["lr"], p.seed) for p in gaps} == {(0.003, 3), (0.005, 3)}
     merged = merge(critical, gaps)
     assert len(merged) == 2 and all(p.models == ("vit", "vitbnffn") for p in merged)
