@@ -408,11 +408,12 @@ def plan_gap_round(
     return plan_gap_seeds(gaps, jobs, a.conditions, max_seeds, margin, report, level, min_seeds)
 
 
-def merge(plans: Sequence[CellPlan], more: Sequence[CellPlan]) -> list[CellPlan]:
-    """The launching plans (seeds, reruns) of both, one per (condition, depth, seed), models
-    united. Where both seed a cell they pick the same seed: the smallest one that cell lacks."""
+def merge(plans: Sequence[CellPlan]) -> list[CellPlan]:
+    """The launching plans (seeds, reruns), one per (condition, depth, seed), models united;
+    the first one's state and why. Where the critical-depth plan and a gap seed a cell they
+    pick the same seed: the smallest one that cell lacks."""
     merged: dict[tuple, CellPlan] = {}
-    for plan in [*plans, *more]:
+    for plan in plans:
         if plan.action not in LAUNCHES:
             continue
         key = (plan.condition, plan.depth, plan.seed)
@@ -428,29 +429,23 @@ def merge(plans: Sequence[CellPlan], more: Sequence[CellPlan]) -> list[CellPlan]
 
 def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan], list[tuple]]:
     """The failed jobs of the pair's models as RERUN plans, one per (condition, depth, seed)
-    with its models, but those keyed in ``skip`` (run again by this ``resolve`` already);
-    and every failed job's key (condition, depth, seed, model)."""
+    with its models (``merge``) and its first job's error, but those keyed in ``skip`` (run
+    again by this ``resolve`` already); and every failed job's key (condition, depth, seed,
+    model)."""
     if a.pair is None:
         return [], []
     jobs = a.summary[~a.summary["duplicate"]]
     failed = jobs[(jobs["status"] == "failed") & jobs["model"].isin(a.pair)]
     failed = failed.dropna(subset=["depth", "seed"])  # no config: no command to rerun it by
-    runs: dict[tuple, list[str]] = {}
-    errors: dict[tuple, str] = {}
-    keys = []
+    plans, keys = [], []
     for job in failed.sort_values(["depth", "seed", "model"]).to_dict("records"):
-        cell = (condition_of(job, a.conditions), int(job["depth"]), int(job["seed"]))
-        keys.append((*cell, job["model"]))
-        if keys[-1] in skip:
-            continue
-        runs.setdefault(cell, []).append(str(job["model"]))
-        errors.setdefault(cell, "" if missing(job["error"]) else str(job["error"]))
-    plans = [
-        CellPlan(condition, depth, "failed", RERUN, errors[cell], seed, tuple(models))
-        for cell, models in runs.items()
-        for condition, depth, seed in [cell]
-    ]
-    return plans, keys
+        depth, seed, model = int(job["depth"]), int(job["seed"]), str(job["model"])
+        condition = condition_of(job, a.conditions)
+        keys.append((condition, depth, seed, model))
+        if keys[-1] not in skip:
+            error = "" if missing(job["error"]) else str(job["error"])
+            plans.append(CellPlan(condition, depth, "failed", RERUN, error, seed, (model,)))
+    return merge(plans), keys
 
 
 def describe_reruns(plans: Sequence[CellPlan], again: int) -> list[str]:
@@ -656,7 +651,7 @@ def resolve(
         gaps = plan_gap_round(a, max_seeds, stop_level, min_seeds) if gap else []
         reruns, failed = failed_jobs(a, skip=rerun)
         again = len(set(failed) & set(rerun))
-        seeded = merge([*reruns, *plans], [cell for g in gaps for cell in g.cells])
+        seeded = merge([*reruns, *plans, *(cell for gap in gaps for cell in gap.cells)])
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
             wide = wide_cells(a.spread, a.conditions)

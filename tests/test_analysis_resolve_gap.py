@@ -99,13 +99,13 @@ def test_gap_seeds_merge_with_the_critical_plan(tmp_path):
     critical = plan_round(a, 6)  # both lrs' depth-3 cells are unresolved: seed 3
     gaps = [cell for gap in plan_gap_round(a, 6) for cell in gap.cells]
     assert {(dict(p.condition)["lr"], p.seed) for p in gaps} == {(0.003, 3), (0.005, 3)}
-    merged = merge(critical, gaps)
+    merged = merge([*critical, *gaps])
     assert len(merged) == 2 and all(p.models == ("vit", "vitbnffn") for p in merged)
     # Different models asked of one cell are united, and other actions are dropped.
     one = CellPlan(merged[0].condition, 3, UNRESOLVED, SEED, "", 3, ("vit",))
     two = CellPlan(merged[0].condition, 3, UNRESOLVED, SEED, "", 3, ("vitbnffn",))
     capped = CellPlan(merged[0].condition, 5, UNRESOLVED, CAPPED, "")
-    assert [p.models for p in merge([one, capped], [two])] == [("vit", "vitbnffn")]
+    assert [p.models for p in merge([one, capped, two])] == [("vit", "vitbnffn")]
 
 
 def gap_launcher(
