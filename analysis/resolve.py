@@ -300,8 +300,7 @@ def plan_round(
         return []
     level = _stop_level(a, max_seeds, stop_level)
     cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
-    jobs = a.summary[~a.summary["duplicate"]]
-    return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
+    return plan_seeds(cells, a.jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
 
 
 # --- lr gaps (--gap) ---------------------------------------------------------------------
@@ -403,9 +402,8 @@ def plan_gap_round(
     gaps = with_stop_intervals(
         a.stability_gap, a.scores, a.pair, a.settings, level, table=stability_gap
     )
-    jobs = a.summary[~a.summary["duplicate"]]
     margin, report = a.settings.margin, a.settings.level
-    return plan_gap_seeds(gaps, jobs, a.conditions, max_seeds, margin, report, level, min_seeds)
+    return plan_gap_seeds(gaps, a.jobs, a.conditions, max_seeds, margin, report, level, min_seeds)
 
 
 def merge(plans: Sequence[CellPlan]) -> list[CellPlan]:
@@ -434,8 +432,7 @@ def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan]
     model)."""
     if a.pair is None:
         return [], []
-    jobs = a.summary[~a.summary["duplicate"]]
-    failed = jobs[(jobs["status"] == "failed") & jobs["model"].isin(a.pair)]
+    failed = a.jobs[(a.jobs["status"] == "failed") & a.jobs["model"].isin(a.pair)]
     failed = failed.dropna(subset=["depth", "seed"])  # no config: no command to rerun it by
     plans, keys = [], []
     for job in failed.sort_values(["depth", "seed", "model"]).to_dict("records"):
@@ -685,7 +682,7 @@ def resolve(
         varying = {c for c in a.conditions if a.summary[c].nunique(dropna=False) > 1}
         argvs = commands(seeded, sweep, varying, extra)
         jobs = planned_jobs(seeded)  # merged: a job asked twice runs once
-        cost = round_cost(jobs, a.summary[~a.summary["duplicate"]]).text()
+        cost = round_cost(jobs, a.jobs).text()
         echo(f"  {len(jobs)} job(s) in {len(argvs)} command(s), {cost}:")
         echo("\n".join("    python " + shlex.join(argv[1:]) for argv in argvs))
         if dry_run:
