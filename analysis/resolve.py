@@ -648,7 +648,7 @@ def resolve(
         gaps = plan_gap_round(a, max_seeds, stop_level, min_seeds) if gap else []
         reruns, failed = failed_jobs(a, skip=rerun)
         again = len(set(failed) & set(rerun))
-        seeded = merge([*reruns, *plans, *(cell for gap in gaps for cell in gap.cells)])
+        seeded = merge([*reruns, *plans, *(cell for plan in gaps for cell in plan.cells)])
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
             wide = wide_cells(a.spread, a.conditions)
