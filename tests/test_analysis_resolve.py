@@ -50,6 +50,11 @@ def multirun(sweep: Path, task: list[str], hydra: list[str] | None = None, name=
     (sweep / "multirun.yaml").write_text(yaml.safe_dump(doc))
 
 
+def override_values(argv: list[str]) -> dict[str, str]:
+    """A launched sweep command's overrides (but Hydra's own), key to value."""
+    return dict(o.split("=", 1) for o in argv[4:] if "=" in o and not o.startswith("hydra"))
+
+
 def plans_by_cell(root: Path, max_seeds: int = 6, min_seeds: int = 2):
     records, stats = records_from_dirs([root])
     a = analyze(records, stats, Settings())
@@ -272,7 +277,7 @@ def fake_launcher(
 
     def run(argv, cwd=None):
         calls.append(argv)
-        given = dict(o.split("=", 1) for o in argv[4:] if "=" in o and not o.startswith("hydra"))
+        given = override_values(argv)
         for model in given["model"].split(","):
             for depth in map(int, given["model.depth"].split(",")):
                 seed = int(given["trainer.seed"])
@@ -461,7 +466,7 @@ def test_resolve_runs_failed_jobs_again_once_and_says_so(tmp_path):
     def launcher(outcome: str):
         def run(argv, cwd=None):  # the sweeper reruns a failed job in place
             calls.append(argv)
-            given = dict(o.split("=", 1) for o in argv[4:] if "=" in o)
+            given = override_values(argv)
             seed = int(given["trainer.seed"])
             for model in given["model"].split(","):
                 job = sweep / "new" / f"model={model},depth=1,lr=0.003,seed={seed}"

@@ -23,7 +23,7 @@ from analysis.resolve import (
 )
 from analysis.stability import BASELINE_MORE, UNRESOLVED, WITHIN_MARGIN
 from tests.analysis_synth import write_job
-from tests.test_analysis_resolve import REPO, multirun
+from tests.test_analysis_resolve import REPO, multirun, override_values
 
 LRS = (0.003, 0.005)
 
@@ -117,7 +117,7 @@ def gap_launcher(
 
     def run(argv, cwd=None):
         calls.append(argv)
-        given = dict(o.split("=", 1) for o in argv[4:] if "=" in o and not o.startswith("hydra"))
+        given = override_values(argv)
         seed = int(given["trainer.seed"])
         for lr in map(float, given["optim.lr"].split(",")):
             for model in given["model"].split(","):
@@ -132,19 +132,26 @@ def gap_launcher(
     return run
 
 
-@pytest.mark.parametrize(("losses", "answer"), [
-    ({"vit": 0.05, "vitbnffn": 0.049}, WITHIN_MARGIN),
-    ({"vit": 0.10, "vitbnffn": 0.02}, BASELINE_MORE),
-])  # fmt: skip
-def test_resolve_gap_rounds_until_the_gap_is_settled(tmp_path, losses, answer):
+def gap_sweep(tmp_path: Path, losses: dict[str, float], noise: float = 0.002):
+    """The user's sweep of ``gap_launcher``'s jobs, seeds 0 and 1 at both lrs: (sweep dir,
+    the launcher, the calls it gets from now on)."""
     sweep = tmp_path / "tiny"
     calls: list[list[str]] = []
-    run = gap_launcher(sweep, losses, calls)
+    run = gap_launcher(sweep, losses, calls, noise)
     user = ["model=vit,vitbnffn", "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0"]
     run([sys.executable, "-m", "vitbn_sweep", "-m", *user])
     run([sys.executable, "-m", "vitbn_sweep", "-m", *user[:-1], "trainer.seed=1"])
     multirun(sweep, [*user[:-1], "trainer.seed=0,1"])
     calls.clear()
+    return sweep, run, calls
+
+
+@pytest.mark.parametrize(("losses", "answer"), [
+    ({"vit": 0.05, "vitbnffn": 0.049}, WITHIN_MARGIN),
+    ({"vit": 0.10, "vitbnffn": 0.02}, BASELINE_MORE),
+])  # fmt: skip
+def test_resolve_gap_rounds_until_the_gap_is_settled(tmp_path, losses, answer):
+    sweep, run, calls = gap_sweep(tmp_path, losses)
     printed: list[str] = []
     kwargs = dict(max_seeds=6, min_seeds=4, run=run, echo=printed.append)
     # Without --gap the critical depth alone decides: no gap seed is planned.
@@ -209,13 +216,7 @@ def test_the_report_points_unresolved_gaps_to_make_resolve_gap(tmp_path, capsys)
 
 
 def test_a_gap_left_open_at_max_seeds_is_named_when_resolve_stops(tmp_path):
-    sweep = tmp_path / "tiny"
-    calls: list[list[str]] = []
-    run = gap_launcher(sweep, {"vit": 0.05, "vitbnffn": 0.05}, calls, noise=0.03)
-    user = ["model=vit,vitbnffn", "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0"]
-    run([sys.executable, "-m", "vitbn_sweep", "-m", *user])
-    run([sys.executable, "-m", "vitbn_sweep", "-m", *user[:-1], "trainer.seed=1"])
-    multirun(sweep, [*user[:-1], "trainer.seed=0,1"])
+    sweep, run, _ = gap_sweep(tmp_path, {"vit": 0.05, "vitbnffn": 0.05}, noise=0.03)
     printed: list[str] = []
     assert resolve(sweep, Settings(), max_seeds=3, gap=True, run=run, echo=printed.append) == 0
     # vit's seeds at lr 0.005 lie 3 points apart: three seeds leave the gap unresolved.
