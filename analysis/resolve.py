@@ -83,6 +83,7 @@ from vitbn_sweep.identity import override_key
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
 RERUN = "rerun"  # a failed job, launched again
+MAX_SEEDS, MIN_SEEDS = 6, 2  # resolve's defaults: seeds per model and cell, fewest to settle on
 LAUNCHES = (SEED, RERUN)
 CELL_KEYS = ("model", "model.depth", "trainer.seed")  # set per launch, whatever the user gave
 PLACE_KEYS = ("sweep_name", "paths.outputs", "hydra.sweep.dir")
@@ -600,12 +601,12 @@ def resolve(
     sweep_dir: str | Path,
     settings: Settings,
     *,
-    max_seeds: int = 6,
+    max_seeds: int = MAX_SEEDS,
     max_rounds: int | None = None,
     dry_run: bool = False,
     extra: Sequence[str] = (),
     stop_level: float | None = None,
-    min_seeds: int = 2,
+    min_seeds: int = MIN_SEEDS,
     gap: bool = False,
     run: Callable[..., Any] = subprocess.run,
     echo: Callable[[str], None] = print,
