@@ -1,4 +1,4 @@
-"""``python -m analysis {report,critical,resolve,status,dashboard} [PATH ...] [options]``."""
+"""``python -m analysis {report,critical,resolve,status,dashboard,export} [PATH ...] [options]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from analysis.compare import Analysis, analyze, win_rule
 from analysis.load import SOURCES, default_out, load_results, newest_sweep
 from analysis.records import AnalysisError
 from analysis.report import demo_note, publish_wandb, resolve_command
+from analysis.resolve import MAX_SEEDS, MIN_SEEDS, SEED, plan_round, resolve
 from analysis.settings import add_options, from_args
 
 
@@ -27,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="write <sweep>/report/ and print the answer")
     critical = commands.add_parser("critical", help="print the critical-depth tables only")
-    resolve = commands.add_parser(
+    resolve_cmd = commands.add_parser(
         "resolve",
         help="launch one more seed where a critical depth is not settled, until it is",
         description="Round after round: analyse the sweep, launch one more seed (both models) "
@@ -36,37 +37,39 @@ def _parser() -> argparse.ArgumentParser:
         "through the sweep's own command and launcher into the same sweep dir; until no such "
         "cell is left or each has --max-seeds seeds.",
     )
-    resolve.add_argument(
+    resolve_cmd.add_argument(
         "sweep", nargs="?", help="the sweep dir (default: the newest sweep under outputs/)"
     )
-    resolve.add_argument("--max-seeds", type=int, default=6, help="seeds per model and cell")
-    resolve.add_argument("--max-rounds", type=int, help="stop after this many rounds")
-    resolve.add_argument(
+    resolve_cmd.add_argument(
+        "--max-seeds", type=int, default=MAX_SEEDS, help="seeds per model and cell"
+    )
+    resolve_cmd.add_argument("--max-rounds", type=int, help="stop after this many rounds")
+    resolve_cmd.add_argument(
         "--stop-level",
         type=float,
         help="a win or lose is settled once its interval at this level clears the margin "
         "(default: 1 - (1 - level) / (max_seeds - 2), 0.9875 for 95%% and 6 seeds; "
         "--stop-level 0.95 stops at the first win or lose: fewer jobs, more wrong answers)",
     )
-    resolve.add_argument(
+    resolve_cmd.add_argument(
         "--min-seeds",
         type=int,
-        default=2,
-        help="no win or lose settles on fewer seeds per model (default 2); raise it where "
-        "seeds fall into rare slow modes (measured in the repository by make simulate "
-        "SIM_ARGS='--slow-mode 0.1 0.3 --min-seeds 5')",
+        default=MIN_SEEDS,
+        help=f"no win or lose settles on fewer seeds per model (default {MIN_SEEDS}); raise "
+        "it where seeds fall into rare slow modes (measured in the repository by make "
+        "simulate SIM_ARGS='--slow-mode 0.1 0.3 --min-seeds 5')",
     )
-    resolve.add_argument(
+    resolve_cmd.add_argument(
         "--gap",
         action="store_true",
         help="also seed each depth whose lr gap is not settled (does the higher lr hurt the "
         "baseline more? settled once its --stop-level interval excludes 0 or lies within "
         "the margin): the same seed for both models at both lrs",
     )
-    resolve.add_argument(
+    resolve_cmd.add_argument(
         "--dry-run", action="store_true", help="print the next round's plan, launch nothing"
     )
-    resolve.add_argument(
+    resolve_cmd.add_argument(
         "--override",
         action="append",
         default=[],
@@ -85,8 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--source", choices=SOURCES, default="files")
         sub.add_argument("--group", help="wandb: only runs of this group (sweep name)")
         sub.add_argument("--tracking-uri", help="mlflow: the tracking URI (default: local)")
-    for sub in (report, critical, resolve):
+    for sub in (report, critical, resolve_cmd):
         add_options(sub)
+    report.set_defaults(handler=_compare)
+    critical.set_defaults(handler=_compare)
+    resolve_cmd.set_defaults(handler=_resolve)
     report.add_argument("--out", help="report dir (default: <sweep dir>/report)")
     report.add_argument(
         "--publish-wandb",
@@ -115,9 +121,7 @@ def _print_answer(a: Analysis) -> None:
     print(f"{a.pair[0]} {win_rule(a.settings.margin, a.settings.level)}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(tables.critical_table(a.critical, a.conditions).to_string(index=False))
-    from analysis.resolve import SEED, plan_round
-
-    unsettled = sum(p.action == SEED for p in plan_round(a, max_seeds=6))
+    unsettled = sum(p.action == SEED for p in plan_round(a, MAX_SEEDS))
     if unsettled:
         command, wide = resolve_command(a)
         why = " (some cells' seeds are wide: see the report's Seed spread)" if wide else ""
@@ -128,30 +132,29 @@ def _print_answer(a: Analysis) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; every ``AnalysisError`` (a bad option, no results, ...) is
-    printed here, once, and exits 2."""
+    """Run one subcommand (its parser's ``handler``, here or in its own module); every
+    ``AnalysisError`` (a bad option, no results, ...) is printed here, once, and exits 2."""
     args = _parser().parse_args(argv)
     try:
-        if getattr(args, "handler", None):  # the subcommands in their own modules
-            return args.handler(args)
-        if args.command == "resolve":
-            from analysis.resolve import resolve
-
-            return resolve(
-                args.sweep or newest_sweep(),
-                from_args(args),
-                max_seeds=args.max_seeds,
-                max_rounds=args.max_rounds,
-                dry_run=args.dry_run,
-                extra=args.override,
-                stop_level=args.stop_level,
-                min_seeds=args.min_seeds,
-                gap=args.gap,
-            )
-        return _compare(args)
+        return args.handler(args)
     except AnalysisError as exc:
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    """``resolve``: rounds of seeds into the sweep (``analysis.resolve``)."""
+    return resolve(
+        args.sweep or newest_sweep(),
+        from_args(args),
+        max_seeds=args.max_seeds,
+        max_rounds=args.max_rounds,
+        dry_run=args.dry_run,
+        extra=args.override,
+        stop_level=args.stop_level,
+        min_seeds=args.min_seeds,
+        gap=args.gap,
+    )
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -278,10 +278,15 @@ class Analysis:
     spread: pd.DataFrame  # per model and depth: the seeds' scores, sd, and whether wide
     sweeps: list[SweepInfo] = field(default_factory=list)
 
+    @property
+    def jobs(self) -> pd.DataFrame:
+        """The summary's rows but duplicates: each job once."""
+        return self.summary[~self.summary["duplicate"]]
+
     def counts(self) -> dict[str, int | None]:
         """Jobs by status (duplicates apart), incomplete ones, and not started (if known):
         planned by any command into the sweep dir and without a job dir yet."""
-        jobs = self.summary[~self.summary["duplicate"]]
+        jobs = self.jobs
         counts: dict[str, int | None] = {s: int((jobs["status"] == s).sum()) for s in STATUSES}
         counts["duplicate"] = int(self.summary["duplicate"].sum())
         counts["incomplete"] = self.stats.n_incomplete

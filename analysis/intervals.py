@@ -54,13 +54,20 @@ def paired_bounds(d: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     return _bounds(d.mean(axis=-1), se, np.full(se.shape, n - 1.0), level)
 
 
-def welch_bounds(a: np.ndarray, b: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Welch interval of mean(a) - mean(b) (last axis: seeds, each n >= 2)."""
+def _welch(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(standard error, Welch-Satterthwaite degrees of freedom) of mean(a) - mean(b), last
+    axis: seeds; the degrees of freedom are NaN where both samples have no spread."""
     n_a, n_b = a.shape[-1], b.shape[-1]
     va, vb = a.var(axis=-1, ddof=1) / n_a, b.var(axis=-1, ddof=1) / n_b
     with np.errstate(invalid="ignore", divide="ignore"):
         df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
-    return _bounds(a.mean(axis=-1) - b.mean(axis=-1), np.sqrt(va + vb), df, level)
+    return np.sqrt(va + vb), df
+
+
+def welch_bounds(a: np.ndarray, b: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Welch interval of mean(a) - mean(b) (last axis: seeds, each n >= 2)."""
+    se, df = _welch(a, b)
+    return _bounds(a.mean(axis=-1) - b.mean(axis=-1), se, df, level)
 
 
 def pooled_bounds(a: np.ndarray, b: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -77,13 +84,6 @@ def unpaired_bounds(a: np.ndarray, b: np.ndarray, level: float) -> tuple[np.ndar
     if a.shape[-1] == b.shape[-1]:
         return pooled_bounds(a, b, level)
     return welch_bounds(a, b, level)
-
-
-def _welch_df(a: np.ndarray, b: np.ndarray) -> float:
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:
-        return float("nan")
-    return float((va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)))
 
 
 def diff_interval(
@@ -115,4 +115,4 @@ def diff_interval(
     low, high = unpaired_bounds(x, y, level)
     if len(x) == len(y):
         return Interval(diff, float(low), float(high), POOLED, len(x) + len(y) - 2.0)
-    return Interval(diff, float(low), float(high), WELCH, _welch_df(x, y))
+    return Interval(diff, float(low), float(high), WELCH, float(_welch(x, y)[1]))

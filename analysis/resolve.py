@@ -41,8 +41,10 @@ null answer reachable: without it a true gap near 0 (the study's shallow depths)
 seeds until ``max_seeds`` and still say nothing. ``studies.simulate_gap`` (``make simulate
 GAP=1``) measures the rule's jobs and wrong answers against ``max_seeds`` seeds everywhere.
 
-Cells and gaps share one planner: the same next-seed rule and capped check (``next_seed``),
-the same provisional wording, one command builder (``commands``).
+Cells and gaps share one planner: one reading of the seeds each job has (``taken_seeds``),
+one next-seed rule and capped check (``next_seed``, which plans a gap's seed as the cells it
+launches), one stop interval (``with_stop_intervals``), the same provisional wording, one
+command builder (``commands``).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,9 +84,12 @@ from vitbn_sweep.store.origin import origin_doc, pin_origin
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"
 RERUN = "rerun"  # a failed job, launched again
+MAX_SEEDS, MIN_SEEDS = 6, 2  # resolve's defaults: seeds per model and cell, fewest to settle on
 LAUNCHES = (SEED, RERUN)
 CELL_KEYS = ("model", "model.depth", "trainer.seed")  # set per launch, whatever the user gave
 PLACE_KEYS = ("sweep_name", "paths.outputs", "hydra.sweep.dir")
+Condition = tuple[tuple[str, Any], ...]  # (frame column, value) pairs
+Taken = dict[tuple[Condition, int, str], set[int]]  # (condition, depth, model): its seeds
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class CellPlan:
     win or lose: its interval at the stop level still reaches the margin).
     """
 
-    condition: tuple[tuple[str, Any], ...]  # (frame column, value) pairs
+    condition: Condition
     depth: int
     state: str
     action: str  # SEED, RERUN, CAPPED or NO_EFFECT
@@ -144,16 +149,19 @@ def deciding_depths(
     return tuple(sorted(out))
 
 
-def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+def condition_of(row: dict[str, Any], conditions: Sequence[str]) -> Condition:
     """A row's condition as hashable (column, value) pairs; a missing value is None."""
     return tuple((c, None if missing(row[c]) else row[c]) for c in conditions)
 
 
-def matching(frame: pd.DataFrame, condition: Sequence[tuple[str, Any]]) -> pd.Series:
-    mask = pd.Series(True, index=frame.index)
-    for column, value in condition:
-        mask &= frame[column].isna() if missing(value) else frame[column] == value
-    return mask
+def taken_seeds(jobs: pd.DataFrame, conditions: Sequence[str]) -> Taken:
+    """The seeds each (condition, depth, model) has, one row of ``jobs`` per ended job
+    whatever its status: a failed seed counts as taken (``failed_jobs`` reruns it)."""
+    taken: Taken = {}
+    for job in jobs.dropna(subset=["depth", "seed"]).to_dict("records"):
+        key = (condition_of(job, conditions), int(job["depth"]), job["model"])
+        taken.setdefault(key, set()).add(int(job["seed"]))
+    return taken
 
 
 def percent(level: float) -> str:
@@ -165,14 +173,34 @@ def _seeds(cell: dict[str, Any]) -> int:
     return int(min(cell["n_a"], cell["n_b"]))
 
 
-def next_seed(seeds: Mapping[Any, set[int]], max_seeds: int) -> int | None:
-    """The seed a cell or gap gets next, given the seeds each of its jobs (a model, or a
-    model at an lr) has: the smallest that not all have; None (capped) once each has
-    ``max_seeds``. It goes to the jobs without it, so the cell stays paired."""
+def next_seed(
+    jobs: Sequence[tuple[Condition, str]],
+    depth: int,
+    taken: Taken,
+    max_seeds: int,
+    state: str,
+    why: str,
+) -> tuple[CellPlan, ...]:
+    """The next seed of a cell or gap, whose ``jobs`` are (condition, model) at ``depth``
+    (a cell: both models; a gap: both models at both rates), as SEED plans, one per
+    condition with the models that lack it; none (capped) once each job has ``max_seeds``.
+
+    The seed is the smallest that not all jobs have, so the cell stays paired, and the
+    critical-depth plan and the gap plan pick the same seed where they seed one cell.
+    """
+    seeds = {job: taken.get((job[0], depth, job[1]), set()) for job in jobs}
     if min(len(s) for s in seeds.values()) >= max_seeds:
-        return None
+        return ()
     every = set.intersection(*seeds.values())
-    return min(s for s in range(len(every) + 1) if s not in every)
+    seed = min(s for s in range(len(every) + 1) if s not in every)
+    lacking: dict[Condition, list[str]] = {}
+    for (condition, model), have in seeds.items():
+        if seed not in have:
+            lacking.setdefault(condition, []).append(model)
+    return tuple(
+        CellPlan(condition, depth, state, SEED, why, seed, tuple(sorted(models)))
+        for condition, models in lacking.items()
+    )
 
 
 def _short(state: str, seeds: int, min_seeds: int, what: str) -> str:
@@ -212,15 +240,15 @@ def plan_seeds(
 
     ``cells``: ``compare.depth_differences`` rows plus ``stop_low``/``stop_high``, their
     interval at ``stop_level``. ``jobs``: one row per ended job (conditions, model, depth,
-    seed), whatever its status: a failed seed counts as taken (``failed_jobs`` reruns it).
-    A cell's next seed is ``next_seed`` of its two models.
+    seed), as ``taken_seeds`` reads them. A cell's next seed is ``next_seed`` of its two
+    models.
     """
+    taken = taken_seeds(jobs, conditions)
     plans = []
     for _, group in groups(cells, list(conditions)):
         group = group.sort_values("depth")
         rows = group.to_dict("records")
         condition = condition_of(rows[0], conditions)
-        here = jobs[matching(jobs, condition)]
         pair = (rows[0]["candidate"], rows[0]["baseline"])
         depths = [int(c["depth"]) for c in rows]
         states = [c["state"] for c in rows]
@@ -236,32 +264,25 @@ def plan_seeds(
             if depth not in matter:
                 plans.append(CellPlan(condition, depth, cell["state"], NO_EFFECT, why))
                 continue
-            at = here[here["depth"] == depth]
-            seeds = {m: set(at.loc[at["model"] == m, "seed"].astype(int)) for m in pair}
-            seed = next_seed(seeds, max_seeds)
-            if seed is None:
-                plans.append(CellPlan(condition, depth, cell["state"], CAPPED, why))
-                continue
-            models = tuple(sorted(m for m in pair if seed not in seeds[m]))
-            plans.append(CellPlan(condition, depth, cell["state"], SEED, why, seed, models))
+            both = [(condition, model) for model in pair]
+            seeded = next_seed(both, depth, taken, max_seeds, cell["state"], why)
+            capped = CellPlan(condition, depth, cell["state"], CAPPED, why)
+            plans.append(seeded[0] if seeded else capped)  # a cell seeds one condition
     return plans
 
 
 def with_stop_intervals(
-    diffs: pd.DataFrame,
+    rows: pd.DataFrame,
     scores: pd.DataFrame,
     pair: tuple[str, str],
     settings: Settings,
     stop_level: float,
+    table: Callable[[pd.DataFrame, tuple[str, str], Settings], pd.DataFrame] = depth_differences,
 ) -> pd.DataFrame:
-    """``diffs`` (``compare.depth_differences`` of ``scores``) with ``stop_low`` and
-    ``stop_high``: each cell's interval at ``stop_level``."""
-    return _with_stop(diffs, depth_differences(scores, pair, replace(settings, level=stop_level)))
-
-
-def _with_stop(rows: pd.DataFrame, stop: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` (cells or gaps) with ``stop_low``/``stop_high`` from ``stop``: the same rows
-    computed from the same scores at the stop level, so in the same order."""
+    """``rows`` (``table`` of ``scores``: the cells of ``compare.depth_differences``, or the
+    gaps of ``stability.stability_gap``) with ``stop_low`` and ``stop_high``: each row's
+    interval at ``stop_level``, from the same table at that level (so in the same order)."""
+    stop = table(scores, pair, replace(settings, level=stop_level))
     return rows.assign(
         stop_low=stop["ci_low"].to_numpy(float), stop_high=stop["ci_high"].to_numpy(float)
     )
@@ -281,8 +302,7 @@ def plan_round(
         return []
     level = _stop_level(a, max_seeds, stop_level)
     cells = with_stop_intervals(a.diffs, a.scores, a.pair, a.settings, level)
-    jobs = a.summary[~a.summary["duplicate"]]
-    return plan_seeds(cells, jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
+    return plan_seeds(cells, a.jobs, a.conditions, max_seeds, a.settings.margin, level, min_seeds)
 
 
 # --- lr gaps (--gap) ---------------------------------------------------------------------
@@ -290,10 +310,11 @@ def plan_round(
 
 @dataclass(frozen=True)
 class GapPlan:
-    """What one round does with one unsettled gap: ``jobs`` are the (lr, models) that lack
-    ``seed``; ``condition`` holds the other conditions (all but lr)."""
+    """What one round does with one unsettled gap: ``cells`` seed it, one per lr that lacks
+    ``seed`` (with the models that lack it there); ``condition`` holds the other conditions
+    (all but lr)."""
 
-    condition: tuple[tuple[str, Any], ...]
+    condition: Condition
     depth: int
     lr_low: float
     lr_high: float
@@ -301,7 +322,7 @@ class GapPlan:
     action: str  # SEED or CAPPED
     why: str
     seed: int | None = None
-    jobs: tuple[tuple[float, tuple[str, ...]], ...] = ()
+    cells: tuple[CellPlan, ...] = ()
 
 
 def gap_settled(stop_low: float, stop_high: float, margin: float, short: bool) -> bool:
@@ -338,7 +359,7 @@ def _gap_why(
 def plan_gap_seeds(
     gaps: pd.DataFrame,
     jobs: pd.DataFrame,
-    others: Sequence[str],
+    conditions: Sequence[str],
     max_seeds: int,
     margin: float,
     level: float,
@@ -348,43 +369,27 @@ def plan_gap_seeds(
     """The gap plan of one round: every gap not settled gets its next seed (or is capped).
 
     ``gaps``: ``stability_gap`` rows plus ``stop_low``/``stop_high`` (at ``stop_level``);
-    ``jobs``: one row per ended job (conditions with ``lr``, model, depth, seed). A gap's
-    next seed is ``next_seed`` of its four (model, lr) jobs.
+    ``jobs``: one row per ended job (``conditions``, lr among them, model, depth, seed). A
+    gap's next seed is ``next_seed`` of its four (model, lr) jobs.
     """
+    others = [c for c in conditions if c != "lr"]
+    taken = taken_seeds(jobs, conditions)
     plans = []
-    for _, group in groups(gaps, list(others)):
+    for _, group in groups(gaps, others):
         for gap in group.sort_values(["lr_high", "depth"]).to_dict("records"):
             if gap_settled(gap["stop_low"], gap["stop_high"], margin, gap["n"] < min_seeds):
                 continue
-            condition = condition_of(gap, others)
-            here = jobs[matching(jobs, condition) & (jobs["depth"] == gap["depth"])]
-            pair = (gap["candidate"], gap["baseline"])
+            condition, depth = condition_of(gap, others), int(gap["depth"])
             rates = (gap["lr_low"], gap["lr_high"])
-            seeds = {
-                (lr, m): set(
-                    here.loc[(here["lr"] == lr) & (here["model"] == m), "seed"].astype(int)
-                )
+            four = [
+                (condition_of({**gap, "lr": lr}, conditions), model)
                 for lr in rates
-                for m in pair
-            }
-            base = dict(
-                condition=condition,
-                depth=int(gap["depth"]),
-                lr_low=rates[0],
-                lr_high=rates[1],
-                state=gap["state"],
-                why=_gap_why(gap, margin, level, stop_level, min_seeds),
-            )
-            seed = next_seed(seeds, max_seeds)
-            if seed is None:
-                plans.append(GapPlan(**base, action=CAPPED))
-                continue
-            todo = tuple(
-                (lr, tuple(sorted(m for m in pair if seed not in seeds[(lr, m)]))) for lr in rates
-            )
-            plans.append(
-                GapPlan(**base, action=SEED, seed=seed, jobs=tuple(t for t in todo if t[1]))
-            )
+                for model in (gap["candidate"], gap["baseline"])
+            ]
+            why = _gap_why(gap, margin, level, stop_level, min_seeds)
+            cells = next_seed(four, depth, taken, max_seeds, gap["state"], why)
+            action, seed = (SEED, cells[0].seed) if cells else (CAPPED, None)
+            plans.append(GapPlan(condition, depth, *rates, gap["state"], action, why, seed, cells))
     return plans
 
 
@@ -396,36 +401,19 @@ def plan_gap_round(
     if a.pair is None or a.stability_gap.empty:
         return []
     level = _stop_level(a, max_seeds, stop_level)
-    gaps = _with_stop(
-        a.stability_gap, stability_gap(a.scores, a.pair, replace(a.settings, level=level))
+    gaps = with_stop_intervals(
+        a.stability_gap, a.scores, a.pair, a.settings, level, table=stability_gap
     )
-    others = [c for c in a.conditions if c != "lr"]
-    jobs = a.summary[~a.summary["duplicate"]]
-    margin = a.settings.margin
-    return plan_gap_seeds(gaps, jobs, others, max_seeds, margin, a.settings.level, level, min_seeds)
+    margin, report = a.settings.margin, a.settings.level
+    return plan_gap_seeds(gaps, a.jobs, a.conditions, max_seeds, margin, report, level, min_seeds)
 
 
-def as_cell_plans(plans: Sequence[GapPlan], conditions: Sequence[str]) -> list[CellPlan]:
-    """The seeded gaps as cell plans, one per lr (``conditions`` orders the condition's
-    columns as the critical-depth plan does), for ``commands``."""
-    out = []
-    for plan in plans:
-        if plan.action != SEED:
-            continue
-        for lr, models in plan.jobs:
-            values = {**dict(plan.condition), "lr": lr}
-            condition = tuple((c, values[c]) for c in conditions)
-            out.append(
-                CellPlan(condition, plan.depth, plan.state, SEED, plan.why, plan.seed, models)
-            )
-    return out
-
-
-def merge(plans: Sequence[CellPlan], more: Sequence[CellPlan]) -> list[CellPlan]:
-    """The launching plans (seeds, reruns) of both, one per (condition, depth, seed), models
-    united. Where both seed a cell they pick the same seed: the smallest one that cell lacks."""
+def merge(plans: Sequence[CellPlan]) -> list[CellPlan]:
+    """The launching plans (seeds, reruns), one per (condition, depth, seed), models united;
+    the first one's state and why. Where the critical-depth plan and a gap seed a cell they
+    pick the same seed: the smallest one that cell lacks."""
     merged: dict[tuple, CellPlan] = {}
-    for plan in [*plans, *more]:
+    for plan in plans:
         if plan.action not in LAUNCHES:
             continue
         key = (plan.condition, plan.depth, plan.seed)
@@ -441,29 +429,22 @@ def merge(plans: Sequence[CellPlan], more: Sequence[CellPlan]) -> list[CellPlan]
 
 def failed_jobs(a: Analysis, skip: Sequence[tuple] = ()) -> tuple[list[CellPlan], list[tuple]]:
     """The failed jobs of the pair's models as RERUN plans, one per (condition, depth, seed)
-    with its models, but those keyed in ``skip`` (run again by this ``resolve`` already);
-    and every failed job's key (condition, depth, seed, model)."""
+    with its models (``merge``) and its first job's error, but those keyed in ``skip`` (run
+    again by this ``resolve`` already); and every failed job's key (condition, depth, seed,
+    model)."""
     if a.pair is None:
         return [], []
-    jobs = a.summary[~a.summary["duplicate"]]
-    failed = jobs[(jobs["status"] == "failed") & jobs["model"].isin(a.pair)]
+    failed = a.jobs[(a.jobs["status"] == "failed") & a.jobs["model"].isin(a.pair)]
     failed = failed.dropna(subset=["depth", "seed"])  # no config: no command to rerun it by
-    runs: dict[tuple, list[str]] = {}
-    errors: dict[tuple, str] = {}
-    keys = []
+    plans, keys = [], []
     for job in failed.sort_values(["depth", "seed", "model"]).to_dict("records"):
-        cell = (condition_of(job, a.conditions), int(job["depth"]), int(job["seed"]))
-        keys.append((*cell, job["model"]))
-        if keys[-1] in skip:
-            continue
-        runs.setdefault(cell, []).append(str(job["model"]))
-        errors.setdefault(cell, "" if missing(job["error"]) else str(job["error"]))
-    plans = [
-        CellPlan(condition, depth, "failed", RERUN, errors[cell], seed, tuple(models))
-        for cell, models in runs.items()
-        for condition, depth, seed in [cell]
-    ]
-    return plans, keys
+        depth, seed, model = int(job["depth"]), int(job["seed"]), str(job["model"])
+        condition = condition_of(job, a.conditions)
+        keys.append((condition, depth, seed, model))
+        if keys[-1] not in skip:
+            error = "" if missing(job["error"]) else str(job["error"])
+            plans.append(CellPlan(condition, depth, "failed", RERUN, error, seed, (model,)))
+    return merge(plans), keys
 
 
 def describe_reruns(plans: Sequence[CellPlan], again: int) -> list[str]:
@@ -585,7 +566,8 @@ def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
         where = f"{render.condition_text(plan.condition)}, {step}" if plan.condition else step
         if plan.action == SEED:
             todo = f"seed {plan.seed} for " + "; ".join(
-                f"lr {lr:g}: {', '.join(models)}" for lr, models in plan.jobs
+                f"lr {dict(cell.condition)['lr']:g}: {', '.join(cell.models)}"
+                for cell in plan.cells
             )
         else:
             todo = "no seed: it has max_seeds already"
@@ -596,7 +578,7 @@ def describe_gaps(a: Analysis, plans: Sequence[GapPlan]) -> list[str]:
     return lines
 
 
-def _done(plans: Sequence[CellPlan], gaps: Sequence[Any] = (), failed: int = 0) -> str:
+def _done(plans: Sequence[CellPlan], gaps: Sequence[GapPlan] = (), failed: int = 0) -> str:
     capped = [p for p in plans if p.action == CAPPED]
     if any(p.state in (UNRESOLVED, NO_DATA) for p in capped):
         text = "cells left unresolved at max_seeds"
@@ -620,12 +602,12 @@ def resolve(
     sweep_dir: str | Path,
     settings: Settings,
     *,
-    max_seeds: int = 6,
+    max_seeds: int = MAX_SEEDS,
     max_rounds: int | None = None,
     dry_run: bool = False,
     extra: Sequence[str] = (),
     stop_level: float | None = None,
-    min_seeds: int = 2,
+    min_seeds: int = MIN_SEEDS,
     gap: bool = False,
     run: Callable[..., Any] = subprocess.run,
     echo: Callable[[str], None] = print,
@@ -668,7 +650,7 @@ def resolve(
         gaps = plan_gap_round(a, max_seeds, stop_level, min_seeds) if gap else []
         reruns, failed = failed_jobs(a, skip=rerun)
         again = len(set(failed) & set(rerun))
-        seeded = merge([*reruns, *plans], as_cell_plans(gaps, a.conditions))
+        seeded = merge([*reruns, *plans, *(cell for plan in gaps for cell in plan.cells)])
         echo(f"resolve round {round_}: {sweep_dir} (launcher: {sweep.launcher or 'default'})")
         if round_ == 1 and min_seeds < WIDE_MIN_SEEDS:
             wide = wide_cells(a.spread, a.conditions)
@@ -702,7 +684,7 @@ def resolve(
         varying = {c for c in a.conditions if a.summary[c].nunique(dropna=False) > 1}
         argvs = commands(seeded, sweep, varying, extra)
         jobs = planned_jobs(seeded)  # merged: a job asked twice runs once
-        cost = round_cost(jobs, a.summary[~a.summary["duplicate"]]).text()
+        cost = round_cost(jobs, a.jobs).text()
         echo(f"  {len(jobs)} job(s) in {len(argvs)} command(s), {cost}:")
         echo("\n".join("    python " + shlex.join(argv[1:]) for argv in argvs))
         if dry_run:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from analysis.records import AnalysisError
 
@@ -81,35 +81,39 @@ class Settings:
 def add_options(sub: argparse.ArgumentParser) -> None:
     """The comparison options, once for every subcommand that compares (report, critical,
     resolve, dashboard): each is a ``Settings`` field with its default."""
+    pairs = ", else ".join(" ".join(pair) for pair in DEFAULT_PAIRS)
     sub.add_argument(
         "--models",
         nargs=2,
         metavar=("CANDIDATE", "BASELINE"),
-        help="the pair to compare (default: vitbnffn vit, else dnnbn dnn, else vitbn vit)",
+        help=f"the pair to compare (default: {pairs})",
     )
-    sub.add_argument("--metric", choices=METRICS, default="test_acc")
+    sub.add_argument("--metric", choices=METRICS, default=Settings.metric)
     sub.add_argument(
         "--basis",
         choices=BASES,
-        default="final",
+        default=Settings.basis,
         help="final: accuracy at the epoch; "
         "auc: mean accuracy over epochs 1..epoch (convergence speed)",
     )
     sub.add_argument("--epoch", type=int, help="epoch to compare at (default: the last)")
     sub.add_argument(
-        "--margin", type=float, default=0.01, help="in accuracy fraction (0.01 = 1 point)"
+        "--margin",
+        type=float,
+        default=Settings.margin,
+        help="in accuracy fraction (0.01 = 1 point)",
     )
-    sub.add_argument("--level", type=float, default=0.95, help="t interval level")
+    sub.add_argument("--level", type=float, default=Settings.level, help="t interval level")
     sub.add_argument(
         "--diverged",
         choices=DIVERGED,
-        default="chance",
+        default=Settings.diverged,
         help="chance: a diverged job scores 1/num_classes from then on; drop: leave it out",
     )
     sub.add_argument(
         "--spread",
         type=float,
-        default=3.0,
+        default=Settings.spread,
         help="a cell's seeds are wide when their sd exceeds this many times the sweep's "
         "typical (median) one",
     )
@@ -117,13 +121,5 @@ def add_options(sub: argparse.ArgumentParser) -> None:
 
 def from_args(args: argparse.Namespace) -> Settings:
     """The ``Settings`` that ``add_options``' options ask for (checked: ``AnalysisError``)."""
-    return Settings(
-        models=tuple(args.models) if args.models else None,
-        metric=args.metric,
-        basis=args.basis,
-        epoch=args.epoch,
-        margin=args.margin,
-        level=args.level,
-        diverged=args.diverged,
-        spread=args.spread,
-    )
+    given = {field.name: getattr(args, field.name) for field in fields(Settings)}
+    return Settings(**{**given, "models": tuple(args.models) if args.models else None})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import pandas as pd
@@ -25,6 +26,7 @@ from analysis.compare import (
     verdict,
     win_rule,
 )
+from analysis.settings import add_options, from_args
 from tests.analysis_synth import write_grid, write_job
 
 
@@ -263,6 +265,18 @@ def test_metric_and_model_pair_are_choices(tmp_path):
     assert clean[:2] == ("1", WINS_FROM_SMALLEST)
     # Without vitbnffn present, the default pair falls back to vitbn vs vit.
     assert clean[2].pair == ("vitbn", "vit")
+
+
+def test_every_comparison_option_reaches_settings():
+    """``add_options``' defaults are ``Settings``' own, and each option sets its field."""
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    assert from_args(parser.parse_args([])) == Settings()
+    given = "--models vitbn vit --metric test_acc_clean --basis auc --epoch 3 --margin 0.02"
+    given += " --level 0.9 --diverged drop --spread 4"
+    assert from_args(parser.parse_args(given.split())) == Settings(
+        ("vitbn", "vit"), "test_acc_clean", "auc", 3, 0.02, 0.9, "drop", 4.0
+    )
 
 
 def test_learning_rate_stability(tmp_path):

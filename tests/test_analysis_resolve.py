@@ -29,6 +29,7 @@ from analysis.resolve import (
     commands,
     deciding_depths,
     default_stop_level,
+    failed_jobs,
     plan_round,
     resolve,
 )
@@ -48,6 +49,11 @@ def multirun(sweep: Path, task: list[str], hydra: list[str] | None = None, name=
         "sweep_name": name,
     }
     (sweep / "multirun.yaml").write_text(yaml.safe_dump(doc))
+
+
+def override_values(argv: list[str]) -> dict[str, str]:
+    """A launched sweep command's overrides (but Hydra's own), key to value."""
+    return dict(o.split("=", 1) for o in argv[4:] if "=" in o and not o.startswith("hydra"))
 
 
 def plans_by_cell(root: Path, max_seeds: int = 6, min_seeds: int = 2):
@@ -272,7 +278,7 @@ def fake_launcher(
 
     def run(argv, cwd=None):
         calls.append(argv)
-        given = dict(o.split("=", 1) for o in argv[4:] if "=" in o and not o.startswith("hydra"))
+        given = override_values(argv)
         for model in given["model"].split(","):
             for depth in map(int, given["model.depth"].split(",")):
                 seed = int(given["trainer.seed"])
@@ -461,7 +467,7 @@ def test_resolve_runs_failed_jobs_again_once_and_says_so(tmp_path):
     def launcher(outcome: str):
         def run(argv, cwd=None):  # the sweeper reruns a failed job in place
             calls.append(argv)
-            given = dict(o.split("=", 1) for o in argv[4:] if "=" in o)
+            given = override_values(argv)
             seed = int(given["trainer.seed"])
             for model in given["model"].split(","):
                 job = sweep / "new" / f"model={model},depth=1,lr=0.003,seed={seed}"
@@ -487,3 +493,20 @@ def test_resolve_runs_failed_jobs_again_once_and_says_so(tmp_path):
     records, stats = records_from_dirs([sweep])
     cell = analyze(records, stats, Settings()).diffs.iloc[0]
     assert (cell["n_a"], cell["n_b"]) == (3, 3)  # paired again
+
+
+def test_the_failed_jobs_of_a_cell_and_seed_run_again_in_one_plan(tmp_path):
+    """Both models failed at seed 1: one rerun plan for both (``merge``), with the error;
+    a job ``skip`` names (run again already) is left out."""
+    for model in ("vit", "vitbnffn"):
+        for seed in (0, 1):
+            status = "failed" if seed == 1 else "completed"
+            write_job(tmp_path, model, 1, seed, [0.5, 0.8], status=status)
+    records, stats = records_from_dirs([tmp_path])
+    a = analyze(records, stats, Settings())
+    plans, keys = failed_jobs(a)
+    assert [(p.depth, p.seed, p.models, p.why) for p in plans] == [
+        (1, 1, ("vit", "vitbnffn"), "boom")
+    ]
+    assert [key[1:] for key in keys] == [(1, 1, "vit"), (1, 1, "vitbnffn")]
+    assert [p.models for p in failed_jobs(a, skip=keys[:1])[0]] == [("vitbnffn",)]

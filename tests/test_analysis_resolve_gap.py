@@ -15,7 +15,6 @@ from analysis.resolve import (
     CAPPED,
     SEED,
     CellPlan,
-    as_cell_plans,
     gap_settled,
     merge,
     plan_gap_round,
@@ -24,7 +23,7 @@ from analysis.resolve import (
 )
 from analysis.stability import BASELINE_MORE, UNRESOLVED, WITHIN_MARGIN
 from tests.analysis_synth import write_job
-from tests.test_analysis_resolve import REPO, multirun
+from tests.test_analysis_resolve import REPO, multirun, override_values
 
 LRS = (0.003, 0.005)
 
@@ -41,6 +40,11 @@ def write_cell(
             for lr, acc in zip(LRS, (base, base - drop), strict=True):
                 if (lr, model, seed) not in skip:
                     write_job(root / f"d{depth}", model, depth, seed, [0.5, acc], lr=lr)
+
+
+def launches(plan) -> tuple:
+    """(lr, models) of each cell a gap plan seeds."""
+    return tuple((dict(cell.condition)["lr"], cell.models) for cell in plan.cells)
 
 
 def gap_plans(root: Path, max_seeds: int = 6, min_seeds: int = 2):
@@ -75,10 +79,10 @@ def test_the_gap_plan_depth_by_depth(tmp_path):
     assert states == {1: WITHIN_MARGIN, 2: BASELINE_MORE, 3: UNRESOLVED, 4: UNRESOLVED}
     assert set(plans) == {3, 4}  # depths 1 and 2 are settled at the stop level too
     assert (plans[3].action, plans[3].seed) == (SEED, 3)
-    assert plans[3].jobs == ((0.003, ("vit", "vitbnffn")), (0.005, ("vit", "vitbnffn")))
+    assert launches(plans[3]) == ((0.003, ("vit", "vitbnffn")), (0.005, ("vit", "vitbnffn")))
     assert "unresolved: +3.3 points, its 95 % interval" in plans[3].why
     assert "reaches 0 and past the ±1-point margin" in plans[3].why
-    assert (plans[4].seed, plans[4].jobs) == (1, ((0.003, ("vit",)),))  # the missing job only
+    assert (plans[4].seed, launches(plans[4])) == (1, ((0.003, ("vit",)),))  # the missing job
     # With min_seeds 4, the settled depths are provisional and get seed 3 as well.
     plans, _ = gap_plans(tmp_path, min_seeds=4)
     assert set(plans) == {1, 2, 3, 4}
@@ -93,15 +97,15 @@ def test_gap_seeds_merge_with_the_critical_plan(tmp_path):
     records, stats = records_from_dirs([tmp_path])
     a = analyze(records, stats, Settings())
     critical = plan_round(a, 6)  # both lrs' depth-3 cells are unresolved: seed 3
-    gaps = as_cell_plans(plan_gap_round(a, 6), a.conditions)
+    gaps = [cell for gap in plan_gap_round(a, 6) for cell in gap.cells]
     assert {(dict(p.condition)["lr"], p.seed) for p in gaps} == {(0.003, 3), (0.005, 3)}
-    merged = merge(critical, gaps)
+    merged = merge([*critical, *gaps])
     assert len(merged) == 2 and all(p.models == ("vit", "vitbnffn") for p in merged)
     # Different models asked of one cell are united, and other actions are dropped.
     one = CellPlan(merged[0].condition, 3, UNRESOLVED, SEED, "", 3, ("vit",))
     two = CellPlan(merged[0].condition, 3, UNRESOLVED, SEED, "", 3, ("vitbnffn",))
     capped = CellPlan(merged[0].condition, 5, UNRESOLVED, CAPPED, "")
-    assert [p.models for p in merge([one, capped], [two])] == [("vit", "vitbnffn")]
+    assert [p.models for p in merge([one, capped, two])] == [("vit", "vitbnffn")]
 
 
 def gap_launcher(
@@ -113,7 +117,7 @@ def gap_launcher(
 
     def run(argv, cwd=None):
         calls.append(argv)
-        given = dict(o.split("=", 1) for o in argv[4:] if "=" in o and not o.startswith("hydra"))
+        given = override_values(argv)
         seed = int(given["trainer.seed"])
         for lr in map(float, given["optim.lr"].split(",")):
             for model in given["model"].split(","):
@@ -128,19 +132,26 @@ def gap_launcher(
     return run
 
 
-@pytest.mark.parametrize(("losses", "answer"), [
-    ({"vit": 0.05, "vitbnffn": 0.049}, WITHIN_MARGIN),
-    ({"vit": 0.10, "vitbnffn": 0.02}, BASELINE_MORE),
-])  # fmt: skip
-def test_resolve_gap_rounds_until_the_gap_is_settled(tmp_path, losses, answer):
+def gap_sweep(tmp_path: Path, losses: dict[str, float], noise: float = 0.002):
+    """The user's sweep of ``gap_launcher``'s jobs, seeds 0 and 1 at both lrs: (sweep dir,
+    the launcher, the calls it gets from now on)."""
     sweep = tmp_path / "tiny"
     calls: list[list[str]] = []
-    run = gap_launcher(sweep, losses, calls)
+    run = gap_launcher(sweep, losses, calls, noise)
     user = ["model=vit,vitbnffn", "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0"]
     run([sys.executable, "-m", "vitbn_sweep", "-m", *user])
     run([sys.executable, "-m", "vitbn_sweep", "-m", *user[:-1], "trainer.seed=1"])
     multirun(sweep, [*user[:-1], "trainer.seed=0,1"])
     calls.clear()
+    return sweep, run, calls
+
+
+@pytest.mark.parametrize(("losses", "answer"), [
+    ({"vit": 0.05, "vitbnffn": 0.049}, WITHIN_MARGIN),
+    ({"vit": 0.10, "vitbnffn": 0.02}, BASELINE_MORE),
+])  # fmt: skip
+def test_resolve_gap_rounds_until_the_gap_is_settled(tmp_path, losses, answer):
+    sweep, run, calls = gap_sweep(tmp_path, losses)
     printed: list[str] = []
     kwargs = dict(max_seeds=6, min_seeds=4, run=run, echo=printed.append)
     # Without --gap the critical depth alone decides: no gap seed is planned.
@@ -205,13 +216,7 @@ def test_the_report_points_unresolved_gaps_to_make_resolve_gap(tmp_path, capsys)
 
 
 def test_a_gap_left_open_at_max_seeds_is_named_when_resolve_stops(tmp_path):
-    sweep = tmp_path / "tiny"
-    calls: list[list[str]] = []
-    run = gap_launcher(sweep, {"vit": 0.05, "vitbnffn": 0.05}, calls, noise=0.03)
-    user = ["model=vit,vitbnffn", "model.depth=1", "optim.lr=0.003,0.005", "trainer.seed=0"]
-    run([sys.executable, "-m", "vitbn_sweep", "-m", *user])
-    run([sys.executable, "-m", "vitbn_sweep", "-m", *user[:-1], "trainer.seed=1"])
-    multirun(sweep, [*user[:-1], "trainer.seed=0,1"])
+    sweep, run, _ = gap_sweep(tmp_path, {"vit": 0.05, "vitbnffn": 0.05}, noise=0.03)
     printed: list[str] = []
     assert resolve(sweep, Settings(), max_seeds=3, gap=True, run=run, echo=printed.append) == 0
     # vit's seeds at lr 0.005 lie 3 points apart: three seeds leave the gap unresolved.

@@ -8,15 +8,40 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TINY, run_cli
 
+# A job long enough (three epochs of 1500 images) to be cut after its first epoch.
+THREE_EPOCHS = ["model.depth=1", "trainer.epochs=3", "data.train_size=1500", "data.test_size=100",
+                "trainer.batch_size=50", "trainer.test_batch_size=100", "logger=none",
+                "trainer.threads=1"]  # fmt: skip
+
 
 def job_dirs(sweep: Path) -> list[Path]:
     return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def cut(args: list[str], cwd: Path, started: Callable[[], bool], signum: int) -> tuple[int, str]:
+    """``python -m vitbn_sweep ARGS`` in the background, sent ``signum`` once ``started()``
+    (an epoch written; at most 120 s): its exit code and stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vitbn_sweep", *args],
+        cwd=cwd,
+        env={**os.environ, "VITBN_OUTPUT_DIR": str(cwd / "outputs")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not started() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
 
 
 @pytest.mark.slow
@@ -96,31 +121,9 @@ def test_missing_data_says_where_it_looked(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_killed_local_job_resumes_from_its_checkpoint(data_dir: Path, tmp_path: Path) -> None:
-    args = [
-        "model.depth=1",
-        "trainer.epochs=3",
-        "data.train_size=1500",
-        "data.test_size=100",
-        "trainer.batch_size=50",
-        "trainer.test_batch_size=100",
-        "logger=none",
-        "trainer.threads=1",
-        "hydra.run.dir=" + str(tmp_path / "job"),
-    ]
-    env = {**os.environ, "VITBN_OUTPUT_DIR": str(tmp_path / "outputs")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vitbn_sweep", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    args = [*THREE_EPOCHS, "hydra.run.dir=" + str(tmp_path / "job")]
     ckpt, rows = tmp_path / "job" / "checkpoint.pt", tmp_path / "job" / "metrics.csv"
-    deadline = time.time() + 120
-    while not rows.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    cut(args, tmp_path, rows.exists, signal.SIGKILL)
     assert ckpt.exists() and not (tmp_path / "job" / "result.json").exists()
     cut_rows = rows.read_text().count("\n") - 1
     assert 1 <= cut_rows < 3
@@ -187,25 +190,10 @@ def test_a_signal_ends_a_sweep_cleanly(
 ) -> None:
     """SIGTERM (kill, Slurm before a timeout) ends a sweep as Ctrl-C does: checkpoints kept,
     claims released, an end line in commands.jsonl, one line and no traceback."""
-    args = ["-m", "sweep_name=cut", "trainer.seed=0,1", "model.depth=1", "trainer.epochs=3",
-            "data.train_size=1500", "data.test_size=100", "trainer.batch_size=50",
-            "trainer.test_batch_size=100", "logger=none", "trainer.threads=1"]  # fmt: skip
-    env = {**os.environ, "VITBN_OUTPUT_DIR": str(tmp_path / "outputs")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vitbn_sweep", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = ["-m", "sweep_name=cut", "trainer.seed=0,1", *THREE_EPOCHS]
     sweep = tmp_path / "outputs" / "cut"
-    deadline = time.time() + 120
-    while not list(sweep.rglob("metrics.csv")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    code, err = cut(args, tmp_path, lambda: any(sweep.rglob("metrics.csv")), signum)
+    assert code == 130, err
     assert "Traceback" not in err
     said = [line for line in err.splitlines() if "interrupted" in line]
     assert said == [
