@@ -88,7 +88,7 @@ class SweepInfo:
     cwd: str | None = None  # where the command ran (relative paths are from there)
 
 
-def _grid_size(overrides: list[str]) -> int | None:
+def grid_size(overrides: list[str]) -> int | None:
     """Jobs in the grid these overrides span, per Hydra's own parser; None if unknowable."""
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -122,7 +122,7 @@ def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
         path=str(sweep_dir),
         command=" ".join([ENTRYPOINT, *task]),
         params=params,
-        expected=_grid_size(grid),
+        expected=grid_size(grid),
         planned=None if planned is None else len(planned),
         not_started=None if planned is None else len(missing),
         config={k: v for k, v in doc.items() if k != "hydra"},

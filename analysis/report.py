@@ -264,7 +264,7 @@ def _jobs(a: Analysis) -> Section:
         "jobs with the same config as a later one, left out of the analysis."
     )
     for status in ("diverged", "failed"):
-        rows = a.summary[(a.summary["status"] == status) & ~a.summary["duplicate"]]
+        rows = a.jobs[a.jobs["status"] == status]
         for job in rows.to_dict("records"):
             why = (
                 f"at epoch {tables.plain(job['diverged_epoch'])}"

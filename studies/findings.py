@@ -31,7 +31,7 @@ def _expected(a: Analysis) -> int | None:
 
 
 def _done(a: Analysis) -> int:
-    jobs = a.summary[~a.summary["duplicate"]]
+    jobs = a.jobs
     return int(jobs["status"].isin(["completed", "diverged"]).sum())
 
 

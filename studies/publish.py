@@ -213,7 +213,7 @@ def _counted(values: list[str]) -> str:
 def cell_provenance(a: Analysis) -> pd.DataFrame:
     """Per cell (condition and depth, both models): its jobs, their devices with torch
     versions, and their launchers, counted (duplicates left out, as in the analysis)."""
-    jobs = a.summary[~a.summary["duplicate"]]
+    jobs = a.jobs
     by_path = {r.path: r.result for r in a.records}
     commands: dict[tuple[str, ...], str] = {}
     for sweep in a.sweeps:

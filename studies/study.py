@@ -12,7 +12,7 @@ from pathlib import Path
 
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
-from analysis.load import SweepInfo, _grid_size, load_results
+from analysis.load import SweepInfo, grid_size, load_results
 from analysis.records import AnalysisError
 from analysis.settings import Settings
 
@@ -59,5 +59,5 @@ def cell_name(key: tuple, conditions: list[str]) -> str:
 
 
 def _study_size(sweep: SweepInfo) -> int | None:
-    grid = _grid_size([f"{k}={v}" for k, v in sweep.params.items()])
+    grid = grid_size([f"{k}={v}" for k, v in sweep.params.items()])
     return grid if grid is None or sweep.planned is None else max(grid, sweep.planned)
