@@ -113,8 +113,16 @@ def _end_unended() -> None:
 
 
 def _names(path: Path) -> list[str] | None:
+    """The job directory names that the JSON list at ``path`` holds; None when there is none."""
     names = store.read_json(path)
-    return [str(n) for n in names] if isinstance(names, list) else None
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return names
+    return None
+
+
+def listed_jobs(sweep_dir: Path) -> list[str] | None:
+    """The latest command's jobs (``jobs.json``), or None when there is no such list."""
+    return _names(sweep_dir / JOBS_FILE)
 
 
 def planned_jobs(sweep_dir: Path) -> list[str] | None:
@@ -122,7 +130,7 @@ def planned_jobs(sweep_dir: Path) -> list[str] | None:
 
     A sweep dir from before ``grid.json`` existed: the latest command's jobs (``jobs.json``).
     """
-    return _names(sweep_dir / GRID_FILE) or _names(sweep_dir / JOBS_FILE)
+    return _names(sweep_dir / GRID_FILE) or listed_jobs(sweep_dir)
 
 
 def commands(sweep_dir: Path) -> list[dict[str, Any]]:

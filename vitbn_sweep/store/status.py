@@ -56,7 +56,7 @@ from vitbn_sweep.store import (
     STATES,
     STATUSES,
 )
-from vitbn_sweep.store.record import last_start
+from vitbn_sweep.store.record import last_start, listed_jobs
 
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
 Alive = Callable[[Mapping[str, Any]], bool]  # is a claim's owner (a process, a Slurm job) alive?
@@ -231,14 +231,6 @@ def read_job(
 
 
 # --- the sweep ----------------------------------------------------------------------------
-
-
-def listed_jobs(sweep_dir: Path) -> list[str] | None:
-    """The job directory names in ``<sweep_dir>/jobs.json``, or None when there is none."""
-    names = store.read_json(sweep_dir / JOBS_FILE)
-    if isinstance(names, list) and all(isinstance(n, str) for n in names):
-        return names
-    return None
 
 
 def found_jobs(sweep_dir: Path) -> list[str]:
