@@ -25,6 +25,10 @@ the machine the newest of them ran on (``results.machine``: the device and its h
 then, for the depths that machine cannot price, on the other machines of its device.
 No ETA before an epoch of the sweep is timed.
 
+The words for all of it live here too, so the watcher and ``analysis status`` say a duration,
+an ETA and a job's epochs alike: ``progress_line`` and ``job_line`` (the watcher),
+``status_text`` (the table of ``analysis status``, with the basis of the ETA).
+
 Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node.
 """
 
@@ -59,6 +63,7 @@ from vitbn_sweep.store import (
 from vitbn_sweep.store.record import last_start, listed_jobs
 
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
+NO_MACHINE = "device not recorded"  # an earlier job whose result names no machine
 Alive = Callable[[Mapping[str, Any]], bool]  # is a claim's owner (a process, a Slurm job) alive?
 
 
@@ -94,12 +99,15 @@ class SweepStatus:
     listed: bool
     parallel: int  # jobs assumed to run at once for the ETA
     remaining_s: float | None  # compute left, summed over jobs; None before any timed epoch
-    eta_s: float | None
-    earlier: tuple[JobStatus, ...] = ()  # the sweep's earlier jobs that priced untimed ones
-    times: EpochTimes | None = None
+    earlier: tuple[JobStatus, ...]  # the sweep's earlier jobs that priced untimed ones
+    times: EpochTimes  # seconds per epoch by depth, that priced the jobs left
 
     def counts(self) -> dict[str, int]:
         return {state: sum(job.state == state for job in self.jobs) for state in STATES}
+
+    @property
+    def eta_s(self) -> float | None:
+        return None if self.remaining_s is None else self.remaining_s / self.parallel
 
     @property
     def done(self) -> int:
@@ -265,21 +273,26 @@ def earlier_jobs(
     return tuple(job for m in machines for job in ended if job.machine == m)
 
 
+def _by_machine(earlier: Iterable[JobStatus]) -> dict[str | None, list[JobStatus]]:
+    """The sweep's earlier jobs by the machine they ran on, in ``earlier_jobs``' order: the
+    machine that prices first, first."""
+    machines: dict[str | None, list[JobStatus]] = {}
+    for job in earlier:
+        machines.setdefault(job.machine, []).append(job)
+    return machines
+
+
 def epoch_times(jobs: Iterable[JobStatus], earlier: Sequence[JobStatus] = ()) -> EpochTimes:
     """Seconds per epoch by depth, from these jobs' timed epochs and the earlier jobs'
     (``earlier_jobs``: its first machine's, then per depth the others')."""
-    machines = list(dict.fromkeys(j.machine for j in earlier))
-    by_machine = [[(j.depth, j.epoch_seconds) for j in earlier if j.machine == m] for m in machines]
-    first, *others = by_machine or [[]]
+    timed = [[(j.depth, j.epoch_seconds) for j in on] for on in _by_machine(earlier).values()]
+    first, *others = timed or [[]]
     return EpochTimes.build(((j.depth, j.epoch_seconds) for j in jobs), first, others)
 
 
-def remaining_seconds(
-    jobs: Sequence[JobStatus], now: float, earlier: Sequence[JobStatus] = ()
-) -> float | None:
+def remaining_seconds(jobs: Sequence[JobStatus], now: float, times: EpochTimes) -> float | None:
     """Compute left over the unfinished jobs, in seconds; None before any epoch was timed
-    (by these jobs or, for the untimed ones, by the sweep's ``earlier`` jobs)."""
-    times = epoch_times(jobs, earlier)
+    (by these jobs or, for the untimed ones, by the sweep's earlier jobs: ``times``)."""
     if times.overall is None:
         return None
     planned = [j.epochs_planned for j in jobs if j.epochs_planned is not None]
@@ -339,12 +352,9 @@ def read_sweep(
     known = job_names is not None or listed is not None
     if earlier is None:
         earlier = earlier_jobs(sweep_dir, names, defaults) if known else ()
-    remaining = remaining_seconds(jobs, now, earlier)
-    eta = None if remaining is None else remaining / at_once
     times = epoch_times(jobs, earlier)
-    return SweepStatus(
-        sweep_dir, tuple(jobs), known, at_once, remaining, eta, tuple(earlier), times
-    )
+    remaining = remaining_seconds(jobs, now, times)
+    return SweepStatus(sweep_dir, tuple(jobs), known, at_once, remaining, tuple(earlier), times)
 
 
 # --- words --------------------------------------------------------------------------------
@@ -383,8 +393,96 @@ def progress_line(status: SweepStatus, width: int = 20) -> str:
 
 def job_line(job: JobStatus) -> str:
     """One finished job: its state, name, epochs, last accuracy and time."""
-    epochs = f"{job.epochs_done}/{job.epochs_planned or '?'} epochs"
     acc = f", test_acc {job.test_acc:.4f}" if job.test_acc is not None else ""
     took = f", {duration(job.seconds)}" if job.seconds is not None else ""
     detail = f" - {job.detail}" if job.detail else ""
-    return f"{job.state}: {job.name} ({epochs}{acc}{took}){detail}"
+    return f"{job.state}: {job.name} ({_epochs(job)} epochs{acc}{took}){detail}"
+
+
+def _when(job: JobStatus, now: float) -> str:
+    if job.ended:
+        return duration(job.seconds) if job.seconds is not None else ""
+    if job.last_active is not None:
+        return f"last write {duration(now - job.last_active)} ago"
+    return ""
+
+
+def _epochs(job: JobStatus) -> str:
+    """``3/10``: epochs done of planned (``-/10`` for a job not started)."""
+    done = "-" if job.state == NOT_STARTED else job.epochs_done
+    return f"{done}/{job.epochs_planned or '?'}"
+
+
+def _row(job: JobStatus, now: float) -> list[str]:
+    acc = f"{job.test_acc:.4f}" if job.test_acc is not None else ""
+    name = f"{job.name}  ({job.detail})" if job.detail else job.name
+    return [job.state, _epochs(job), acc, _when(job, now), name]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell; the last column (the job name) unpadded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def _eta(status: SweepStatus) -> str:
+    """The progress line's ETA (``eta_text``), with the compute left and how it is shared."""
+    left = len(status.jobs) - status.done
+    if not left or status.remaining_s is None:
+        return eta_text(status)
+    compute = f"{duration(status.remaining_s)} of compute left over {left} job(s)"
+    if status.counts()[RUNNING]:
+        return f"{eta_text(status)}: {status.parallel} job(s) at once, {compute}"
+    return f"nothing running now: {compute}, one at a time"
+
+
+def _basis(status: SweepStatus) -> str | None:
+    """Where the epoch times of the jobs that timed none come from (None: nowhere else)."""
+    times = status.times
+    if not status.earlier:
+        return None
+    (first, jobs), *others = _by_machine(status.earlier).items()
+    now = f"this command's jobs at {_depths(times.now)}, else " if times.now else ""
+    scale = f", scaled x{times.scale:.2f} to this command's speed" if times.now else ""
+    elsewhere = ", ".join(machine or NO_MACHINE for machine, _ in others)
+    elsewhere = f", else per depth {elsewhere}" if others else ""
+    return (
+        f"epoch times of untimed jobs: {now}{len(jobs)} earlier job(s) of the sweep "
+        f"on {first or NO_MACHINE} at {_depths(times.earlier)}{scale}, else a line in depth"
+        f"{elsewhere}"
+    )
+
+
+def _depths(depths: Iterable[int]) -> str:
+    ordered = sorted(depths)
+    return f"depth{'s' * (len(ordered) > 1)} {','.join(map(str, ordered))}"
+
+
+def status_text(status: SweepStatus, now: float) -> str:
+    """The table of jobs (by state, then name), the counts and the ETA."""
+    order = {state: i for i, state in enumerate(STATES)}
+    jobs = sorted(status.jobs, key=lambda j: (order[j.state], j.name))
+    header = ["state", "epoch", "test_acc", "time", "job"]
+    lines = [f"sweep {status.sweep_dir}"]
+    lines += _table([header, *(_row(job, now) for job in jobs)])
+    counts = ", ".join(f"{n} {state}" for state, n in status.counts().items())
+    n = len(status.jobs)
+    known = (
+        f"{n} jobs of the latest command (jobs.json)"
+        if status.listed
+        else f"{n} job dirs found; no jobs.json, so jobs not started yet are not counted"
+    )
+    lines.append(f"{counts} ({known})")
+    if status.counts()[INCOMPLETE]:
+        lines.append(
+            f"{INCOMPLETE}: no result.json and no claim of a live run: cut short, or run "
+            "by a launcher that writes no claim; the same sweep command continues it"
+        )
+    lines.append(_eta(status))
+    basis = _basis(status)
+    if basis and len(status.jobs) > status.done:
+        lines.append(basis)
+    return "\n".join(lines)
