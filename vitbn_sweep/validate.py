@@ -36,6 +36,21 @@ def _positive_number(errors: list[str], cfg: Mapping[str, Any], key: str) -> Non
         errors.append(f"{key} must be a finite number > 0, got {value!r}")
 
 
+def _number_in(
+    errors: list[str],
+    cfg: Mapping[str, Any],
+    key: str,
+    low: float,
+    high: float | None = None,
+    what: str = "a number",
+) -> None:
+    value = dig(cfg, key)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        errors.append(f"{key} must be {what} {bounds}, got {value!r}")
+
+
 def _one_of(errors: list[str], cfg: Mapping[str, Any], key: str, choices: tuple) -> None:
     value = dig(cfg, key)
     if value not in choices:
@@ -67,9 +82,8 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
 
     arch = dig(cfg, "model.arch")
     sample_batchnorm = False  # a BatchNorm whose statistics come from one value per sample
-    if arch not in NORMS:
-        errors.append(f"model.arch must be one of {', '.join(NORMS)}, got {arch!r}")
-    elif arch == "vit":
+    _one_of(errors, cfg, "model.arch", tuple(NORMS))
+    if arch == "vit":
         for key in (
             "model.dim",
             "model.mlp_dim",
@@ -87,7 +101,7 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
                 f"model.patch_size must divide data.image_size={size} "
                 f"(one of {', '.join(map(str, divisors))}), got {patch}"
             )
-    else:
+    elif arch in NORMS:
         _int_at_least(errors, cfg, "model.hidden", 1)
         _one_of(errors, cfg, "model.norms.hidden", NORMS["dnn"])
         sample_batchnorm = dig(cfg, "model.norms.hidden") == "batch"
@@ -101,13 +115,10 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
     device = dig(cfg, "trainer.device")
     if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
         errors.append(f"trainer.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-    threads = dig(cfg, "trainer.threads")
-    if threads is not None:
-        _int_at_least(errors, cfg, "trainer.threads", 1)
+    for key in ("trainer.threads", "data.train_size", "data.test_size"):
+        if dig(cfg, key) is not None:  # null: every core, the whole split
+            _int_at_least(errors, cfg, key, 1)
     _one_of(errors, cfg, "trainer.progress", ("auto", "bar", "log"))
-    _boolean(errors, cfg, "trainer.compile")
-    _boolean(errors, cfg, "trainer.flush_denormal")
-    _boolean(errors, cfg, "trainer.cuda_graph")
     if dig(cfg, "trainer.cuda_graph") is True and dig(cfg, "trainer.compile") is True:
         errors.append(
             "trainer.cuda_graph=true and trainer.compile=true together are not supported "
@@ -117,25 +128,10 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
 
     _one_of(errors, cfg, "data.pipeline", PIPELINES)
     _int_at_least(errors, cfg, "data.test_seed", 0)
-    _boolean(errors, cfg, "data.test_redraw")
     _one_of(errors, cfg, "data.subset", ("first", "random"))
-    for key in ("data.train_size", "data.test_size"):
-        if dig(cfg, key) is not None:
-            _int_at_least(errors, cfg, key, 1)
-    for key in ("data.augment.rotation_degrees",):
-        value = dig(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            errors.append(f"{key} must be a number >= 0, got {value!r}")
-    translate = dig(cfg, "data.augment.translate")
-    if (
-        isinstance(translate, bool)
-        or not isinstance(translate, (int, float))
-        or not 0 <= translate <= 1
-    ):
-        errors.append(f"data.augment.translate must be a number in [0, 1], got {translate!r}")
-    p = dig(cfg, "data.augment.zoom_out_p")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        errors.append(f"data.augment.zoom_out_p must be a probability in [0, 1], got {p!r}")
+    _number_in(errors, cfg, "data.augment.rotation_degrees", 0)
+    _number_in(errors, cfg, "data.augment.translate", 0, 1)
+    _number_in(errors, cfg, "data.augment.zoom_out_p", 0, 1, "a probability")
     side = dig(cfg, "data.augment.zoom_out_side_range")
     if not (isinstance(side, (list, tuple)) and len(side) == 2 and 1 <= side[0] <= side[1]):
         errors.append(
@@ -143,7 +139,11 @@ def config_errors(cfg: Mapping[str, Any]) -> list[str]:
             f"got {side!r}"
         )
     for key in (
+        "trainer.compile",
+        "trainer.flush_denormal",
+        "trainer.cuda_graph",
         "trainer.diverge_check",
+        "data.test_redraw",
         "data.download",
         "data.augment.train",
         "data.augment.test",
