@@ -34,7 +34,6 @@ Imports nothing heavy (no torch, no pandas): the sweeper may run on a login node
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -61,6 +60,7 @@ from vitbn_sweep.store import (
     STATUSES,
 )
 from vitbn_sweep.store.record import last_start, listed_jobs
+from vitbn_sweep.tracking.run import split_overrides
 
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
 NO_MACHINE = "device not recorded"  # an earlier job whose result names no machine
@@ -123,8 +123,11 @@ def _int(value: Any) -> int | None:
 
 def dirname_value(name: str, key: str) -> str | None:
     """The value of ``key`` in a job directory name made of overrides (``a=1,key=3``)."""
-    found = re.search(rf"(?:^|,){re.escape(key)}=([^,]*)(?:,|$)", name)
-    return found.group(1) if found else None
+    for override in split_overrides(name):
+        found, equals, value = override.partition("=")
+        if equals and found == key:
+            return value
+    return None
 
 
 def _config_int(name: str, dotted: str, own: Sequence[Any], sweep: Any) -> int | None:
