@@ -203,19 +203,6 @@ def write_result(job_dir: Path, result: Mapping[str, Any]) -> None:
     write_json(job_dir / RESULT_FILE, result)
 
 
-def save_checkpoint(job_dir: Path, state: Mapping[str, Any]) -> None:
-    """``state`` (torch tensors inside) as ``checkpoint.pt``, atomically; only the last.
-
-    Serialised in memory first: torch's zip writer, writing to a full disk itself, fails
-    with "enforce fail at inline_container.cc ... unexpected pos", which names neither the
-    file nor the cause; a plain write fails with ENOSPC, which ``WriteError`` names."""
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(dict(state), buf)
-    write_bytes(job_dir / CHECKPOINT_FILE, buf.getbuffer())
-
-
 def append_line(path: Path, record: Mapping[str, Any]) -> None:
     """One JSON line appended (a log: a line cut by a crash is skipped by its readers)."""
     try:

@@ -20,6 +20,7 @@ config without the keys that say where or how it runs.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Mapping
@@ -116,8 +117,16 @@ def _check_same(job_dir: Path, now: dict[str, Any], there: dict[str, Any]) -> No
 
 
 def save_checkpoint(job_dir: Path, state: Mapping[str, Any]) -> None:
-    """Write ``checkpoint.pt`` atomically, keeping only the last."""
-    store.save_checkpoint(job_dir, {"format": CHECKPOINT_FORMAT, **state})
+    """``state`` (torch tensors inside) as ``checkpoint.pt``, atomically; only the last.
+
+    Serialised in memory first: torch's zip writer, writing to a full disk itself, fails
+    with "enforce fail at inline_container.cc ... unexpected pos", which names neither the
+    file nor the cause; a plain write fails with ENOSPC, which ``store.WriteError`` names."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **state}, buf)
+    store.write_bytes(job_dir / CHECKPOINT_FILE, buf.getbuffer())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
