@@ -9,10 +9,11 @@ once per Slurm array).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from analysis.load import newest_sweep
+from analysis.records import AnalysisError
 from vitbn_sweep.store.claims import Liveness
 from vitbn_sweep.store.status import read_sweep, status_text
 
@@ -31,29 +32,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.sweep:
-        sweep = Path(args.sweep)
-    else:
-        from analysis.load import newest_sweep
-        from analysis.records import AnalysisError
-
-        try:
-            sweep = newest_sweep()
-        except AnalysisError as exc:
-            print(f"analysis: error: {exc}", file=sys.stderr)
-            return 2
+    sweep = Path(args.sweep) if args.sweep else newest_sweep()
     if not sweep.is_dir():
-        print(f"analysis: error: {sweep}: no such sweep directory", file=sys.stderr)
-        return 2
+        raise AnalysisError(f"{sweep}: no such sweep directory")
     now = time.time()
     liveness = Liveness()  # a claim of a killed run, or of a cancelled Slurm job, is no run
     status = read_sweep(
         sweep, now=now, parallel=args.parallel, alive=lambda owner: liveness.alive(owner)[0]
     )
     if not status.jobs:
-        print(
-            f"analysis: error: {sweep}: no jobs found (no job dirs, no jobs.json)", file=sys.stderr
-        )
-        return 2
+        raise AnalysisError(f"{sweep}: no jobs found (no job dirs, no jobs.json)")
     print(status_text(status, now))
     return 0
