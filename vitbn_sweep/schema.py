@@ -144,6 +144,8 @@ def override_errors(overrides: Iterable[str]) -> list[str]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    from vitbn_sweep.identity import override_key  # identity reads the schema: not at the top
+
     errors: list[str] = []
     keys = all_keys()
     groups = {*GROUPS, *ROOT_GROUPS}
@@ -160,8 +162,7 @@ def override_errors(overrides: Iterable[str]) -> list[str]:
                 f"and most symbols need quotes): {key}='{value}'"
             )
             continue
-        key, value = text.split("=", 1)
-        key = key.lstrip("+~").split("@", 1)[0]
+        key, value = override_key(text), text.split("=", 1)[1]
         if key.startswith("hydra") or not key:
             continue
         if key in groups:
@@ -169,8 +170,8 @@ def override_errors(overrides: Iterable[str]) -> list[str]:
             for choice in value.split(","):
                 if "(" in value or choice in choices or choice == "null":
                     continue
-                guess = difflib.get_close_matches(choice, choices, n=1)
-                hint = f"did you mean {guess[0]}? " if guess else ""
+                guess = nearest(choice, choices)
+                hint = f"did you mean {guess}? " if guess else ""
                 errors.append(
                     f"{key}={choice} is not an option of {key} ({hint}one of {', '.join(choices)})"
                 )
