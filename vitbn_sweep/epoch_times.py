@@ -108,11 +108,12 @@ def _by_depth(jobs: Timed) -> tuple[dict[int, float], list[float]]:
     return means, every
 
 
-def _scale(now: Mapping[int, float], then: Mapping[int, float]) -> float:
-    """How much slower this command runs than ``then`` did: the median ratio over the depths
-    both timed; 1.0 where none is shared."""
+def _scaled(now: Mapping[int, float], then: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """``then`` scaled to this command's speed, and the factor: how much slower this command
+    runs than ``then`` did, the median ratio over the depths both timed (1.0 where none is)."""
     ratios = [now[d] / then[d] for d in sorted(set(now) & set(then)) if then[d] > 0]
-    return statistics.median(ratios) if ratios else 1.0
+    factor = statistics.median(ratios) if ratios else 1.0
+    return {d: s * factor for d, s in then.items()}, factor
 
 
 @dataclass(frozen=True)
@@ -130,16 +131,11 @@ class EpochTimes:
     def build(cls, now: Timed, earlier: Timed = (), elsewhere: Iterable[Timed] = ()) -> EpochTimes:
         now_means, now_every = _by_depth(now)
         earlier_means, earlier_every = _by_depth(earlier)
-        scale = _scale(now_means, earlier_means)
-        scaled = {d: s * scale for d, s in earlier_means.items()}
+        scaled, scale = _scaled(now_means, earlier_means)
         every = now_every or [s * scale for s in earlier_every]
-        others = []
-        for jobs in elsewhere:
-            means, _ = _by_depth(jobs)
-            factor = _scale(now_means, means)
-            others.append({d: s * factor for d, s in means.items()})
+        others = tuple(_scaled(now_means, _by_depth(jobs)[0])[0] for jobs in elsewhere)
         overall = statistics.fmean(every) if every else None
-        return cls(now_means, scaled, overall, scale, tuple(others))
+        return cls(now_means, scaled, overall, scale, others)
 
     def at(self, depth: int | None) -> float | None:
         """Seconds per epoch at ``depth``; None when nothing was timed at all."""
