@@ -46,7 +46,8 @@ submodules hold what is built on them, and nothing outside the package opens the
   and the checkpoint itself;
 - ``record``: the sweep-level files a command writes (``multirun.yaml``, ``jobs.json``,
   ``grid.json``, ``commands.jsonl``), signals included;
-- ``status``: where a sweep stands, read from its directory alone, and the ETA;
+- ``status``: where a sweep stands, read from its directory alone, the ETA, and the words
+  for them (the watcher's lines, the table of ``analysis status``);
 - ``watch``: the live progress line of a running sweep.
 """
 
