@@ -46,10 +46,9 @@ from torch import nn
 from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
-from vitbn_sweep.data import Pipeline, build_pipeline
+from vitbn_sweep.data import Pipeline
 from vitbn_sweep.identity import job_identity
 from vitbn_sweep.lifecycle import Job, open_job
-from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
     keep_members,
@@ -59,7 +58,7 @@ from vitbn_sweep.models.stacked import (
 from vitbn_sweep.stacked import group_key
 from vitbn_sweep.stacked_adam import StackedAdam
 from vitbn_sweep.store import claims
-from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, resolve_device
+from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, build, resolve_device
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -228,31 +227,13 @@ def group_steps(
 
 
 def _build_stack(members: list[Member], device: torch.device, *, autocast: Autocast) -> Stack:
-    """Each member's model, Adam and pipeline exactly as train.py builds them; then stacked."""
+    """Each member's model, Adam and pipeline as its job alone builds them (``train.build``);
+    then stacked."""
     first = members[0].config
     data, model_cfg, trainer = first["data"], first["model"], first["trainer"]
     sizes = {k: data[k] for k in ("image_size", "channels")} | {"num_classes": data["num_classes"]}
     for m in members:
-        t, optim = m.config["trainer"], m.config["optim"]
-        torch.manual_seed(t["seed"])
-        m.model = build_model(model_cfg, **sizes).to(device)
-        m.optimizer = torch.optim.Adam(
-            m.model.parameters(),
-            lr=optim["lr"],
-            betas=tuple(optim["betas"]),
-            eps=optim["eps"],
-            weight_decay=optim["weight_decay"],
-        )
-        if m.checkpoint:
-            m.model.load_state_dict(m.checkpoint["model"])
-            m.optimizer.load_state_dict(m.checkpoint["optimizer"])
-        m.pipeline = build_pipeline(
-            m.config["data"],
-            batch_size=t["batch_size"],
-            test_batch_size=t["test_batch_size"],
-            seed=t["seed"],
-            device=device,
-        )
+        m.model, m.optimizer, m.pipeline = build(m.config, device, checkpoint=m.checkpoint)
     model = build_stacked_model(model_cfg, members=len(members), **sizes).to(device)
     model.load_state_dict(stack_states([m.model.state_dict() for m in members]))
     names = [n for n, _ in model.named_parameters()]

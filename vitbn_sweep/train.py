@@ -26,7 +26,7 @@ from torch import nn
 
 from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
-from vitbn_sweep.data import Batch, build_pipeline
+from vitbn_sweep.data import Batch, Pipeline, build_pipeline
 from vitbn_sweep.identity import job_identity
 from vitbn_sweep.lifecycle import Job, open_job
 from vitbn_sweep.models import build_model
@@ -181,36 +181,10 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
 def _train(job: Job, device: torch.device) -> None:
     """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last."""
     config, ckpt = job.config, job.checkpoint
-    trainer, data, optim = config["trainer"], config["data"], config["optim"]
-    torch.manual_seed(trainer["seed"])
+    trainer = config["trainer"]
     autocast = autocast_factory(trainer["precision"], device)
-    model = prepare_model(
-        build_model(
-            config["model"],
-            image_size=data["image_size"],
-            channels=data["channels"],
-            num_classes=data["num_classes"],
-        ),
-        compile=trainer["compile"],
-        device=device,
-    )
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=optim["lr"],
-        betas=tuple(optim["betas"]),
-        eps=optim["eps"],
-        weight_decay=optim["weight_decay"],
-    )
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-    pipeline = build_pipeline(
-        data,
-        batch_size=trainer["batch_size"],
-        test_batch_size=trainer["test_batch_size"],
-        seed=trainer["seed"],
-        device=device,
-    )
+    model, optimizer, pipeline = build(config, device, checkpoint=ckpt)
+    model = prepare_model(model, compile=trainer["compile"], device=device)
     steps = math.ceil(pipeline.num_train / trainer["batch_size"])
     epochs, eval_chunk = trainer["epochs"], trainer["eval_chunk"]
     for epoch in range(job.epoch, epochs + 1):
@@ -242,6 +216,43 @@ def _train(job: Job, device: torch.device) -> None:
             "samples_per_s": stats["samples_per_s"],
         }
         job.end_epoch(row, state=lambda: (model.state_dict(), optimizer.state_dict()))
+
+
+def build(
+    config: Mapping[str, Any], device: torch.device, *, checkpoint: Mapping[str, Any]
+) -> tuple[nn.Module, torch.optim.Adam, Pipeline]:
+    """The job's model (on ``device``, not compiled), Adam and data pipeline, continued from
+    ``checkpoint`` where it has one ({}: a fresh start).
+
+    The initial weights come from ``torch.manual_seed(trainer.seed)``, so a stacked group
+    (``stacked_train``) builds each member here exactly as the job alone is built.
+    """
+    trainer, data, optim = config["trainer"], config["data"], config["optim"]
+    torch.manual_seed(trainer["seed"])
+    model = build_model(
+        config["model"],
+        image_size=data["image_size"],
+        channels=data["channels"],
+        num_classes=data["num_classes"],
+    ).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=optim["lr"],
+        betas=tuple(optim["betas"]),
+        eps=optim["eps"],
+        weight_decay=optim["weight_decay"],
+    )
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    pipeline = build_pipeline(
+        data,
+        batch_size=trainer["batch_size"],
+        test_batch_size=trainer["test_batch_size"],
+        seed=trainer["seed"],
+        device=device,
+    )
+    return model, optimizer, pipeline
 
 
 def _hydra_output_dir() -> Path:
