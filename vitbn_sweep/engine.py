@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from vitbn_sweep.epoch_times import depth_line
-from vitbn_sweep.stacked_train import Outcome, group_steps
+from vitbn_sweep.lifecycle import Outcome
+from vitbn_sweep.stacked_train import group_steps
 from vitbn_sweep.train import resolve_device
 
 log = logging.getLogger(__name__)

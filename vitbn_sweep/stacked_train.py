@@ -47,8 +47,7 @@ from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline
-from vitbn_sweep.identity import job_identity
-from vitbn_sweep.lifecycle import Job, open_job
+from vitbn_sweep.lifecycle import Job, Outcome, open_jobs, training
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
     keep_members,
@@ -57,23 +56,20 @@ from vitbn_sweep.models.stacked import (
 )
 from vitbn_sweep.stacked import group_key
 from vitbn_sweep.stacked_adam import StackedAdam
-from vitbn_sweep.store import claims
 from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, build, resolve_device
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
 
-Outcome = dict[str, Any] | Exception  # a member's result record, or what failed it
 Steps = Generator[None, None, Any]  # yields after every step; returns its result
 
 
 class Member(Job):
-    """One job of the group: its lifecycle, position, and the single model's layout (initial
-    weights, checkpoints)."""
+    """One job of the group: its lifecycle and the single model's layout (initial weights,
+    checkpoints)."""
 
-    def __init__(self, *args: Any, index: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs, side_by_side=True)
-        self.index = index  # position in the group, and in train_group's outcomes
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Adam | None = None
         self.pipeline: Pipeline | None = None
@@ -166,25 +162,10 @@ def group_steps(
             f"(trainer.device={trainer['device']}): use trainer.cuda_graph=false"
         )
     autocast = autocast_factory(trainer["precision"], device, cache=not trainer["cuda_graph"])
-    outcomes: list[Outcome | None] = [None] * len(plain)
-
-    if trainer["threads"] is not None:  # before the members' records, which say how many
-        torch.set_num_threads(trainer["threads"])
-    if device.type == "cpu":
-        torch.set_flush_denormal(trainer["flush_denormal"])
-    members: list[Member] = []
-    token, liveness = claims.job_token(), claims.Liveness()
-    for config, job_dir in zip(plain, map(Path, job_dirs), strict=True):
-        claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
-    for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
-        job = open_job(config, job_dir, device, token=token, liveness=liveness, kind=Member,
-                       index=index)  # fmt: skip
-        if isinstance(job, Member):
-            members.append(job)
-        else:
-            outcomes[index] = job  # ended before (skipped), or another live run trains it
+    opened = open_jobs(plain, [Path(d) for d in job_dirs], device, kind=Member)
+    members = [job for job in opened if isinstance(job, Member)]
     if not members:
-        return outcomes  # type: ignore[return-value]
+        return opened  # ended before (skipped), or other live runs train them
     log.info(
         "stacked group of %d on %s (%s), %d threads: %s",
         len(members),
@@ -202,28 +183,14 @@ def group_steps(
             m.job_dir,
             f" (resuming after epoch {m.checkpoint['epoch']})" if m.checkpoint else "",
         )
-    stack: Stack | None = None
-    try:
-        for m in members:
-            m.start()
-        stack = _build_stack(members, device, autocast=autocast)
-        yield from _train(stack, outcomes=outcomes)
-    except (KeyboardInterrupt, SystemExit):
-        for m in members:  # every unended member continues from its checkpoint
-            if outcomes[m.index] is None:
-                m.cut()
-        raise
-    except Exception as exc:
-        for m in stack.members if stack is not None else members:
-            if outcomes[m.index] is not None:  # ended just before (completed or diverged)
-                continue
-            m.log(logging.ERROR, "failed (%s: %s)", type(exc).__name__, exc)
-            outcomes[m.index] = exc
-            try:
-                m.fail(exc)
-            except store.WriteError as write:  # not even its result.json: the sweep says so
-                outcomes[m.index] = write
-    return outcomes  # type: ignore[return-value]
+    with training(members):  # an interrupt cuts every unended member, and propagates
+        yield from _train(_build_stack(members, device, autocast=autocast))
+    for m in members:  # nothing raises the exception that failed them: their logs say it
+        if isinstance(m.outcome, Exception):
+            error = m.record["error"]
+            m.log(logging.ERROR, "failed (%s: %s)", error["type"], error["message"])
+    # per job: its outcome, or the record of one ended before (skipped) or trained elsewhere
+    return [job.outcome if isinstance(job, Member) else job for job in opened]
 
 
 def _build_stack(members: list[Member], device: torch.device, *, autocast: Autocast) -> Stack:
@@ -263,12 +230,12 @@ def _build_stack(members: list[Member], device: torch.device, *, autocast: Autoc
     )
 
 
-def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
+def _train(stack: Stack) -> Steps:
     """Epochs of every member until each has finished or diverged."""
     autocast = stack.autocast
     while stack.members:
         epoch_start = time.perf_counter()
-        stats = yield from train_epoch(stack, outcomes=outcomes)
+        stats = yield from train_epoch(stack)
         if not stack.members:
             return
         chunk = stack.members[0].config["trainer"]["eval_chunk"]
@@ -291,19 +258,19 @@ def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
             m.end_epoch(row, state=lambda k=k: stack.checkpoint_state(k))  # type: ignore[misc]
             epochs = m.config["trainer"]["epochs"]
             if len(m.rows) >= epochs:
-                outcomes[m.index] = m.finish("completed")
+                m.finish(store.COMPLETED)
                 done.append(k)
         if done:
             stack.keep([k for k in range(len(stack.members)) if k not in done])
 
 
-def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
+def train_epoch(stack: Stack) -> Steps:
     """One epoch of every member of ``stack``, each at its own epoch, in lockstep; yields
     after every step.
 
     Returns per remaining member (in ``stack.members`` order) mean loss, accuracy and
-    throughput. Members whose loss turned NaN or infinite are recorded as diverged (their
-    ``outcomes`` set) and dropped from the stack.
+    throughput. Members whose loss turned NaN or infinite are recorded as diverged and
+    dropped from the stack.
     """
     model = stack.model
     check = stack.members[0].config["trainer"]["diverge_check"]
@@ -329,7 +296,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
         seen, steps = seen + batch, step
         yield
         if check and step % DIVERGENCE_CHECK_EVERY == 0:
-            kept = _drop_diverged(stack, loss_sum, step, outcomes)
+            kept = _drop_diverged(stack, loss_sum, step)
             if kept is not None:
                 if not stack.members:
                     return []
@@ -338,7 +305,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
     if seen == 0:
         raise RuntimeError("the training set yielded no batch")
     if check:
-        kept = _drop_diverged(stack, loss_sum, steps, outcomes)
+        kept = _drop_diverged(stack, loss_sum, steps)
         if kept is not None:
             loss_sum, correct = loss_sum[kept], correct[kept]
     seconds = time.perf_counter() - start
@@ -348,9 +315,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
     ]
 
 
-def _drop_diverged(
-    stack: Stack, loss_sum: torch.Tensor, step: int, outcomes: list[Outcome | None]
-) -> list[int] | None:
+def _drop_diverged(stack: Stack, loss_sum: torch.Tensor, step: int) -> list[int] | None:
     """Record the members whose summed loss is not finite as diverged and drop them.
 
     Returns the indices kept, or None when every member is finite (nothing changed).
@@ -360,7 +325,7 @@ def _drop_diverged(
         return None
     for ok, m in zip(finite, stack.members, strict=True):
         if not ok:
-            outcomes[m.index] = m.diverged(m.epoch, step)
+            m.diverged(m.epoch, step)
     kept = [k for k, ok in enumerate(finite) if ok]
     stack.keep(kept)
     return kept

@@ -27,11 +27,9 @@ from torch import nn
 from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.data import Batch, Pipeline, build_pipeline
-from vitbn_sweep.identity import job_identity
-from vitbn_sweep.lifecycle import Job, open_job
+from vitbn_sweep.lifecycle import Job, open_jobs, training
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
-from vitbn_sweep.store import claims
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -145,13 +143,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
             "a job run alone: trainer.cuda_graph=false"
         )
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
-    token = claims.job_token()
-    claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
-    if trainer["threads"] is not None:  # before the job's record, which says how many
-        torch.set_num_threads(trainer["threads"])
-    if device.type == "cpu":
-        torch.set_flush_denormal(trainer["flush_denormal"])
-    job = open_job(config, job_dir, device, token=token)
+    (job,) = open_jobs([config], [job_dir], device)
     if not isinstance(job, Job):
         return job  # ended before (skipped), or another live run trains it
     ckpt = job.checkpoint
@@ -164,22 +156,16 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         job_dir,
         f" (resuming after epoch {ckpt['epoch']})" if ckpt else "",
     )
-    try:
-        job.start()
+    with training([job]):  # an interrupt cuts the job: the same command continues it
         _train(job, device)
-    except Diverged as exc:
-        return job.diverged(exc.epoch, exc.step)
-    except (KeyboardInterrupt, SystemExit):
-        job.cut()  # no result.json: the same command continues from the last checkpoint
-        raise
-    except Exception as exc:
-        job.fail(exc)
-        raise
-    return job.finish("completed")
+    if isinstance(job.outcome, Exception):
+        raise job.outcome  # its result.json says failed
+    return job.outcome  # type: ignore[return-value]  # training ended it
 
 
 def _train(job: Job, device: torch.device) -> None:
-    """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last."""
+    """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last;
+    ends the job as completed, or diverged."""
     config, ckpt = job.config, job.checkpoint
     trainer = config["trainer"]
     autocast = autocast_factory(trainer["precision"], device)
@@ -200,6 +186,9 @@ def _train(job: Job, device: torch.device) -> None:
                 progress=progress,
                 autocast=autocast,
             )
+        except Diverged as exc:
+            job.diverged(exc.epoch, exc.step)
+            return
         finally:
             progress.close()
         row = {
@@ -216,6 +205,7 @@ def _train(job: Job, device: torch.device) -> None:
             "samples_per_s": stats["samples_per_s"],
         }
         job.end_epoch(row, state=lambda: (model.state_dict(), optimizer.state_dict()))
+    job.finish(store.COMPLETED)
 
 
 def build(
