@@ -1,4 +1,4 @@
-"""Train a group of jobs as one stacked model: ``train_group(configs, job_dirs)``.
+"""Train a group of jobs as one stacked model: ``group_steps(configs, job_dirs)``.
 
 The jobs of a group differ only in ``optim.lr`` and ``trainer.seed`` (and how-keys;
 ``vitbn_sweep.stacked`` forms the groups). Their models become one stacked model
@@ -47,7 +47,7 @@ from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
 from vitbn_sweep.data import Pipeline
-from vitbn_sweep.lifecycle import Job, Outcome, open_jobs, training
+from vitbn_sweep.lifecycle import Job, open_jobs, training
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
     keep_members,
@@ -123,37 +123,23 @@ class Stack:
         return member.model.state_dict(), member.optimizer.state_dict()
 
 
-def train_group(
-    configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
-) -> list[Outcome]:
-    """Train the jobs ``configs`` (one group) stacked; each writes its results to its job dir.
-
-    Returns, per job in order, its result record (also for a job found ended and skipped),
-    or the exception that failed it (its result.json then says ``failed``). Invalid
-    configs, or configs that cannot share a stack, raise ``ConfigError`` / ``ValueError``
-    before anything is written; an interrupt (Ctrl-C, a scheduler's signal) propagates,
-    leaving every unfinished member to continue from its checkpoint.
-    """
-    steps = group_steps(configs, job_dirs)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as end:
-            return end.value  # type: ignore[no-any-return]
-
-
 def group_steps(
     configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
 ) -> Steps:
-    """``train_group`` one step at a time: a generator that yields after every training
-    step and evaluation and returns the outcomes. The engine (``vitbn_sweep.engine``)
-    interleaves several groups' steps in one process; an interrupt thrown into it
-    (``generator.throw``) ends the group as ``train_group`` ends it."""
+    """Train the jobs ``configs`` (one group) stacked, one step at a time: a generator that
+    yields after every training step and evaluation, for the engine (``vitbn_sweep.engine``)
+    to interleave groups, and returns per job its result record (also for a job found ended
+    and skipped) or the exception that failed it (its result.json then says ``failed``).
+
+    Invalid configs, or configs that cannot share a stack, raise ``ConfigError`` /
+    ``ValueError`` before anything is written; an interrupt (Ctrl-C, a scheduler's signal;
+    thrown in by ``generator.throw``) propagates, leaving every unfinished member to
+    continue from its checkpoint."""
     plain = [store.plain_config(c) for c in configs]
     for config in plain:
         validate(config)
     if len({group_key(c) for c in plain}) > 1:
-        raise ValueError("train_group: these jobs differ in more than optim.lr and trainer.seed")
+        raise ValueError("group_steps: these jobs differ in more than optim.lr and trainer.seed")
     trainer = plain[0]["trainer"]
     device = resolve_device(trainer["device"])
     if trainer["cuda_graph"] and device.type != "cuda":
