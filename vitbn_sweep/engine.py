@@ -91,28 +91,14 @@ def train_group(
 
 def _stream(config: Mapping[str, Any]) -> contextlib.AbstractContextManager[Any]:
     """The group's own CUDA stream on its device (after the work queued so far), or nothing
-    on the CPU."""
+    on the CPU. ``torch.cuda.stream``'s context can be entered again after each exit, so one
+    per group serves every step."""
     device = resolve_device(config["trainer"]["device"])
     if device.type != "cuda":
         return contextlib.nullcontext()
     stream = torch.cuda.Stream(device=device)
     stream.wait_stream(torch.cuda.current_stream(device))
-    return _StreamContext(stream)
-
-
-class _StreamContext:
-    """``torch.cuda.stream(s)`` as a reusable context (one per group, entered every step)."""
-
-    def __init__(self, stream: torch.cuda.Stream) -> None:
-        self.stream = stream
-        self._inner: Any = None
-
-    def __enter__(self) -> None:
-        self._inner = torch.cuda.stream(self.stream)
-        self._inner.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._inner.__exit__(*exc)
+    return torch.cuda.stream(stream)
 
 
 def group_cost(configs: Sequence[Mapping[str, Any]], seconds_at: Callable[[int], float]) -> float:
