@@ -171,7 +171,7 @@ def group_steps(
         )
     with training(members):  # an interrupt cuts every unended member, and propagates
         yield from _train(_build_stack(members, device, autocast=autocast))
-    for m in members:  # nothing raises the exception that failed them: their logs say it
+    for m in members:  # a failed member's exception is returned, not raised: its log says why
         if isinstance(m.outcome, Exception):
             error = m.record["error"]
             m.log(logging.ERROR, "failed (%s: %s)", error["type"], error["message"])
