@@ -135,7 +135,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     validate(config)
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
-    autocast_factory(trainer["precision"], device)  # bf16 off CUDA: ConfigError, nothing written
+    autocast = autocast_factory(trainer["precision"], device)  # bf16 off CUDA: ConfigError
     if trainer["cuda_graph"]:
         raise ConfigError(
             "trainer.cuda_graph=true: CUDA graphs replay the stacked training step, so they "
@@ -157,18 +157,17 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         f" (resuming after epoch {ckpt['epoch']})" if ckpt else "",
     )
     with training([job]):  # an interrupt cuts the job: the same command continues it
-        _train(job, device)
+        _train(job, device, autocast)
     if isinstance(job.outcome, Exception):
         raise job.outcome  # its result.json says failed
     return job.outcome  # type: ignore[return-value]  # training ended it
 
 
-def _train(job: Job, device: torch.device) -> None:
+def _train(job: Job, device: torch.device, autocast: Autocast) -> None:
     """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last;
     ends the job as completed, or diverged."""
     config, ckpt = job.config, job.checkpoint
     trainer = config["trainer"]
-    autocast = autocast_factory(trainer["precision"], device)
     model, optimizer, pipeline = build(config, device, checkpoint=ckpt)
     model = prepare_model(model, compile=trainer["compile"], device=device)
     steps = math.ceil(pipeline.num_train / trainer["batch_size"])
