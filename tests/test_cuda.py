@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 
-from vitbn_sweep.stacked_train import train_group
+from vitbn_sweep.engine import train_group
 from vitbn_sweep.train import run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -248,7 +249,7 @@ def test_the_plan_check_reads_only_this_sweeps_claim(
 def test_a_stacked_group_with_a_drifted_member_trains_nothing(
     tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vitbn_sweep.stacked_train import train_group
+    from vitbn_sweep.engine import train_group
 
     monkeypatch.setenv(claims.TOKEN_ENV, "the-sweep")
     configs = [tiny_config(f"optim.lr={lr}") for lr in (0.001, 0.003)]
@@ -258,7 +259,8 @@ def test_a_stacked_group_with_a_drifted_member_trains_nothing(
         sweeper = {**claims.this_owner("the-sweep"), "pid": 1, "pid_start": "0"}
         claims.claim(job_dir, sweeper, job_identity(config))
     drifted = [{**c, "trainer": {**c["trainer"], "epochs": 2}} for c in configs]  # conf/ edited
-    with pytest.raises(claims.PlanDrift, match=r"a: .*trainer.epochs: 1 planned, 2 now"):
-        train_group(drifted, dirs)
+    refused = train_group(drifted, dirs)  # every member fails with the refusal
+    assert [type(o) for o in refused] == [claims.PlanDrift, claims.PlanDrift]
+    assert re.search(r"a: .*trainer.epochs: 1 planned, 2 now", str(refused[0]))
     for job_dir in dirs:  # nothing written, both claims still the sweep's
         assert [p.name for p in job_dir.iterdir()] == [store.CLAIM_FILE]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vitbn_sweep.choices import PRECISIONS
+from vitbn_sweep.results import cpuinfo
 from vitbn_sweep.validate import ConfigError
 
 Autocast = Callable[[], AbstractContextManager[None]]
@@ -30,13 +31,7 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # AMX tiles; AVX-512 bf16 dot prod
 def cpu_bf16_flags() -> list[str]:
     """The CPU's bf16 matrix instructions named in /proc/cpuinfo (empty: none, or not Linux).
     oneDNN runs bf16 matrix products on them; without them it converts to fp32 and is slower."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
-            )
-    except OSError:
-        return []
+    flags = cpuinfo().get("flags", "").split()
     return [flag for flag in BF16_CPU_FLAGS if flag in flags]
 
 

@@ -10,9 +10,9 @@ instead issues every group's steps from one process, one step of each group in t
 each group on its own CUDA stream, so that kernels of different groups can overlap on
 the device while the host thread prepares the next group's step.
 
-Each group still runs through ``stacked_train.group_steps``, the same generator that
-``train_group`` drives: the same claims, resume, metrics, checkpoints, divergence and
-``result.json`` per member. The engine only decides whose step comes next. On the CPU
+Each group runs through ``stacked_train.group_steps``: the claims, resume, metrics,
+checkpoints, divergence and ``result.json`` per member. The engine only decides whose
+step comes next; a group alone (``train_group``) is an engine of one. On the CPU
 the loop is the same, serial: the CPU tests check that an engine's groups end exactly as
 the same groups trained one after another.
 
@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from vitbn_sweep.epoch_times import depth_line
-from vitbn_sweep.stacked_train import Outcome, group_steps
+from vitbn_sweep.lifecycle import Outcome
+from vitbn_sweep.stacked_train import group_steps
 from vitbn_sweep.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,15 @@ Group = tuple[Sequence[Mapping[str, Any]], Sequence[str | Path]]  # (configs, jo
 def train_groups(groups: Sequence[Group]) -> list[list[Outcome]]:
     """Train every group in this process, one step of each in turn, until all have ended.
 
-    Returns per group what ``train_group`` returns: per member its result record or the
-    exception that failed it. A group that cannot start (an invalid config: ``ConfigError``,
-    ``ValueError``) fails all its members and the others go on. An interrupt (Ctrl-C, a
-    scheduler's signal) is passed to every group still training, so that each leaves its
-    members to continue from their checkpoints, then propagates.
+    Returns per group what ``stacked_train.group_steps`` returns: per member its result
+    record or the exception that failed it. A group that cannot start (an invalid config:
+    ``ConfigError``, ``ValueError``) fails all its members and the others go on. An
+    interrupt (Ctrl-C, a scheduler's signal) is passed to every group still training, so
+    that each leaves its members to continue from their checkpoints, then propagates.
     """
     runs = [group_steps(configs, dirs) for configs, dirs in groups]
-    # A group alone has nothing to overlap with: it stays on the current stream, as
-    # train_group trains it (hydra/launcher=stacked runs each group as an engine of one).
+    # A group alone has nothing to overlap with: it stays on the current stream
+    # (hydra/launcher=stacked runs each group as an engine of one).
     streams = [
         _stream(configs[0]) if len(groups) > 1 else contextlib.nullcontext()
         for configs, _ in groups
@@ -80,30 +81,24 @@ def train_groups(groups: Sequence[Group]) -> list[list[Outcome]]:
     return outcomes  # type: ignore[return-value]
 
 
+def train_group(
+    configs: Sequence[Mapping[str, Any]], job_dirs: Sequence[str | Path]
+) -> list[Outcome]:
+    """One group alone (``train_groups`` of one): per member its result record or the
+    exception that failed it."""
+    return train_groups([(configs, job_dirs)])[0]
+
+
 def _stream(config: Mapping[str, Any]) -> contextlib.AbstractContextManager[Any]:
     """The group's own CUDA stream on its device (after the work queued so far), or nothing
-    on the CPU."""
+    on the CPU. ``torch.cuda.stream``'s context can be entered again after each exit, so one
+    per group serves every step."""
     device = resolve_device(config["trainer"]["device"])
     if device.type != "cuda":
         return contextlib.nullcontext()
     stream = torch.cuda.Stream(device=device)
     stream.wait_stream(torch.cuda.current_stream(device))
-    return _StreamContext(stream)
-
-
-class _StreamContext:
-    """``torch.cuda.stream(s)`` as a reusable context (one per group, entered every step)."""
-
-    def __init__(self, stream: torch.cuda.Stream) -> None:
-        self.stream = stream
-        self._inner: Any = None
-
-    def __enter__(self) -> None:
-        self._inner = torch.cuda.stream(self.stream)
-        self._inner.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._inner.__exit__(*exc)
+    return torch.cuda.stream(stream)
 
 
 def group_cost(configs: Sequence[Mapping[str, Any]], seconds_at: Callable[[int], float]) -> float:

@@ -10,16 +10,21 @@ member of a stacked group (``stacked_train``)::
     cut        interrupted (Ctrl-C, SIGTERM): no result.json, the claim released, so the
                same command continues it from its last checkpoint
 
+``open_jobs`` and ``training`` are these steps for the jobs one call trains (one alone, or
+the members of a stacked group): the loop that trains them ends each that finishes or
+diverges, ``training`` ends those it leaves (cut or failed).
+
 Log lines about a job carry its directory (``JOB_LOG_KEY``), so a launcher that trains
 several jobs in one process can write each job's lines into its own log (``JobLogFilter``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ from vitbn_sweep.tracking import build_tracker
 
 log = logging.getLogger(__name__)
 JOB_LOG_KEY = "vitbn_member"  # LogRecord attribute: the job dir a log line is about
+Outcome = dict[str, Any] | Exception  # a job's result record, or what failed it
 
 
 class JobLogFilter(logging.Filter):
@@ -70,7 +76,8 @@ def epoch_line(row: Mapping[str, Any], epochs: int) -> str:
 class Job:
     """A claimed job of ``config`` in ``job_dir``: its rows so far, result record, tracker run.
 
-    ``checkpoint``: the one it continues from ({} to start); ``owner``: its claim.
+    ``checkpoint``: the one it continues from ({} to start); ``owner``: its claim;
+    ``outcome``: None until it ends, then its result record or what failed it.
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class Job:
             "ended_at": None,
         }
         self.tracker = build_tracker(config["logger"], job_dir=job_dir, side_by_side=side_by_side)
+        self.outcome: Outcome | None = None
 
     @property
     def name(self) -> str:
@@ -172,6 +180,7 @@ class Job:
         if status == store.COMPLETED and not self.config["resume"]["keep_checkpoint"]:
             (self.job_dir / store.CHECKPOINT_FILE).unlink(missing_ok=True)
         self.tracker.finish(self.record)
+        self.outcome = self.record
         return self.record
 
     def diverged(self, epoch: int, step: int) -> dict[str, Any]:
@@ -180,14 +189,21 @@ class Job:
         self.record["diverged_at"] = {"epoch": epoch, "step": step}
         return self.finish(store.DIVERGED)
 
-    def fail(self, exc: BaseException) -> dict[str, Any]:
-        """End the job as failed by ``exc`` (its message names a file a write failed on)."""
+    def fail(self, exc: Exception) -> None:
+        """End the job as failed by ``exc`` (its message names a file a write failed on);
+        ``exc`` becomes its outcome, or the ``store.WriteError`` of a result.json that
+        cannot be written (the sweep then says so)."""
         self.record["error"] = {
             "type": type(exc).__name__,
             "message": str(exc),
             "traceback": traceback.format_exc(),
         }
-        return self.finish(store.FAILED)
+        try:
+            self.finish(store.FAILED)
+        except store.WriteError as write:
+            self.outcome = write
+        else:
+            self.outcome = exc
 
     def cut(self) -> None:
         """Interrupted: no result.json, the claim released; a rerun continues the job."""
@@ -202,10 +218,9 @@ def open_job(
     token: str,
     liveness: claims.Liveness | None = None,
     kind: type[Job] = Job,
-    **extra: Any,
 ) -> Job | dict[str, Any]:
-    """The job to train in ``job_dir``, claimed (a ``kind``, made with ``extra``), or the
-    record of a job not to train here: ended and skipped, or held by another live run."""
+    """The job to train in ``job_dir``, claimed (a ``kind``), or the record of a job not to
+    train here: ended and skipped, or held by another live run."""
     name, about = job_name(config), {JOB_LOG_KEY: str(job_dir)}
     todo = resume.plan(job_dir, config)
     if todo.action == "skip":
@@ -219,4 +234,49 @@ def open_job(
         return {"status": "claimed", "owner": other}
     owner = claims.this_owner(token)
     claims.claim(job_dir, owner)
-    return kind(config, job_dir, device, checkpoint=todo.checkpoint or {}, owner=owner, **extra)
+    return kind(config, job_dir, device, checkpoint=todo.checkpoint or {}, owner=owner)
+
+
+def open_jobs(
+    configs: Sequence[dict[str, Any]],
+    job_dirs: Sequence[Path],
+    device: torch.device,
+    *,
+    kind: type[Job] = Job,
+) -> list[Job | dict[str, Any]]:
+    """``open_job`` for each job one call trains, after the process settings of their
+    trainer config (torch threads, before the records, which say how many) and after every
+    plan is checked against conf/ (edited since the plan?), so that none is claimed when
+    one is refused."""
+    trainer = configs[0]["trainer"]
+    if trainer["threads"] is not None:
+        torch.set_num_threads(trainer["threads"])
+    if device.type == "cpu":
+        torch.set_flush_denormal(trainer["flush_denormal"])
+    token, liveness = claims.job_token(), claims.Liveness()
+    for config, job_dir in zip(configs, job_dirs, strict=True):
+        claims.check_planned(job_dir, token, job_identity(config))
+    return [
+        open_job(config, job_dir, device, token=token, liveness=liveness, kind=kind)
+        for config, job_dir in zip(configs, job_dirs, strict=True)
+    ]
+
+
+@contextlib.contextmanager
+def training(jobs: Sequence[Job]) -> Iterator[None]:
+    """Start ``jobs``, then end each one the block leaves unended: an interrupt (Ctrl-C, a
+    scheduler's signal) cuts it, so the same command continues it from its checkpoint, and
+    propagates; an exception fails it (``Job.fail``) and becomes its outcome."""
+    try:
+        for job in jobs:
+            job.start()
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        for job in jobs:
+            if job.outcome is None:
+                job.cut()
+        raise
+    except Exception as exc:
+        for job in jobs:
+            if job.outcome is None:  # not ended just before (completed or diverged)
+                job.fail(exc)

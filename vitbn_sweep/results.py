@@ -70,30 +70,31 @@ def where() -> dict[str, Any]:
     return {"scheduler": "local", "node": socket.gethostname(), "pid": os.getpid()}
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what the platform says)."""
-    try:
-        for line in CPUINFO.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_id(cpuinfo: Path = CPUINFO) -> str:
-    """``AuthenticAMD family 25 model 17 stepping 1``: which chip exactly, where model names
-    alike (a VM's "AMD EPYC") hide chips of different speed; empty without /proc/cpuinfo's
-    x86 fields."""
+def cpuinfo(path: Path = CPUINFO) -> dict[str, str]:
+    """The first CPU's fields in ``/proc/cpuinfo`` (the others repeat them); {} without it
+    (not Linux)."""
     fields: dict[str, str] = {}
     try:
-        for line in cpuinfo.read_text().splitlines():
+        for line in path.read_text().splitlines():
             if not line.strip():
-                break  # the first CPU's block; the others repeat it
+                break  # the end of the first CPU's block
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
     except OSError:
-        return ""
+        return {}
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what the platform says)."""
+    return cpuinfo().get("model name") or platform.processor() or "unknown"
+
+
+def cpu_id(path: Path = CPUINFO) -> str:
+    """``AuthenticAMD family 25 model 17 stepping 1``: which chip exactly, where model names
+    alike (a VM's "AMD EPYC") hide chips of different speed; empty without /proc/cpuinfo's
+    x86 fields."""
+    fields = cpuinfo(path)
     keys = ("cpu family", "model", "stepping")
     if not all(k in fields for k in keys):
         return ""

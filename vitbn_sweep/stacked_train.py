@@ -1,4 +1,4 @@
-"""Train a group of jobs as one stacked model: ``train_group(configs, job_dirs)``.
+"""Train a group of jobs as one stacked model: ``group_steps(configs, job_dirs)``.
 
 The jobs of a group differ only in ``optim.lr`` and ``trainer.seed`` (and how-keys;
 ``vitbn_sweep.stacked`` forms the groups). Their models become one stacked model
@@ -46,10 +46,8 @@ from torch import nn
 from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
 from vitbn_sweep.cuda_graph import GraphedStep, eager_step
-from vitbn_sweep.data import Pipeline, build_pipeline
-from vitbn_sweep.identity import job_identity
-from vitbn_sweep.lifecycle import Job, open_job
-from vitbn_sweep.models import build_model
+from vitbn_sweep.data import Pipeline
+from vitbn_sweep.lifecycle import Job, open_jobs, training
 from vitbn_sweep.models.stacked import (
     build_stacked_model,
     keep_members,
@@ -58,23 +56,20 @@ from vitbn_sweep.models.stacked import (
 )
 from vitbn_sweep.stacked import group_key
 from vitbn_sweep.stacked_adam import StackedAdam
-from vitbn_sweep.store import claims
-from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, resolve_device
+from vitbn_sweep.train import DIVERGENCE_CHECK_EVERY, build, resolve_device
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
 
-Outcome = dict[str, Any] | Exception  # a member's result record, or what failed it
 Steps = Generator[None, None, Any]  # yields after every step; returns its result
 
 
 class Member(Job):
-    """One job of the group: its lifecycle, position, and the single model's layout (initial
-    weights, checkpoints)."""
+    """One job of the group: its lifecycle and the single model's layout (initial weights,
+    checkpoints)."""
 
-    def __init__(self, *args: Any, index: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs, side_by_side=True)
-        self.index = index  # position in the group, and in train_group's outcomes
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Adam | None = None
         self.pipeline: Pipeline | None = None
@@ -128,37 +123,23 @@ class Stack:
         return member.model.state_dict(), member.optimizer.state_dict()
 
 
-def train_group(
-    configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
-) -> list[Outcome]:
-    """Train the jobs ``configs`` (one group) stacked; each writes its results to its job dir.
-
-    Returns, per job in order, its result record (also for a job found ended and skipped),
-    or the exception that failed it (its result.json then says ``failed``). Invalid
-    configs, or configs that cannot share a stack, raise ``ConfigError`` / ``ValueError``
-    before anything is written; an interrupt (Ctrl-C, a scheduler's signal) propagates,
-    leaving every unfinished member to continue from its checkpoint.
-    """
-    steps = group_steps(configs, job_dirs)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as end:
-            return end.value  # type: ignore[no-any-return]
-
-
 def group_steps(
     configs: Sequence[DictConfig | Mapping[str, Any]], job_dirs: Sequence[str | Path]
 ) -> Steps:
-    """``train_group`` one step at a time: a generator that yields after every training
-    step and evaluation and returns the outcomes. The engine (``vitbn_sweep.engine``)
-    interleaves several groups' steps in one process; an interrupt thrown into it
-    (``generator.throw``) ends the group as ``train_group`` ends it."""
+    """Train the jobs ``configs`` (one group) stacked, one step at a time: a generator that
+    yields after every training step and evaluation, for the engine (``vitbn_sweep.engine``)
+    to interleave groups, and returns per job its result record (also for a job found ended
+    and skipped) or the exception that failed it (its result.json then says ``failed``).
+
+    Invalid configs, or configs that cannot share a stack, raise ``ConfigError`` /
+    ``ValueError`` before anything is written; an interrupt (Ctrl-C, a scheduler's signal;
+    thrown in by ``generator.throw``) propagates, leaving every unfinished member to
+    continue from its checkpoint."""
     plain = [store.plain_config(c) for c in configs]
     for config in plain:
         validate(config)
     if len({group_key(c) for c in plain}) > 1:
-        raise ValueError("train_group: these jobs differ in more than optim.lr and trainer.seed")
+        raise ValueError("group_steps: these jobs differ in more than optim.lr and trainer.seed")
     trainer = plain[0]["trainer"]
     device = resolve_device(trainer["device"])
     if trainer["cuda_graph"] and device.type != "cuda":
@@ -167,25 +148,10 @@ def group_steps(
             f"(trainer.device={trainer['device']}): use trainer.cuda_graph=false"
         )
     autocast = autocast_factory(trainer["precision"], device, cache=not trainer["cuda_graph"])
-    outcomes: list[Outcome | None] = [None] * len(plain)
-
-    if trainer["threads"] is not None:  # before the members' records, which say how many
-        torch.set_num_threads(trainer["threads"])
-    if device.type == "cpu":
-        torch.set_flush_denormal(trainer["flush_denormal"])
-    members: list[Member] = []
-    token, liveness = claims.job_token(), claims.Liveness()
-    for config, job_dir in zip(plain, map(Path, job_dirs), strict=True):
-        claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
-    for index, (config, job_dir) in enumerate(zip(plain, map(Path, job_dirs), strict=True)):
-        job = open_job(config, job_dir, device, token=token, liveness=liveness, kind=Member,
-                       index=index)  # fmt: skip
-        if isinstance(job, Member):
-            members.append(job)
-        else:
-            outcomes[index] = job  # ended before (skipped), or another live run trains it
+    opened = open_jobs(plain, [Path(d) for d in job_dirs], device, kind=Member)
+    members = [job for job in opened if isinstance(job, Member)]
     if not members:
-        return outcomes  # type: ignore[return-value]
+        return opened  # ended before (skipped), or other live runs train them
     log.info(
         "stacked group of %d on %s (%s), %d threads: %s",
         len(members),
@@ -203,56 +169,24 @@ def group_steps(
             m.job_dir,
             f" (resuming after epoch {m.checkpoint['epoch']})" if m.checkpoint else "",
         )
-    stack: Stack | None = None
-    try:
-        for m in members:
-            m.start()
-        stack = _build_stack(members, device, autocast=autocast)
-        yield from _train(stack, outcomes=outcomes)
-    except (KeyboardInterrupt, SystemExit):
-        for m in members:  # every unended member continues from its checkpoint
-            if outcomes[m.index] is None:
-                m.cut()
-        raise
-    except Exception as exc:
-        for m in stack.members if stack is not None else members:
-            if outcomes[m.index] is not None:  # ended just before (completed or diverged)
-                continue
-            m.log(logging.ERROR, "failed (%s: %s)", type(exc).__name__, exc)
-            outcomes[m.index] = exc
-            try:
-                m.fail(exc)
-            except store.WriteError as write:  # not even its result.json: the sweep says so
-                outcomes[m.index] = write
-    return outcomes  # type: ignore[return-value]
+    with training(members):  # an interrupt cuts every unended member, and propagates
+        yield from _train(_build_stack(members, device, autocast=autocast))
+    for m in members:  # a failed member's exception is returned, not raised: its log says why
+        if isinstance(m.outcome, Exception):
+            error = m.record["error"]
+            m.log(logging.ERROR, "failed (%s: %s)", error["type"], error["message"])
+    # per job: its outcome, or the record of one ended before (skipped) or trained elsewhere
+    return [job.outcome if isinstance(job, Member) else job for job in opened]
 
 
 def _build_stack(members: list[Member], device: torch.device, *, autocast: Autocast) -> Stack:
-    """Each member's model, Adam and pipeline exactly as train.py builds them; then stacked."""
+    """Each member's model, Adam and pipeline as its job alone builds them (``train.build``);
+    then stacked."""
     first = members[0].config
     data, model_cfg, trainer = first["data"], first["model"], first["trainer"]
     sizes = {k: data[k] for k in ("image_size", "channels")} | {"num_classes": data["num_classes"]}
     for m in members:
-        t, optim = m.config["trainer"], m.config["optim"]
-        torch.manual_seed(t["seed"])
-        m.model = build_model(model_cfg, **sizes).to(device)
-        m.optimizer = torch.optim.Adam(
-            m.model.parameters(),
-            lr=optim["lr"],
-            betas=tuple(optim["betas"]),
-            eps=optim["eps"],
-            weight_decay=optim["weight_decay"],
-        )
-        if m.checkpoint:
-            m.model.load_state_dict(m.checkpoint["model"])
-            m.optimizer.load_state_dict(m.checkpoint["optimizer"])
-        m.pipeline = build_pipeline(
-            m.config["data"],
-            batch_size=t["batch_size"],
-            test_batch_size=t["test_batch_size"],
-            seed=t["seed"],
-            device=device,
-        )
+        m.model, m.optimizer, m.pipeline = build(m.config, device, checkpoint=m.checkpoint)
     model = build_stacked_model(model_cfg, members=len(members), **sizes).to(device)
     model.load_state_dict(stack_states([m.model.state_dict() for m in members]))
     names = [n for n, _ in model.named_parameters()]
@@ -282,12 +216,12 @@ def _build_stack(members: list[Member], device: torch.device, *, autocast: Autoc
     )
 
 
-def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
+def _train(stack: Stack) -> Steps:
     """Epochs of every member until each has finished or diverged."""
     autocast = stack.autocast
     while stack.members:
         epoch_start = time.perf_counter()
-        stats = yield from train_epoch(stack, outcomes=outcomes)
+        stats = yield from train_epoch(stack)
         if not stack.members:
             return
         chunk = stack.members[0].config["trainer"]["eval_chunk"]
@@ -310,19 +244,19 @@ def _train(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
             m.end_epoch(row, state=lambda k=k: stack.checkpoint_state(k))  # type: ignore[misc]
             epochs = m.config["trainer"]["epochs"]
             if len(m.rows) >= epochs:
-                outcomes[m.index] = m.finish("completed")
+                m.finish(store.COMPLETED)
                 done.append(k)
         if done:
             stack.keep([k for k in range(len(stack.members)) if k not in done])
 
 
-def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
+def train_epoch(stack: Stack) -> Steps:
     """One epoch of every member of ``stack``, each at its own epoch, in lockstep; yields
     after every step.
 
     Returns per remaining member (in ``stack.members`` order) mean loss, accuracy and
-    throughput. Members whose loss turned NaN or infinite are recorded as diverged (their
-    ``outcomes`` set) and dropped from the stack.
+    throughput. Members whose loss turned NaN or infinite are recorded as diverged and
+    dropped from the stack.
     """
     model = stack.model
     check = stack.members[0].config["trainer"]["diverge_check"]
@@ -348,7 +282,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
         seen, steps = seen + batch, step
         yield
         if check and step % DIVERGENCE_CHECK_EVERY == 0:
-            kept = _drop_diverged(stack, loss_sum, step, outcomes)
+            kept = _drop_diverged(stack, loss_sum, step)
             if kept is not None:
                 if not stack.members:
                     return []
@@ -357,7 +291,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
     if seen == 0:
         raise RuntimeError("the training set yielded no batch")
     if check:
-        kept = _drop_diverged(stack, loss_sum, steps, outcomes)
+        kept = _drop_diverged(stack, loss_sum, steps)
         if kept is not None:
             loss_sum, correct = loss_sum[kept], correct[kept]
     seconds = time.perf_counter() - start
@@ -367,9 +301,7 @@ def train_epoch(stack: Stack, *, outcomes: list[Outcome | None]) -> Steps:
     ]
 
 
-def _drop_diverged(
-    stack: Stack, loss_sum: torch.Tensor, step: int, outcomes: list[Outcome | None]
-) -> list[int] | None:
+def _drop_diverged(stack: Stack, loss_sum: torch.Tensor, step: int) -> list[int] | None:
     """Record the members whose summed loss is not finite as diverged and drop them.
 
     Returns the indices kept, or None when every member is finite (nothing changed).
@@ -379,7 +311,7 @@ def _drop_diverged(
         return None
     for ok, m in zip(finite, stack.members, strict=True):
         if not ok:
-            outcomes[m.index] = m.diverged(m.epoch, step)
+            m.diverged(m.epoch, step)
     kept = [k for k, ok in enumerate(finite) if ok]
     stack.keep(kept)
     return kept

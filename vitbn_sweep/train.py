@@ -26,12 +26,10 @@ from torch import nn
 
 from vitbn_sweep import store
 from vitbn_sweep.accel import Autocast, autocast_factory, prepare_model
-from vitbn_sweep.data import Batch, build_pipeline
-from vitbn_sweep.identity import job_identity
-from vitbn_sweep.lifecycle import Job, open_job
+from vitbn_sweep.data import Batch, Pipeline, build_pipeline
+from vitbn_sweep.lifecycle import Job, open_jobs, training
 from vitbn_sweep.models import build_model
 from vitbn_sweep.progress import Progress
-from vitbn_sweep.store import claims
 from vitbn_sweep.validate import ConfigError, validate
 
 log = logging.getLogger(__name__)
@@ -137,7 +135,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
     validate(config)
     trainer = config["trainer"]
     device = resolve_device(trainer["device"])
-    autocast_factory(trainer["precision"], device)  # bf16 off CUDA: ConfigError, nothing written
+    autocast = autocast_factory(trainer["precision"], device)  # bf16 off CUDA: ConfigError
     if trainer["cuda_graph"]:
         raise ConfigError(
             "trainer.cuda_graph=true: CUDA graphs replay the stacked training step, so they "
@@ -145,13 +143,7 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
             "a job run alone: trainer.cuda_graph=false"
         )
     job_dir = Path(job_dir) if job_dir is not None else _hydra_output_dir()
-    token = claims.job_token()
-    claims.check_planned(job_dir, token, job_identity(config))  # conf/ edited since the plan?
-    if trainer["threads"] is not None:  # before the job's record, which says how many
-        torch.set_num_threads(trainer["threads"])
-    if device.type == "cpu":
-        torch.set_flush_denormal(trainer["flush_denormal"])
-    job = open_job(config, job_dir, device, token=token)
+    (job,) = open_jobs([config], [job_dir], device)
     if not isinstance(job, Job):
         return job  # ended before (skipped), or another live run trains it
     ckpt = job.checkpoint
@@ -164,53 +156,20 @@ def run(cfg: DictConfig | Mapping[str, Any], job_dir: str | Path | None = None) 
         job_dir,
         f" (resuming after epoch {ckpt['epoch']})" if ckpt else "",
     )
-    try:
-        job.start()
-        _train(job, device)
-    except Diverged as exc:
-        return job.diverged(exc.epoch, exc.step)
-    except (KeyboardInterrupt, SystemExit):
-        job.cut()  # no result.json: the same command continues from the last checkpoint
-        raise
-    except Exception as exc:
-        job.fail(exc)
-        raise
-    return job.finish("completed")
+    with training([job]):  # an interrupt cuts the job: the same command continues it
+        _train(job, device, autocast)
+    if isinstance(job.outcome, Exception):
+        raise job.outcome  # its result.json says failed
+    return job.outcome  # type: ignore[return-value]  # training ended it
 
 
-def _train(job: Job, device: torch.device) -> None:
-    """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last."""
+def _train(job: Job, device: torch.device, autocast: Autocast) -> None:
+    """The epoch loop, from the epoch after the job's checkpoint (or the first) to the last;
+    ends the job as completed, or diverged."""
     config, ckpt = job.config, job.checkpoint
-    trainer, data, optim = config["trainer"], config["data"], config["optim"]
-    torch.manual_seed(trainer["seed"])
-    autocast = autocast_factory(trainer["precision"], device)
-    model = prepare_model(
-        build_model(
-            config["model"],
-            image_size=data["image_size"],
-            channels=data["channels"],
-            num_classes=data["num_classes"],
-        ),
-        compile=trainer["compile"],
-        device=device,
-    )
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=optim["lr"],
-        betas=tuple(optim["betas"]),
-        eps=optim["eps"],
-        weight_decay=optim["weight_decay"],
-    )
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-    pipeline = build_pipeline(
-        data,
-        batch_size=trainer["batch_size"],
-        test_batch_size=trainer["test_batch_size"],
-        seed=trainer["seed"],
-        device=device,
-    )
+    trainer = config["trainer"]
+    model, optimizer, pipeline = build(config, device, checkpoint=ckpt)
+    model = prepare_model(model, compile=trainer["compile"], device=device)
     steps = math.ceil(pipeline.num_train / trainer["batch_size"])
     epochs, eval_chunk = trainer["epochs"], trainer["eval_chunk"]
     for epoch in range(job.epoch, epochs + 1):
@@ -226,6 +185,9 @@ def _train(job: Job, device: torch.device) -> None:
                 progress=progress,
                 autocast=autocast,
             )
+        except Diverged as exc:
+            job.diverged(exc.epoch, exc.step)
+            return
         finally:
             progress.close()
         row = {
@@ -242,6 +204,44 @@ def _train(job: Job, device: torch.device) -> None:
             "samples_per_s": stats["samples_per_s"],
         }
         job.end_epoch(row, state=lambda: (model.state_dict(), optimizer.state_dict()))
+    job.finish(store.COMPLETED)
+
+
+def build(
+    config: Mapping[str, Any], device: torch.device, *, checkpoint: Mapping[str, Any]
+) -> tuple[nn.Module, torch.optim.Adam, Pipeline]:
+    """The job's model (on ``device``, not compiled), Adam and data pipeline, continued from
+    ``checkpoint`` where it has one ({}: a fresh start).
+
+    The initial weights come from ``torch.manual_seed(trainer.seed)``, so a stacked group
+    (``stacked_train``) builds each member here exactly as the job alone is built.
+    """
+    trainer, data, optim = config["trainer"], config["data"], config["optim"]
+    torch.manual_seed(trainer["seed"])
+    model = build_model(
+        config["model"],
+        image_size=data["image_size"],
+        channels=data["channels"],
+        num_classes=data["num_classes"],
+    ).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=optim["lr"],
+        betas=tuple(optim["betas"]),
+        eps=optim["eps"],
+        weight_decay=optim["weight_decay"],
+    )
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    pipeline = build_pipeline(
+        data,
+        batch_size=trainer["batch_size"],
+        test_batch_size=trainer["test_batch_size"],
+        seed=trainer["seed"],
+        device=device,
+    )
+    return model, optimizer, pipeline
 
 
 def _hydra_output_dir() -> Path:
