@@ -61,7 +61,7 @@ from vitbn_sweep.epoch_times import depth_line
 from vitbn_sweep.models import build_model
 from vitbn_sweep.models.stacked import build_stacked_model, stack_states
 from vitbn_sweep.stacked_adam import StackedAdam
-from vitbn_sweep.train import evaluate
+from vitbn_sweep.train import build, evaluate
 
 MODELS = ("vit", "vitbnffn")
 DEPTHS = (1, 4, 7)
@@ -523,29 +523,16 @@ def rss_probe() -> None:
     as train.py scores them."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cfg = study_config("model=vitbnffn", "model.depth=7")
-    data, trainer = cfg["data"], cfg["trainer"]
-    pipeline = build_pipeline(
-        data,
-        batch_size=trainer["batch_size"],
-        test_batch_size=trainer["test_batch_size"],
-        seed=0,
-        device=device,
-    )
-    model = build_model(
-        cfg["model"],
-        image_size=data["image_size"],
-        channels=data["channels"],
-        num_classes=data["num_classes"],
-    ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["optim"]["lr"])
+    model, optimizer, pipeline = build(cfg, device, checkpoint={})  # as a job is built
     model.train()
     for images, labels in itertools.islice(pipeline.train_batches(1), 50):
         loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    chunk = cfg["trainer"]["eval_chunk"]
     for augmented in (True, False):
-        evaluate(model, pipeline.test_batches(1, augmented=augmented), chunk=trainer["eval_chunk"])
+        evaluate(model, pipeline.test_batches(1, augmented=augmented), chunk=chunk)
     print(json.dumps({"peak_rss_mb": own_peak_rss_mb()}))
 
 
