@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.compare import NOT_ENOUGH  # noqa: E402
 from analysis.frames import condition_label, named_conditions  # noqa: E402
-from analysis.render import cell_states  # noqa: E402
+from analysis.render import Figure, cell_states  # noqa: E402
 from analysis.settings import Settings  # noqa: E402
 
 SEED_BAND = ("pi", 100)  # the band spans all seeds (min to max)
@@ -32,17 +31,6 @@ METRIC_LABELS = {
 SHORT_LABELS = {"test_acc": "test acc. (augm., %)", "test_acc_clean": "test acc. (clean, %)"}
 ACCURACIES = ("test_acc", "test_acc_clean", "train_acc")  # fractions in the data, % on figures
 BAND_WORDS = "the band (bars, with one epoch) spans all seeds, min to max"
-
-
-@dataclass
-class Figure:
-    """A saved figure: ``name`` is the file stem under the figures dir."""
-
-    name: str
-    title: str
-    caption: str
-    png: Path
-    svg: Path
 
 
 def _slug(text: str) -> str:

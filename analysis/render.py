@@ -10,14 +10,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from analysis.frames import EXTRA_PREFIX, condition_label, missing
-
-if TYPE_CHECKING:  # only named: render stays free of matplotlib, for compare's words
-    from analysis.figures import Figure
 
 
 def pct(value: Any) -> str:
@@ -218,6 +215,17 @@ code,pre{background:#f1f4f7;border-radius:4px;font-size:.86rem}pre{padding:.6rem
 figure{margin:1rem 0 1.8rem}figure img{max-width:100%;height:auto;border:1px solid #e4e8ec}
 figcaption{font-size:.85rem;color:#4a5560}.muted{color:#5c6670;font-size:.9rem}
 """
+
+
+@dataclass
+class Figure:
+    """A saved figure, drawn by ``analysis.figures``: ``name`` is its file stem."""
+
+    name: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
 
 
 @dataclass

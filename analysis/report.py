@@ -23,7 +23,7 @@ from analysis.compare import (
     win_rule,
 )
 from analysis.frames import flatten, named_conditions
-from analysis.render import Section, to_html, to_markdown
+from analysis.render import Figure, Section, to_html, to_markdown
 from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
 from analysis.stability import NO_DATA as GAP_NO_DATA
@@ -43,7 +43,7 @@ class ReportFiles:
     markdown: Path
     results: Path
     summary: Path
-    figures: list[figs.Figure]
+    figures: list[Figure]
 
 
 def method_text(settings: Settings) -> list[str]:
@@ -100,7 +100,7 @@ def _resolve_hint(a: Analysis) -> str:
     return f"Run `{command}` to settle them: it adds seeds only where they can change the answer."
 
 
-def _spread(a: Analysis, figures: list[figs.Figure]) -> Section:
+def _spread(a: Analysis, figures: list[Figure]) -> Section:
     section = Section("Seed spread", figures=figures)
     typical = a.spread["typical_sd"].iloc[0]
     known = not pd.isna(typical)
@@ -276,7 +276,7 @@ def _jobs(a: Analysis) -> Section:
     return section
 
 
-def _evidence(a: Analysis, figures: dict[str, list[figs.Figure]]) -> list[Section]:
+def _evidence(a: Analysis, figures: dict[str, list[Figure]]) -> list[Section]:
     sections = []
     if not a.diffs.empty:
         diffs = Section("Per-depth differences")
@@ -347,7 +347,7 @@ def _config(a: Analysis) -> Section:
     return section
 
 
-def _figures(a: Analysis, out: Path) -> dict[str, list[figs.Figure]]:
+def _figures(a: Analysis, out: Path) -> dict[str, list[Figure]]:
     """The report's figures by the section that shows them (each figure function draws none
     where its data is missing), in the order the report and the dashboard list them."""
     tidy = a.tidy[~a.tidy["duplicate"]]

@@ -79,7 +79,7 @@ from analysis.records import AnalysisError
 from analysis.settings import Settings
 from analysis.spread import WIDE_MIN_SEEDS, wide_cells
 from analysis.stability import GAP_ANSWERS, gap_state, stability_gap
-from vitbn_sweep.identity import override_key
+from vitbn_sweep.schema import override_key
 from vitbn_sweep.store.origin import origin_doc, pin_origin
 
 SEED, CAPPED, NO_EFFECT = "seed", "capped", "cannot change the answer"

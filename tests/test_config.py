@@ -198,7 +198,8 @@ def test_a_wrong_how_keys_declaration_is_refused_naming_the_file(text: str, mess
 
 
 def test_how_keys_are_declared_in_conf_and_cover_every_how_override() -> None:
-    from vitbn_sweep.identity import HOW_KEYS, PROCESS_KEYS, how_keys, is_how_key, override_key
+    from vitbn_sweep.identity import HOW_KEYS, PROCESS_KEYS, how_keys, is_how_key
+    from vitbn_sweep.schema import override_key
 
     assert how_keys(HOW_KEYS_YAML) == {
         "own": HOW_KEYS[: -len(PROCESS_KEYS)],

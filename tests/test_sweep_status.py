@@ -316,7 +316,7 @@ def test_a_claim_whose_owner_is_gone_reads_incomplete(sweep: Path) -> None:
 def test_a_claimed_job_waits_until_it_writes_files_of_its_own(tmp_path: Path) -> None:
     root = tmp_path / "grid"
     (root / "a=1").mkdir(parents=True)
-    (root / "a=1" / CLAIM_FILE).write_text("{}")  # claimed at launch by the sweep command
+    claims.claim(root / "a=1", claims.this_owner("t"))  # claimed at launch by the sweep command
     old = job(root, "a=2", done=1, claim=True)  # cut by an earlier command, launched again
     os.utime(old / "metrics.csv", (1, 1))
     os.utime(old / ".hydra" / "config.yaml", (1, 1))
@@ -325,6 +325,18 @@ def test_a_claimed_job_waits_until_it_writes_files_of_its_own(tmp_path: Path) ->
     (root / "a=1" / ".hydra").mkdir()
     (root / "a=1" / ".hydra" / "config.yaml").write_text("trainer: {epochs: 3}\n")
     assert [j.state for j in read_sweep(root).jobs] == ["running", "not started"]
+
+
+def test_a_damaged_claim_holds_nothing_here_as_in_claims(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    for name, text in (("a=1", "{}"), ("a=2", '{"owner": "x"}'), ("a=3", '{"own')):
+        (root / name).mkdir(parents=True)
+        (root / name / CLAIM_FILE).write_text(text)
+        (root / name / ".hydra").mkdir()
+        (root / name / ".hydra" / "config.yaml").write_text("trainer: {epochs: 3}\n")
+        assert claims.read(root / name) is None
+    # no live claim: a job dir with files of its own and no result is cut short
+    assert {j.state for j in read_sweep(root).jobs} == {"incomplete"}
 
 
 def test_a_job_not_started_plans_from_its_dirname_then_from_the_sweep(tmp_path: Path) -> None:

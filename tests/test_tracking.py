@@ -27,9 +27,10 @@ from analysis.load import records_from_dirs
 from analysis.records import AnalysisError
 from analysis.sources import records_from_mlflow, records_from_wandb
 from tests.conftest import TINY, compose_config, run_cli
+from vitbn_sweep.identity import split_overrides
 from vitbn_sweep.store import METRIC_COLUMNS
 from vitbn_sweep.tracking import build_tracker, wandb_tracker
-from vitbn_sweep.tracking.run import run_name, run_tags, split_overrides, tracker_run
+from vitbn_sweep.tracking.run import run_name, run_tags, tracker_run
 from vitbn_sweep.tracking.wandb_tracker import has_credentials, resolve_mode
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import config_errors

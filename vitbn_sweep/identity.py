@@ -89,6 +89,7 @@ _HOW = how_keys(_declared.read_text(), str(_declared))
 # one training process has (stacked members share them: ``vitbn_sweep.stacked``).
 PROCESS_KEYS: tuple[str, ...] = _HOW["process"]
 HOW_KEYS: tuple[str, ...] = _HOW["own"] + PROCESS_KEYS
+BRACKETS = {"[": "]", "{": "}", "(": ")"}  # a comma inside them is part of a value
 DIRNAME_SEP = ","  # between the overrides of a job directory name, as Hydra's
 # The keys a study compares, by the short label that names them in log lines, tracker
 # run names and tags: every place that names a job leads with these (``job_lead``).
@@ -169,20 +170,30 @@ def job_name(config: Mapping[str, Any]) -> str:
     return " ".join(job_labels(config))
 
 
-def override_key(override: str) -> str:
-    """``+trainer.foo=1`` -> ``trainer.foo``; ``model=vit`` -> ``model`` (a group)."""
-    key = override.split("=", 1)[0].lstrip("+~")
-    return key.split("@", 1)[0]
-
-
 def job_dirname(overrides: Iterable[str]) -> str:
     """A job's directory name in its sweep: its identity overrides, sorted, joined by commas.
 
     The same format as Hydra's ``override_dirname`` (``model.depth=3,model=vit``),
     with every how-key left out, whatever form it takes on the command line.
     """
-    items = sorted(str(o) for o in overrides if not is_how_key(override_key(str(o))))
+    items = sorted(str(o) for o in overrides if not is_how_key(schema.override_key(str(o))))
     return DIRNAME_SEP.join(items)
+
+
+def split_overrides(dirname: str) -> list[str]:
+    """A job directory name back into its overrides (``job_dirname`` joined them):
+    ``a=1,b=[2,3]`` -> ``["a=1", "b=[2,3]"]``, split at the commas outside brackets."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(dirname):
+        if char in BRACKETS:
+            depth += 1
+        elif char in BRACKETS.values():
+            depth = max(depth - 1, 0)
+        elif char == DIRNAME_SEP and depth == 0:
+            items.append(dirname[start:i])
+            start = i + 1
+    items.append(dirname[start:])
+    return [item for item in items if item]
 
 
 OmegaConf.register_new_resolver("vitbn.job_dirname", job_dirname, replace=True)

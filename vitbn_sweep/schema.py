@@ -124,6 +124,12 @@ def unknown_key_message(key: str, keys: Iterable[str]) -> str:
     )
 
 
+def override_key(override: str) -> str:
+    """``+trainer.foo=1`` -> ``trainer.foo``; ``model=vit`` -> ``model`` (a group)."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.split("@", 1)[0]
+
+
 def unknown_key_errors(cfg: Mapping[str, Any]) -> list[str]:
     """One line per key of the composed ``cfg`` that no config file defines."""
     valid = _valid_keys(cfg)
@@ -143,8 +149,6 @@ def override_errors(overrides: Iterable[str]) -> list[str]:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
-
-    from vitbn_sweep.identity import override_key  # identity reads the schema: not at the top
 
     errors: list[str] = []
     keys = all_keys()

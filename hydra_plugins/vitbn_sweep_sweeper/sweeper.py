@@ -65,7 +65,8 @@ from omegaconf import DictConfig
 from hydra_plugins.vitbn_sweep_stacked.launcher import Stacked
 from vitbn_sweep import store
 from vitbn_sweep.data.home import DataError, prepare
-from vitbn_sweep.identity import is_how_key, job_identity, override_key
+from vitbn_sweep.identity import is_how_key, job_identity
+from vitbn_sweep.schema import override_key
 from vitbn_sweep.store import RESULT_FILE, claims, plain_config
 from vitbn_sweep.store import record as sweep_record
 from vitbn_sweep.store.record import SweepPlan

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vitbn_sweep import store
-from vitbn_sweep.identity import override_key
+from vitbn_sweep.schema import override_key
 from vitbn_sweep.store import MULTIRUN_FILE, ORIGIN_FILE
 
 

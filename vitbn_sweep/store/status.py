@@ -43,7 +43,7 @@ from typing import Any
 
 from vitbn_sweep import store
 from vitbn_sweep.epoch_times import EpochTimes, machine_order
-from vitbn_sweep.identity import dig
+from vitbn_sweep.identity import dig, split_overrides
 from vitbn_sweep.results import machine
 from vitbn_sweep.store import (
     CHECKPOINT_FILE,
@@ -58,9 +58,9 @@ from vitbn_sweep.store import (
     RUNNING,
     STATES,
     STATUSES,
+    claims,
 )
 from vitbn_sweep.store.record import last_start, listed_jobs
-from vitbn_sweep.tracking.run import split_overrides
 
 STARTS_OVER = "no checkpoint: starts over at epoch 1"
 NO_MACHINE = "device not recorded"  # an earlier job whose result names no machine
@@ -172,12 +172,10 @@ def _files(job_dir: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]], 
 
 
 def _live_claim(job_dir: Path, alive: Alive | None) -> dict[str, Any] | None:
-    """The claim of ``job_dir`` if its owner still runs (when ``alive`` can tell)."""
-    claim = store.read_json(job_dir / store.CLAIM_FILE)
-    if not isinstance(claim, dict):
-        return None
-    owner = claim.get("owner")
-    return claim if alive is None or not isinstance(owner, dict) or alive(owner) else None
+    """The claim of ``job_dir`` (``claims.read``) if its owner still runs (when ``alive``
+    can tell)."""
+    claim = claims.read(job_dir)
+    return claim if claim is not None and (alive is None or alive(claim["owner"])) else None
 
 
 def _unended_state(claimed: bool, active: float | None, since: float | None, live: bool) -> str:

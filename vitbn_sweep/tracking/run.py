@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vitbn_sweep.identity import DIRNAME_SEP, LEAD_KEYS, job_lead, override_key
+from vitbn_sweep.identity import DIRNAME_SEP, LEAD_KEYS, job_lead, split_overrides
+from vitbn_sweep.schema import override_key
 
 ID_HASH_CHARS = 16
 # Overrides that the name's lead already says (a group choice ``model=vit`` included).
 LEAD_OVERRIDES = frozenset({"model", *LEAD_KEYS.values()})
-BRACKETS = {"[": "]", "{": "}", "(": ")"}
 
 
 class Tracker:
@@ -109,21 +109,6 @@ def run_tags(identity: TrackerRun, extra: list[str] | tuple[str, ...] = ()) -> l
     model, *rest = identity.labels.items()
     tags = [model[1], *(f"{key}={value}" for key, value in rest), *map(str, extra)]
     return list(dict.fromkeys(tag[:64] for tag in tags))
-
-
-def split_overrides(dirname: str) -> list[str]:
-    """``a=1,b=[2,3]`` -> ``["a=1", "b=[2,3]"]``: split at the commas outside brackets."""
-    items, depth, start = [], 0, 0
-    for i, char in enumerate(dirname):
-        if char in BRACKETS:
-            depth += 1
-        elif char in BRACKETS.values():
-            depth = max(depth - 1, 0)
-        elif char == DIRNAME_SEP and depth == 0:
-            items.append(dirname[start:i])
-            start = i + 1
-    items.append(dirname[start:])
-    return [item for item in items if item]
 
 
 def short_override(override: str) -> str:
