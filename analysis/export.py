@@ -26,7 +26,6 @@ the id the live trackers use):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -198,15 +197,8 @@ def export_mlflow(jobs: Iterable[Job], report: Exported, *, tracking_uri: str | 
 
 def _ledger(root: Path) -> dict[str, str]:
     """run id -> ``ended_at`` of the result it holds, for the runs exported under ``root``."""
-    done: dict[str, str] = {}
-    path = root / LEDGER
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            entry = json.loads(line)
-        except ValueError:  # cut by a crash (``store.append_line``): that run goes again
-            continue
-        done[entry["run_id"]] = entry["ended_at"]
-    return done
+    entries = store.read_lines(root / LEDGER)  # a line cut by a crash: that run goes again
+    return {e["run_id"]: e["ended_at"] for e in entries if "run_id" in e and "ended_at" in e}
 
 
 def _wandb_logger(job: Job, *, project: str | None, entity: str | None, mode: str) -> dict:

@@ -16,8 +16,8 @@ from hydra.core.plugins import Plugins
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from vitbn_sweep import store
 from vitbn_sweep.schema import override_errors
-from vitbn_sweep.store import HYDRA_LEFTOVERS
 from vitbn_sweep.store.record import interrupt
 from vitbn_sweep.train import run
 from vitbn_sweep.validate import ConfigError
@@ -45,7 +45,7 @@ def _register_plugins() -> None:
 def _remove_untouched_job_dir() -> None:
     """Remove the job dir Hydra made if it holds nothing but Hydra's own files."""
     out = Path(HydraConfig.get().runtime.output_dir)
-    if out.is_dir() and {p.name for p in out.iterdir()} <= HYDRA_LEFTOVERS:
+    if store.untouched(out):
         shutil.rmtree(out)
 
 

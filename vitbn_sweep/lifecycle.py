@@ -178,7 +178,7 @@ class Job:
         finally:
             claims.release(self.job_dir, self.owner)
         if status == store.COMPLETED and not self.config["resume"]["keep_checkpoint"]:
-            (self.job_dir / store.CHECKPOINT_FILE).unlink(missing_ok=True)
+            resume.drop_checkpoint(self.job_dir)
         self.tracker.finish(self.record)
         self.outcome = self.record
         return self.record

@@ -73,6 +73,7 @@ JOBS_FILE = "jobs.json"
 GRID_FILE = "grid.json"
 COMMANDS_FILE = "commands.jsonl"
 ORIGIN_FILE = "resolve.json"
+WANDB_UNREACHABLE = ".wandb_unreachable"  # the wandb server did not answer this sweep's probe
 NOT_JOB_DIRS = frozenset({"report"})
 HYDRA_DIR = ".hydra"
 HYDRA_CONFIG = Path(HYDRA_DIR) / "config.yaml"
@@ -205,12 +206,30 @@ def write_result(job_dir: Path, result: Mapping[str, Any]) -> None:
 
 
 def append_line(path: Path, record: Mapping[str, Any]) -> None:
-    """One JSON line appended (a log: a line cut by a crash is skipped by its readers)."""
+    """One JSON line appended (a log: a line cut by a crash is skipped by ``read_lines``)."""
     try:
         with open(path, "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
     except OSError as exc:
         raise WriteError(path, exc) from exc
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The records of a log that ``append_line`` writes, oldest first; a line cut by a crash,
+    or not a record, is skipped (an append-only log: the lines before it are whole)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            records.append(entry)
+    return records
 
 
 # --- reads ----------------------------------------------------------------------------------

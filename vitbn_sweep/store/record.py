@@ -16,7 +16,6 @@ Imports nothing heavy: the sweeper runs it on a login node.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import socket
@@ -134,21 +133,8 @@ def planned_jobs(sweep_dir: Path) -> list[str] | None:
 
 
 def commands(sweep_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``commands.jsonl``, oldest first; a line cut by a crash, or not a
-    record of ours, is skipped (an append-only log: the lines before it are whole)."""
-    try:
-        lines = (sweep_dir / COMMANDS_FILE).read_text().splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            records.append(entry)
-    return records
+    """The records of ``commands.jsonl``, oldest first (``store.read_lines``)."""
+    return store.read_lines(sweep_dir / COMMANDS_FILE)
 
 
 def last_start(sweep_dir: Path) -> float | None:

@@ -129,6 +129,11 @@ def save_checkpoint(job_dir: Path, state: Mapping[str, Any]) -> None:
     store.write_bytes(job_dir / CHECKPOINT_FILE, buf.getbuffer())
 
 
+def drop_checkpoint(job_dir: Path) -> None:
+    """Remove the job's checkpoint: it completed, and ``resume.keep_checkpoint`` is false."""
+    (job_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """The checkpoint at ``path``, or None (with a warning) if it is unreadable."""
     import torch

@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from vitbn_sweep import store
 from vitbn_sweep.tracking.run import Tracker, TrackerRun, run_tags, tracker_run
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 JOB_DIR_KEY = "job_dir"  # summary key: where the job's result files are
 REPORT_JOB_TYPE = "report"  # job_type of the analysis' report runs (not jobs)
-UNREACHABLE_MARKER = ".wandb_unreachable"
 UNREACHABLE_FOR_S = 3600  # a marker this old no longer counts: the network may be back
 _offline_warned = False
 _unreachable: dict[str, str] = {}  # base url -> why, for this process
@@ -59,7 +59,7 @@ def server_unreachable(base_url: str, timeout_s: float) -> str | None:
 def check_server(identity: TrackerRun, timeout_s: float) -> str | None:
     """None if the wandb server answers, else why not (probed at most once per sweep)."""
     url = os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
-    marker = None if identity.sweep_dir is None else identity.sweep_dir / UNREACHABLE_MARKER
+    marker = None if identity.sweep_dir is None else identity.sweep_dir / store.WANDB_UNREACHABLE
     if url in _unreachable:
         return _unreachable[url]
     if marker is not None and marker.is_file():
@@ -70,8 +70,7 @@ def check_server(identity: TrackerRun, timeout_s: float) -> str | None:
     if why is not None:
         _unreachable[url] = f"{url} unreachable within {timeout_s:g} s ({why})"
         if marker is not None:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(_unreachable[url] + "\n")
+            store.atomic_write_text(marker, _unreachable[url] + "\n")
     return _unreachable.get(url)
 
 
