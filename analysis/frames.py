@@ -24,7 +24,7 @@ import pandas as pd
 from analysis.intervals import Interval, diff_interval
 from analysis.records import JobRecord
 from analysis.settings import Settings
-from vitbn_sweep.identity import job_identity
+from vitbn_sweep.identity import flatten, job_identity
 from vitbn_sweep.results import machine
 from vitbn_sweep.store import METRIC_COLUMNS
 
@@ -59,23 +59,18 @@ OPTIONAL_CONDITIONS = (
 SCORE_COLUMNS = ("job", "model", "depth", "seed", "status", "epoch", "score", "note")
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> ``{"a.b.c": scalar}``; lists become JSON strings (hashable, CSV-safe)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, list | tuple):
-            flat[name] = json.dumps(list(value))
-        else:
-            flat[name] = value
-    return flat
+def flat_cells(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested config by dotted key (``identity.flatten``), lists as JSON strings: hashable,
+    CSV-safe frame cells."""
+    return {
+        key: json.dumps(list(value)) if isinstance(value, list | tuple) else value
+        for key, value in flatten(config).items()
+    }
 
 
 def job_config(result: Mapping[str, Any]) -> dict[str, Any]:
     """The job's flattened identity: its config without the keys that do not change its results."""
-    return flatten(job_identity(result["config"]))
+    return flat_cells(job_identity(result["config"]))
 
 
 def _job_ids(records: Sequence[JobRecord]) -> list[str]:

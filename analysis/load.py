@@ -19,6 +19,7 @@ from typing import Any
 
 from analysis.records import AnalysisError, JobRecord, LoadStats, metrics_frame
 from vitbn_sweep import store
+from vitbn_sweep.grid import grid_size
 from vitbn_sweep.store import MULTIRUN_FILE, outputs_dir
 from vitbn_sweep.store.origin import doc_task, origin_doc
 from vitbn_sweep.store.record import planned_jobs
@@ -88,21 +89,6 @@ class SweepInfo:
     cwd: str | None = None  # where the command ran (relative paths are from there)
 
 
-def grid_size(overrides: list[str]) -> int | None:
-    """Jobs in the grid these overrides span, per Hydra's own parser; None if unknowable."""
-    try:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        last = {o.key_or_group: o for o in OverridesParser.create().parse_overrides(overrides)}
-        size = 1  # a key given twice: the later value wins, as in Hydra's sweeper
-        for override in last.values():
-            if override.is_sweep_override():
-                size *= len(list(override.sweep_string_iterator()))
-        return size
-    except Exception:  # noqa: BLE001 - glob sweeps and future syntax: size unknown, not fatal
-        return None
-
-
 def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
     """The ``SweepInfo`` of ``sweep_dir``, or None when it holds no readable multirun.yaml."""
     doc = origin_doc(sweep_dir)
@@ -112,9 +98,6 @@ def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
     overrides = hydra.get("overrides") or {}
     task = doc_task(doc)
     params = {str(k): str(v) for k, v in ((hydra.get("sweeper") or {}).get("params") or {}).items()}
-    # Command-line overrides win over the config's sweeper params for the same key.
-    given = {o.split("=", 1)[0].lstrip("+~") for o in task}
-    grid = [f"{k}={v}" for k, v in params.items() if k not in given] + task
     runtime = hydra.get("runtime") or {}
     planned = planned_jobs(Path(sweep_dir))
     missing = [n for n in planned or [] if not store.started(Path(sweep_dir) / n)]
@@ -122,7 +105,7 @@ def sweep_info(sweep_dir: str | Path) -> SweepInfo | None:
         path=str(sweep_dir),
         command=" ".join([ENTRYPOINT, *task]),
         params=params,
-        expected=grid_size(grid),
+        expected=grid_size([*(f"{k}={v}" for k, v in params.items()), *task]),
         planned=None if planned is None else len(planned),
         not_started=None if planned is None else len(missing),
         config={k: v for k, v in doc.items() if k != "hydra"},

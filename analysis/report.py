@@ -22,12 +22,13 @@ from analysis.compare import (
     state_legend,
     win_rule,
 )
-from analysis.frames import flatten, named_conditions
+from analysis.frames import flat_cells, named_conditions
 from analysis.render import Figure, Section, to_html, to_markdown
 from analysis.settings import Settings
 from analysis.spread import MIN_CELLS, WIDE_MIN_SEEDS, wide_cells
 from analysis.stability import NO_DATA as GAP_NO_DATA
 from analysis.stability import UNRESOLVED as GAP_UNRESOLVED
+from vitbn_sweep.grid import values_text
 from vitbn_sweep.store import atomic_write_text
 
 TITLE = "vitbn_sweep report"
@@ -168,13 +169,6 @@ def demo_note(a: Analysis) -> str | None:
     )
 
 
-def _depth_list(depths: str) -> str:
-    """``1-7`` for ``1,2,3,4,5,6,7``; other lists as they are."""
-    values = [int(d) for d in str(depths).split(",") if d]
-    contiguous = len(values) > 2 and values == list(range(values[0], values[-1] + 1))
-    return f"{values[0]}-{values[-1]}" if contiguous else ", ".join(map(str, values))
-
-
 def answer_sentence(row: dict, shown: list[str], candidate: str, baseline: str) -> str:
     """One condition's critical depth in one sentence, from compare's verdict and detail
     (the one place the report words them); ``shown``: the conditions that name it."""
@@ -188,7 +182,8 @@ def answer_sentence(row: dict, shown: list[str], candidate: str, baseline: str) 
         said = f", {detail}"
     else:  # wins from depth k
         said = f": {candidate} {verdict} on and {detail}"
-    seeds = f"{row['seeds']} seeds per model, depths {_depth_list(row['depths'])}"
+    depths = values_text(str(row["depths"]).split(","), ", ")  # 1-7
+    seeds = f"{row['seeds']} seeds per model, depths {depths}"
     return f"{label}: critical depth {depth}{said} ({seeds})."
 
 
@@ -338,7 +333,7 @@ def _config(a: Analysis) -> Section:
     section = Section("Config")
     rows = []
     for key in ("config", "versions"):
-        flat = [flatten(rec.result[key] or {}) for rec in a.records]
+        flat = [flat_cells(rec.result[key] or {}) for rec in a.records]
         for name in sorted({k for f in flat for k in f}):
             values = sorted({json.dumps(f.get(name), default=str) for f in flat})
             rows.append({"key": f"{key}.{name}", "value(s)": ", ".join(values)})

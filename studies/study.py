@@ -12,9 +12,10 @@ from pathlib import Path
 
 from analysis import render as tables
 from analysis.compare import Analysis, analyze
-from analysis.load import SweepInfo, grid_size, load_results
+from analysis.load import SweepInfo, load_results
 from analysis.records import AnalysisError
 from analysis.settings import Settings
+from vitbn_sweep.grid import grid_size
 
 # (sweep name, (candidate, baseline), what it asks)
 STUDY = (

@@ -101,7 +101,7 @@ def test_experiments_launch_depth_by_depth_with_paired_jobs_together(name: str) 
     override of a key keeps its place): a cut sweep leaves whole depths and pairs."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from hydra_plugins.vitbn_sweep_sweeper.sweeper import grid
+    from vitbn_sweep.grid import grid
 
     with initialize_config_module(config_module="vitbn_sweep.conf", version_base="1.3"):
         cfg = compose(

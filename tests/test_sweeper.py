@@ -9,13 +9,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import hydra_plugins.vitbn_sweep_sweeper.sweeper as sweeper
 from tests.conftest import TINY, compose_config, run_cli
+from vitbn_sweep import grid
 from vitbn_sweep.data.home import FILES
 
 
 def jobs(*args: str) -> list[dict[str, str]]:
     return [
         dict(o.split("=", 1) for o in job)
-        for job in sweeper.grid(OverridesParser.create().parse_overrides(list(args)))
+        for job in grid.grid(OverridesParser.create().parse_overrides(list(args)))
     ]
 
 
@@ -48,7 +49,7 @@ def test_a_norm_axis_is_compared_side_by_side_too() -> None:
 
 
 def test_each_job_keeps_the_commands_key_order_and_all_its_overrides() -> None:
-    [first, *_] = sweeper.grid(
+    [first, *_] = grid.grid(
         OverridesParser.create().parse_overrides(
             ["model=vit,vitbnffn", "+trainer.foo=1", "model.depth=range(1,3)"]
         )
@@ -94,7 +95,7 @@ def test_missing_or_corrupt_data_stops_a_sweep_before_any_job(
 
 
 def name(*args: str) -> str:
-    return sweeper.grid_name(OverridesParser.create().parse_overrides(list(args)))
+    return grid.grid_name(OverridesParser.create().parse_overrides(list(args)))
 
 
 def test_an_unnamed_sweep_is_named_from_its_command() -> None:
@@ -120,14 +121,14 @@ def test_a_long_sweep_name_keeps_whole_overrides_and_a_hash() -> None:
     args = ["trainer.seed=range(0,40,2)", "data.train_size=100,200,300,400,500,600,700,800",
             "optim.lr=0.001,0.002,0.003,0.004,0.005,0.006", "trainer.epochs=1"]  # fmt: skip
     long = name(*args)
-    assert len(long) <= sweeper.NAME_MAX and long.startswith("data.train_size=100+200+")
+    assert len(long) <= grid.NAME_MAX and long.startswith("data.train_size=100+200+")
     head, digest = long.rsplit(",", 1)
     assert len(digest) == 8 and all(part.count("=") == 1 for part in head.split(","))
     assert long == name(*reversed(args)) and long != name(*args[:-1])
 
 
 def test_experiments_keep_their_name_and_adhoc_sweeps_are_named() -> None:
-    assert compose_config([])["sweep_name"] == sweeper.AUTO_NAME
+    assert compose_config([])["sweep_name"] == grid.AUTO_NAME
     assert compose_config(["experiment=grid_c"])["sweep_name"] == "grid_c"
 
 

@@ -101,6 +101,18 @@ LEAD_KEYS: dict[str, str] = {
 }
 
 
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"depth": 3}}`` -> ``{"model.depth": 3}``: every leaf by its dotted key
+    (lists are leaves; an empty node has none), the keys ``dig`` reads."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def dig(config: Any, dotted: str) -> Any:
     """The value at ``dotted`` (``trainer.seed``) in a nested config; None where absent."""
     for key in dotted.split("."):

@@ -1,14 +1,11 @@
 """The project's sweeper: a grid, checks of every job before the first one launches, a summary.
 
-0. The grid. As Hydra's basic sweeper: the product of the command's sweeps
-   (``a=1,2 b=x,y``, ``range(1,4)``) and the config's ``hydra.sweeper.params``, the
-   first key slowest, in batches of ``max_batch_size`` jobs. One difference: the
-   compared axes (``model`` and ``model.norms.*``, ``PAIR_KEYS``) run fastest
-   wherever they stand, so the jobs of a comparison (``vit`` and ``vitbnffn`` at one
-   depth, lr and seed) launch side by side, and a sweep cut short leaves whole pairs.
-   A sweep without a name (``sweep_name: auto``, no experiment) is named from its
-   command (``grid_name``): the same command finds its directory again, another
-   grid gets its own. Written on Hydra's public ``Sweeper`` interface.
+0. The grid (``vitbn_sweep.grid``): the product of the command's sweeps and the
+   config's ``hydra.sweeper.params`` as Hydra's basic sweeper makes it, except that the
+   compared axes run fastest, in batches of ``max_batch_size`` jobs. A sweep without a
+   name (``sweep_name: auto``) is named from its command: the same command finds its
+   directory again, another grid gets its own. Written on Hydra's public ``Sweeper``
+   interface.
 1. Validation. Hydra only checks that each job's config *composes*; a bad value
    (``model.depth=0``) would surface when that job starts, after the jobs before
    it have trained. Here every job's config runs through ``vitbn_sweep.validate``
@@ -41,10 +38,7 @@ at start-up, and the sweeper may run on a Slurm login node.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import logging
-import re
 import shutil
 import sys
 import time
@@ -53,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.errors import CompactHydraException
@@ -65,8 +58,8 @@ from omegaconf import DictConfig
 from hydra_plugins.vitbn_sweep_stacked.launcher import Stacked
 from vitbn_sweep import store
 from vitbn_sweep.data.home import DataError, prepare
-from vitbn_sweep.identity import is_how_key, job_identity
-from vitbn_sweep.schema import override_key
+from vitbn_sweep.grid import AUTO_NAME, grid, grid_name
+from vitbn_sweep.identity import job_identity
 from vitbn_sweep.store import RESULT_FILE, claims, plain_config
 from vitbn_sweep.store import record as sweep_record
 from vitbn_sweep.store.record import SweepPlan
@@ -75,10 +68,6 @@ from vitbn_sweep.store.watch import SweepWatcher
 from vitbn_sweep.validate import ConfigError, config_errors
 
 log = logging.getLogger(__name__)
-# The compared axes (a key also covers everything below it): the fastest in every grid.
-PAIR_KEYS = ("model", "model.norms")
-AUTO_NAME = "auto"  # sweep_name's default: the sweep is named from its command (grid_name)
-NAME_MAX = 120  # characters of a sweep name from its command (its job dirs go below it)
 
 
 class SweepConfigError(ConfigError, CompactHydraException):
@@ -99,95 +88,6 @@ def launcher_errors(task: dict[str, Any], launcher: Launcher) -> list[str]:
             f"launcher is {type(launcher).__name__}), or trainer.cuda_graph=false"
         ]
     return []
-
-
-def is_pair_key(key: str) -> bool:
-    """True for an axis the analysis compares along (``model=vit,vitbnffn``)."""
-    key = override_key(key)
-    return key == "model" or any(key.startswith(f"{pair}.") for pair in PAIR_KEYS[1:])
-
-
-def grid_axes(overrides: Sequence[Override]) -> dict[str, list[str]]:
-    """Each key of the command (as written, ``+`` included) and its values, in order.
-
-    A key given twice keeps its first place and its last values (a command-line
-    sweep over an experiment's param).
-    """
-    axes: dict[str, list[str]] = {}
-    for override in overrides:
-        key = override.get_key_element()
-        if not override.is_sweep_override():
-            axes[key] = [override.get_value_element_as_str()]
-        elif override.is_discrete_sweep():
-            axes[key] = list(override.sweep_string_iterator())
-        else:
-            raise SweepConfigError(
-                f"{key}: this sweeper runs lists (a=1,2) and range(...) sweeps, "
-                f"not a {override.value_type.name if override.value_type else 'sweep'}"
-            )
-    return axes
-
-
-def grid(overrides: Sequence[Override]) -> list[list[str]]:
-    """Every job's override list, in launch order.
-
-    The product of the overrides' values, the first key slowest, except that the
-    compared axes (``is_pair_key``) run fastest. Each job lists its overrides in
-    the keys' order, as Hydra's basic sweeper does.
-    """
-    axes = grid_axes(overrides)
-    keys = list(axes)
-    order = sorted(keys, key=is_pair_key)  # stable: the compared axes last, i.e. fastest
-    jobs = []
-    for values in itertools.product(*(axes[key] for key in order)):
-        chosen = dict(zip(order, values, strict=True))
-        jobs.append([f"{key}={chosen[key]}" for key in keys])
-    return jobs
-
-
-def _values_text(values: Sequence[str]) -> str:
-    """A key's values in a sweep name: sorted, ``+``-joined; ``1-7`` for a run of integers."""
-
-    def order(value: str) -> tuple[int, float, str]:
-        with contextlib.suppress(ValueError):
-            return (0, float(value), value)
-        return (1, 0.0, value)
-
-    unique = sorted(set(values), key=order)
-    if len(unique) >= 3 and all(re.fullmatch(r"-?\d+", v) for v in unique):
-        low, high = int(unique[0]), int(unique[-1])
-        if [int(v) for v in unique] == list(range(low, high + 1)):
-            return f"{low}-{high}"
-    return "+".join(unique)
-
-
-def grid_name(overrides: Sequence[Override]) -> str:
-    """The directory name of a sweep that has no ``sweep_name``: what its command asks.
-
-    Its identity overrides (how-keys left out), the swept keys first, each group
-    sorted as in a job's directory name, each key's values sorted: both
-    ``model=vit,vitbnffn model.depth=1,2,3`` and ``model.depth=3,2,1 model=vitbnffn,vit``
-    give ``model.depth=1-3,model=vit+vitbnffn``. So the same command finds its sweep
-    again, and another grid (other values, or another fixed key) gets its own.
-    Filesystem-safe; a name that would pass ``NAME_MAX`` characters keeps its first
-    whole overrides and ends in a hash of the whole.
-    """
-    swept, fixed = [], []
-    for key, values in grid_axes(overrides).items():
-        if not is_how_key(override_key(key)):
-            part = re.sub(r"[^\w.=+\-\[\]]", "_", f"{override_key(key)}={_values_text(values)}")
-            (swept if len(set(values)) > 1 else fixed).append(part)
-    parts = sorted(swept) + sorted(fixed)
-    name = ",".join(parts) or "default"
-    if len(name) <= NAME_MAX:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    kept = ""
-    for part in parts:
-        if len(kept) + len(part) + 1 > NAME_MAX - len(digest) - 1:
-            break
-        kept += f"{part},"
-    return f"{kept}{digest}"
 
 
 class ValidatingSweeper(Sweeper):
@@ -282,7 +182,7 @@ class ValidatingSweeper(Sweeper):
         token = claims.new_sweep_token()
         try:
             plan = self.plan(self.job_overrides(arguments), token)
-        except SweepConfigError as exc:
+        except ConfigError as exc:  # the grid's or a job's (SweepConfigError)
             print(f"vitbn_sweep: {exc}", file=sys.stderr)
             sys.exit(2)
         except SweepDataError as exc:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vitbn_sweep.identity import dig
+from vitbn_sweep.identity import dig, flatten
 from vitbn_sweep.tracking.run import Tracker, TrackerRun, tracker_run
 
 log = logging.getLogger(__name__)
@@ -100,18 +100,6 @@ def open_experiment(logger: Mapping[str, Any], config: Mapping[str, Any]) -> tup
     artifacts = (store_dir(config) / "artifacts").as_uri() if uri == local_uri(config) else None
     client = MlflowClient(tracking_uri=uri)
     return client, experiment_id(client, logger["experiment"], artifacts)
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"depth": 3}}`` -> ``{"model.depth": 3}`` (lists stay leaves)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def param_text(value: Any) -> str:
