@@ -34,6 +34,7 @@ from analysis.compare import Analysis, analyze
 from analysis.load import load_results
 from analysis.report import answers, publish_wandb, write_report
 from analysis.settings import add_options, from_args
+from vitbn_sweep import store
 from vitbn_sweep.store import atomic_write_text
 from vitbn_sweep.tracking.wandb_report import FIGURES_KEY
 from vitbn_sweep.tracking.wandb_tracker import (
@@ -324,7 +325,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_published(path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text()).get("published") or {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+    doc = store.read_json(path)  # None when absent or damaged: nothing published to keep
+    published = doc.get("published") if isinstance(doc, dict) else None
+    return dict(published) if isinstance(published, dict) else {}
