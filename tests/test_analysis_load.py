@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from analysis import AnalysisError, JobRecord, build_frames, records_from_dirs
 from analysis.load import find_sweeps, newest_sweep, sweep_info
 from tests.analysis_synth import write_grid, write_job
+from vitbn_sweep.grid import grid, grid_size
 from vitbn_sweep.store import METRIC_COLUMNS, SUPPORTED_SCHEMA_VERSIONS
 
 
@@ -134,3 +136,17 @@ def test_sweeps_are_found_under_a_folder_named_report_but_not_inside_a_sweeps_re
         (path / "multirun.yaml").write_text("hydra:\n  overrides:\n    task: []\n")
     assert newest_sweep(outputs) == outputs / "grid"
     assert [Path(s.path) for s in find_sweeps([str(outputs)])] == [outputs / "grid"]
+
+
+def test_a_sweeps_size_is_the_grid_the_sweeper_launches(tmp_path):
+    """The command line's key replaces the config's param of that key (its values, the
+    param's place), as the sweeper's grid does; an interval sweep has no size."""
+    (tmp_path / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task:\n    - model.depth=5,6\n    - optim.lr=0.1\n"
+        "  sweeper:\n    params: {model: 'vit,vitbnffn', model.depth: 'range(1,4)'}\n"
+    )
+    assert sweep_info(tmp_path).expected == 4  # 2 models x depths 5, 6
+    params = ["model=vit,vitbnffn", "model.depth=range(1,4)"]
+    jobs = grid(OverridesParser.create().parse_overrides([*params, "model.depth=5,6"]))
+    assert len(jobs) == 4 and jobs[0] == ["model=vit", "model.depth=5"]
+    assert grid_size(["model.depth=interval(1,2)"]) is None
