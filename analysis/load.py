@@ -133,10 +133,10 @@ def find_sweeps(roots: list[str]) -> list[SweepInfo]:
 def newest_sweep(outputs: str | Path | None = None) -> Path:
     """The most recently started sweep dir under ``outputs`` (by its multirun.yaml)."""
     root = Path(outputs) if outputs is not None else outputs_dir()
-    sweeps = store.sweep_dirs(root)
-    if not sweeps:
+    newest = store.newest_sweep(root)
+    if newest is None:
         raise AnalysisError(f"no sweep found under {root} (no {MULTIRUN_FILE}); give a path")
-    return max(sweeps, key=lambda p: (p / MULTIRUN_FILE).stat().st_mtime)
+    return newest
 
 
 # --- one entry point for every source -----------------------------------------------------

@@ -60,7 +60,7 @@ from vitbn_sweep import store
 from vitbn_sweep.data.home import DataError, prepare
 from vitbn_sweep.grid import AUTO_NAME, grid, grid_name
 from vitbn_sweep.identity import job_identity
-from vitbn_sweep.store import RESULT_FILE, claims, plain_config
+from vitbn_sweep.store import claims, plain_config
 from vitbn_sweep.store import record as sweep_record
 from vitbn_sweep.store.record import SweepPlan
 from vitbn_sweep.store.resume import JobDirConflict, finished
@@ -243,7 +243,7 @@ class ValidatingSweeper(Sweeper):
                             type(ret._return_value).__name__,
                             ret._return_value,
                             "traceback in its result.json"
-                            if (job_dir / RESULT_FILE).is_file()
+                            if store.result_written(job_dir)
                             else "before it wrote anything",
                         )
         finally:

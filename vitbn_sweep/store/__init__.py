@@ -59,6 +59,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -358,6 +359,11 @@ def started(job_dir: Path) -> bool:
     return names != {CLAIM_FILE}
 
 
+def result_written(job_dir: Path) -> bool:
+    """True if the job wrote its ``result.json`` (whole or not: ``read_result`` checks it)."""
+    return (job_dir / RESULT_FILE).is_file()
+
+
 def untouched(job_dir: Path) -> bool:
     """True if ``job_dir`` holds only Hydra's files and an empty log: no job wrote there."""
     try:
@@ -378,6 +384,12 @@ def sweep_dirs(root: Path) -> list[Path]:
     ]
 
 
+def newest_sweep(root: Path) -> Path | None:
+    """The sweep dir under ``root`` whose latest command started last (every command rewrites
+    its ``multirun.yaml``), or None when there is none."""
+    return max(sweep_dirs(root), key=lambda p: (p / MULTIRUN_FILE).stat().st_mtime, default=None)
+
+
 def job_dirs(root: Path, *, markers: Sequence[str] = JOB_MARKERS) -> list[Path]:
     """Every job directory at or under ``root`` (one holding any of ``markers``), sorted;
     hidden directories and ``NOT_JOB_DIRS`` are skipped, and nothing below a job dir."""
@@ -393,6 +405,26 @@ def job_dirs(root: Path, *, markers: Sequence[str] = JOB_MARKERS) -> list[Path]:
             continue
         todo += [child for child in children if child.name not in NOT_JOB_DIRS]
     return sorted(found)
+
+
+# --- notes to the sweep's later jobs ------------------------------------------------------------
+
+
+def wandb_unreachable(sweep_dir: Path, max_age_s: float) -> str | None:
+    """Why the wandb server did not answer a job of this sweep, if one said so (``note_wandb_
+    unreachable``) within the last ``max_age_s`` seconds: the other jobs then skip the probe."""
+    path = sweep_dir / WANDB_UNREACHABLE
+    try:
+        if time.time() - path.stat().st_mtime < max_age_s:
+            return path.read_text().strip() or None
+    except OSError:
+        pass
+    return None
+
+
+def note_wandb_unreachable(sweep_dir: Path, why: str) -> None:
+    """Tell the sweep's later jobs that the wandb server did not answer, and ``why``."""
+    atomic_write_text(sweep_dir / WANDB_UNREACHABLE, why + "\n")
 
 
 # --- the config a job records -----------------------------------------------------------------

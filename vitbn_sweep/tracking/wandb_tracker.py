@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import netrc
 import os
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -59,18 +58,18 @@ def server_unreachable(base_url: str, timeout_s: float) -> str | None:
 def check_server(identity: TrackerRun, timeout_s: float) -> str | None:
     """None if the wandb server answers, else why not (probed at most once per sweep)."""
     url = os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
-    marker = None if identity.sweep_dir is None else identity.sweep_dir / store.WANDB_UNREACHABLE
+    sweep_dir = identity.sweep_dir
     if url in _unreachable:
         return _unreachable[url]
-    if marker is not None and marker.is_file():
-        if time.time() - marker.stat().st_mtime < UNREACHABLE_FOR_S:
-            _unreachable[url] = marker.read_text().strip()
-            return _unreachable[url]
+    noted = None if sweep_dir is None else store.wandb_unreachable(sweep_dir, UNREACHABLE_FOR_S)
+    if noted is not None:
+        _unreachable[url] = noted
+        return noted
     why = server_unreachable(url, timeout_s)
     if why is not None:
         _unreachable[url] = f"{url} unreachable within {timeout_s:g} s ({why})"
-        if marker is not None:
-            store.atomic_write_text(marker, _unreachable[url] + "\n")
+        if sweep_dir is not None:
+            store.note_wandb_unreachable(sweep_dir, _unreachable[url])
     return _unreachable.get(url)
 
 
