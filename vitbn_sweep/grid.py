@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -129,6 +130,7 @@ def grid_size(overrides: Sequence[str]) -> int | None:
     """Jobs in the grid of these overrides (the config's params first, then the command
     line's), per Hydra's own parser; None where it cannot be known (a glob, an interval)."""
     try:
-        return len(grid(OverridesParser.create().parse_overrides(list(overrides))))
+        axes = grid_axes(OverridesParser.create().parse_overrides(list(overrides)))
+        return math.prod(len(values) for values in axes.values())  # counted, not listed
     except Exception:  # noqa: BLE001 - future syntax too: size unknown, not fatal
         return None
